@@ -1,0 +1,62 @@
+"""The `tenancy` command: parses, calls the core, maps outcomes to exit codes. No business rule lives here.
+
+Commands live in sibling modules, one per area, each exposing `register(group)`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from provider.errors import TenancyError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tenancy-provider", prog_name="tenancy")
+def cli() -> None:
+    """Infrastructure as code for multi-tenant mail and workspace services."""
+
+
+def _register_commands() -> None:
+    from provider.cli import backend, engine, validate
+
+    for module in (validate, engine, backend):
+        module.register(cli)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every failure becomes a message and exit code 1, never a traceback."""
+    _register_commands()
+    try:
+        rc = cli.main(args=argv, prog_name="tenancy", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.ClickException as e:
+        # Usage errors are 1, not click's 2: exit 2 means "the plan has changes" (--detailed-exitcode).
+        e.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("Aborted; nothing was changed.", err=True)
+        return EXIT_ERROR
+    except TenancyError as e:
+        click.echo(f"Error: {e}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last guard: a user never sees a traceback
+        if os.environ.get("TENANCY_DEBUG"):
+            raise
+        click.echo(f"Error: internal error ({type(e).__name__}: {e}). Set TENANCY_DEBUG=1 for details.", err=True)
+        return EXIT_ERROR
+    return rc if isinstance(rc, int) else EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())
