@@ -1,0 +1,187 @@
+"""Executes a Plan: the only code that changes the world.
+
+Changes run in dependency order (`ordering.build`), independent ones in parallel. Every PUT and DELETE
+carries the live `resourceVersion` read at plan time as `If-Match`, so nothing is overwritten that moved
+since. A failure stops the dependants of what failed (reported as skipped, naming the cause), everything
+else finishes, and every change's outcome is reported. Running apply again converges.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from provider.client import Client, changeset_operation
+from provider.errors import TenancyError
+from provider.kinds import SERVER_METADATA, ResourceKey
+from provider.ordering import Graph, build
+from provider.plan import Adopt, Create, Delete, Operation, Plan, Replace, Update, desired_labels
+
+SecretValues = dict[ResourceKey, dict[str, str]]
+
+
+class Status(str, Enum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class Outcome:
+    op: Operation
+    status: Status
+    message: str = ""
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is Status.APPLIED for o in self.outcomes)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"Apply {'complete' if self.ok else 'failed'}: {self.count(Status.APPLIED)} applied, "
+            f"{self.count(Status.FAILED)} failed, {self.count(Status.SKIPPED)} skipped."
+        )
+
+
+def payload(op: Operation, stack: str | None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    """The document sent for a create or update: declared spec, stack label, secrets only when due."""
+    assert op.desired is not None
+    document = copy.deepcopy(op.desired)
+    document.pop("status", None)
+    metadata = document.setdefault("metadata", {})
+    for name in SERVER_METADATA:
+        metadata.pop(name, None)
+    metadata["labels"] = desired_labels(op.desired, stack, op.live)
+    spec = document.setdefault("spec", {})
+    for name in op.kind.sensitive:
+        spec.pop(name, None)
+        if op.sends_secret and secrets and name in secrets:
+            spec[name] = secrets[name]
+    return document
+
+
+def _create(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+    return client.create(payload(op, stack, secrets))
+
+
+def _update(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+    return client.update(payload(op, stack, secrets), if_match=op.live_version)
+
+
+def _replace(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+    # One changeset: the name and the references to it stay valid throughout.
+    results = client.changeset(
+        [
+            changeset_operation("delete", op.key, if_match=op.live_version),
+            changeset_operation("create", op.key, document=payload(op, stack, secrets)),
+        ]
+    )
+    return results[-1]
+
+
+def _delete(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+    return client.delete(op.key, if_match=op.live_version)
+
+
+EXECUTORS: dict[type[Operation], Callable[[Operation, Client, str | None, dict[str, str] | None], dict[str, Any] | None]] = {
+    Create: _create,
+    Update: _update,
+    Adopt: _update,
+    Replace: _replace,
+    Delete: _delete,
+}
+
+
+def apply(
+    plan: Plan,
+    client: Client,
+    *,
+    secrets: SecretValues | None = None,
+    parallelism: int = 10,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Report:
+    """Run every operation of the plan; never raises for a failed change, reports it instead."""
+    graph = build(plan.operations)
+    order = graph.order()
+    runner = _Runner(plan, graph, client, secrets or {}, on_outcome)
+    runner.run(order, max(1, parallelism))
+    return Report([runner.outcomes[i] for i in order])
+
+
+class _Runner:
+    def __init__(
+        self,
+        plan: Plan,
+        graph: Graph,
+        client: Client,
+        secrets: SecretValues,
+        on_outcome: Callable[[Outcome], None] | None,
+    ) -> None:
+        self.plan, self.graph, self.client, self.secrets = plan, graph, client, secrets
+        self.on_outcome = on_outcome
+        self.outcomes: dict[int, Outcome] = {}
+        self.dependants = graph.dependants()
+        self.remaining = [len(w) for w in graph.waits_for]
+
+    def _execute(self, i: int) -> Outcome:
+        op = self.graph.operations[i]
+        try:
+            result = EXECUTORS[type(op)](op, self.client, self.plan.stack, self.secrets.get(op.key))
+        except TenancyError as e:
+            return Outcome(op, Status.FAILED, str(e))
+        return Outcome(op, Status.APPLIED, result=result)
+
+    def _record(self, i: int, outcome: Outcome) -> None:
+        self.outcomes[i] = outcome
+        if self.on_outcome:
+            self.on_outcome(outcome)
+
+    def _skip_dependants(self, failed: int) -> None:
+        cause = self.graph.operations[failed].key
+        stack = [failed]
+        while stack:
+            for j in sorted(self.dependants[stack.pop()]):
+                if j not in self.outcomes:
+                    reason = f"skipped because {cause} failed"
+                    self._record(j, Outcome(self.graph.operations[j], Status.SKIPPED, reason))
+                    stack.append(j)
+
+    def run(self, order: list[int], parallelism: int) -> None:
+        position = {i: n for n, i in enumerate(order)}
+        ready = sorted((i for i, n in enumerate(self.remaining) if n == 0), key=position.__getitem__)
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply") as pool:
+            running: dict[Future[Outcome], int] = {}
+            while ready or running:
+                while ready and len(running) < parallelism:
+                    i = ready.pop(0)
+                    if i not in self.outcomes:
+                        running[pool.submit(self._execute, i)] = i
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = running.pop(future)
+                    outcome = future.result()
+                    self._record(i, outcome)
+                    if outcome.status is Status.FAILED:
+                        self._skip_dependants(i)
+                        continue
+                    for j in self.dependants[i]:
+                        self.remaining[j] -= 1
+                        if self.remaining[j] == 0 and j not in self.outcomes:
+                            ready.append(j)
+                    ready.sort(key=position.__getitem__)

@@ -1,0 +1,234 @@
+"""`tenancy plan`, `apply`, `destroy`, `import`: parse, call the engine, map outcomes to exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from provider import engine, importer, render
+from provider.apply import Outcome, Report, Status, apply
+from provider.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from provider.client import Client
+from provider.connect import backend_url, connect
+from provider.errors import ApplyRefused
+from provider.plan import Plan
+
+DEFAULT_MAX_DELETIONS = 25
+
+
+def _console(err: bool = False) -> Console:
+    # rich honours NO_COLOR and drops colour when the stream is not a terminal.
+    return Console(stderr=err, highlight=False, soft_wrap=True)
+
+
+def backend_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--backend",
+        metavar="URL",
+        help="http(s)://… (the HTTP API, with TENANCY_TOKEN), sqlite:///PATH or postgresql://… (embedded). "
+        "Default: $TENANCY_BACKEND or sqlite:///.tenancy/tenancy.db",
+    )(fn)
+
+
+def stack_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--stack", metavar="NAME", help="Stack name (default: $TENANCY_STACK, or `stack:` in tenancy.yaml)."
+    )(fn)
+
+
+paths_argument = click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH...")
+
+
+@contextlib.contextmanager
+def _client(backend: str | None) -> Iterator[tuple[Client, str]]:
+    url = backend_url(backend)
+    client = connect(url)
+    try:
+        yield client, client.description
+    finally:
+        client.close()
+
+
+def _print_plan(plan: Plan, output: str) -> None:
+    if output == "json":
+        click.echo(render.json_text(plan), nl=False)
+    elif output == "markdown":
+        click.echo(render.markdown(plan), nl=False)
+    else:
+        console = _console()
+        for style, line in render.text_lines(plan):
+            console.print(Text(line, style=style if console.is_terminal else ""))
+
+
+def _require_paths(paths: tuple[str, ...]) -> list[str]:
+    if not paths:
+        raise click.UsageError("give at least one manifest file or directory (PATH...)")
+    return list(paths)
+
+
+@click.command("plan")
+@paths_argument
+@click.option("--out", "out", metavar="FILE", help="Save the plan for `tenancy apply --plan FILE`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format_version 1.0).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None, help="Output format.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes (0 none, 1 error).")
+@backend_option
+@stack_option
+def plan_command(
+    paths: tuple[str, ...], out: str | None, as_json: bool, fmt: str | None, detailed_exitcode: bool,
+    backend: str | None, stack: str | None,
+) -> int:
+    """Compare the manifests with the live backend and print what would change."""
+    with _client(backend) as (client, description):
+        prepared = engine.prepare(_require_paths(paths), client, description, stack_option=stack)
+    if out:
+        engine.save(prepared, out)
+    _print_plan(prepared.plan, "json" if as_json else fmt or "text")
+    if out and not as_json and fmt in (None, "text"):
+        click.echo(f"Saved the plan to {out}. Apply it with: tenancy apply --plan {out}")
+    return EXIT_CHANGES if detailed_exitcode and prepared.plan.has_changes else EXIT_OK
+
+
+def _confirm(plan: Plan, yes: bool, verb: str) -> None:
+    if yes or not plan.has_changes:
+        return
+    if not sys.stdin.isatty():
+        raise ApplyRefused(f"no terminal to confirm on: nothing was changed. Re-run with --yes to {verb} without asking.")
+    answer = click.prompt(f"Do you want to {verb} these changes? Only 'yes' will be accepted", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise ApplyRefused(f"{verb} cancelled: nothing was changed.")
+
+
+def _guard_deletions(plan: Plan, max_deletions: int) -> None:
+    if plan.deletions > max_deletions:
+        raise ApplyRefused(
+            f"the plan deletes {plan.deletions} resources (replacements count), more than --max-deletions "
+            f"{max_deletions}: nothing was changed. Check the plan, then raise --max-deletions if it is right."
+        )
+
+
+def _outcome_line(outcome: Outcome) -> tuple[str, str]:
+    op = outcome.op
+    if outcome.status is Status.APPLIED:
+        return "green", f"{outcome.status.value}: {op.symbol} {op.key} ({op.action.value})"
+    style = "red" if outcome.status is Status.FAILED else "yellow"
+    return style, f"{outcome.status.value}: {op.symbol} {op.key} ({op.action.value}): {outcome.message}"
+
+
+def _run_apply(prepared: engine.Prepared, client: Client, parallelism: int, allow_outside: bool) -> Report:
+    secrets = engine.resolve_secrets(prepared, allow_outside=allow_outside)
+    total = len(prepared.plan.operations)
+    console = _console(err=True)
+    if console.is_terminal and total:
+        with Progress(
+            TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), console=console, transient=True,
+        ) as progress:
+            task = progress.add_task("", total=total)
+
+            def tick(outcome: Outcome) -> None:
+                progress.update(task, advance=1, description=str(outcome.op.key))
+                if outcome.status is not Status.APPLIED:
+                    style, line = _outcome_line(outcome)
+                    progress.console.print(Text(line, style=style))
+
+            report = apply(prepared.plan, client, secrets=secrets, parallelism=parallelism, on_outcome=tick)
+    else:
+        def plain(outcome: Outcome) -> None:
+            click.echo(_outcome_line(outcome)[1], err=True)
+
+        report = apply(prepared.plan, client, secrets=secrets, parallelism=parallelism, on_outcome=plain)
+    return report
+
+
+def _report(report: Report) -> int:
+    console = _console()
+    failures = [o for o in report.outcomes if o.status is not Status.APPLIED]
+    if failures:
+        console.print(Text("\nChanges that did not apply:", style="bold"))
+        for outcome in failures:
+            style, line = _outcome_line(outcome)
+            console.print(Text(f"  {line}", style=style if console.is_terminal else ""))
+    console.print(Text(report.summary, style=("bold green" if report.ok else "bold red") if console.is_terminal else ""))
+    if not report.ok:
+        console.print("Nothing else was left half-done; fix the failures and run apply again to converge.")
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+@click.command("apply")
+@paths_argument
+@click.option("--plan", "plan_file", metavar="FILE", help="Apply a plan saved with `tenancy plan --out FILE`.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True, help="Independent changes at once.")
+@click.option("--max-deletions", type=click.IntRange(0), default=DEFAULT_MAX_DELETIONS, show_default=True,
+              help="Refuse a plan with more deletions (replacements count).")
+@click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")
+@backend_option
+@stack_option
+def apply_command(
+    paths: tuple[str, ...], plan_file: str | None, yes: bool, parallelism: int, max_deletions: int,
+    allow_secret_outside: bool, backend: str | None, stack: str | None,
+) -> int:
+    """Make the backend match the manifests (or a saved plan)."""
+    if plan_file and paths:
+        raise click.UsageError("give either PATH... or --plan FILE, not both")
+    saved = engine.load_saved(plan_file) if plan_file else None
+    with _client(backend) as (client, description):
+        if saved is not None:
+            prepared = engine.prepare_saved(saved, client, description)
+        else:
+            prepared = engine.prepare(_require_paths(paths), client, description, stack_option=stack)
+        plan = prepared.plan
+        _print_plan(plan, "text")
+        if not plan.has_changes:
+            return EXIT_OK
+        _guard_deletions(plan, max_deletions)
+        _confirm(plan, yes, "apply")
+        return _report(_run_apply(prepared, client, parallelism, allow_secret_outside))
+
+
+@click.command("destroy")
+@paths_argument
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True)
+@backend_option
+@stack_option
+def destroy_command(paths: tuple[str, ...], yes: bool, parallelism: int, backend: str | None, stack: str | None) -> int:
+    """Delete everything the stack manages."""
+    with _client(backend) as (client, description):
+        prepared = engine.prepare(_require_paths(paths), client, description, stack_option=stack, destroy=True)
+        _print_plan(prepared.plan, "text")
+        if not prepared.plan.has_changes:
+            return EXIT_OK
+        _confirm(prepared.plan, yes, "destroy")
+        return _report(_run_apply(prepared, client, parallelism, False))
+
+
+@click.command("import")
+@click.option("--organization", required=True, metavar="ORG", help="The organization to import (with its sub-tenants).")
+@click.option("--out", "out_dir", default=".", show_default=True, metavar="DIR", help="Where to write the manifests.")
+@backend_option
+def import_command(organization: str, out_dir: str, backend: str | None) -> int:
+    """Write manifests for what exists, so that a following plan is empty."""
+    with _client(backend) as (client, _):
+        documents = importer.collect(client, organization)
+    written = importer.write(documents, out_dir)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"Imported {len(documents)} resources of {organization} into {out_dir}.")
+    return EXIT_OK
+
+
+def register(group: click.Group) -> None:
+    for command in (plan_command, apply_command, destroy_command, import_command):
+        group.add_command(command)
+
+
+__all__ = ["register"]

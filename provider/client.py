@@ -1,0 +1,252 @@
+"""The Tenancy API client: one interface (`Client`), spoken over HTTP here and in-process in `embedded.py`.
+
+The HTTP client keeps one pooled keep-alive session, sends the bearer token, pages through lists, sends
+`If-Match` on every PUT and DELETE and an `Idempotency-Key` on every POST, and retries 429/502/503/504 and
+connection failures with backoff (honouring `Retry-After`) only where repeating the request is safe.
+`requests` exceptions never leave this module: they become `provider.errors` types, chained.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from provider.errors import BackendError, NotFound, TransportError, backend_error_for
+from provider.kinds import KINDS, ResourceKey
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class Client(Protocol):
+    """What the engine needs from a tenancy backend."""
+
+    description: str
+
+    def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]: ...
+
+    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]: ...
+
+    def get(self, key: ResourceKey) -> dict[str, Any] | None: ...
+
+    def create(self, document: dict[str, Any]) -> dict[str, Any]: ...
+
+    def update(self, document: dict[str, Any], if_match: str | None) -> dict[str, Any]: ...
+
+    def delete(self, key: ResourceKey, if_match: str | None) -> dict[str, Any] | None: ...
+
+    def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]: ...
+
+    def prices(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def collection_path(kind: str, organization: str | None) -> str:
+    plural = KINDS[kind].plural
+    if not KINDS[kind].scoped:
+        return f"/v1/{plural}"
+    return f"/v1/organizations/{quote(organization or '', safe='')}/{plural}"
+
+
+def item_path(key: ResourceKey) -> str:
+    return f"{collection_path(key.kind, key.organization or None)}/{quote(key.name, safe='')}"
+
+
+def changeset_operation(op: str, key: ResourceKey, document: dict[str, Any] | None = None, if_match: str | None = None) -> dict[str, Any]:
+    """One operation of a `POST /v1/changesets` body."""
+    out: dict[str, Any] = {"op": op, "kind": key.kind, "organization": key.organization or None, "name": key.name}
+    if document is not None:
+        out["document"] = document
+    if if_match is not None:
+        out["ifMatch"] = if_match
+    return out
+
+
+def _problem(response: requests.Response) -> BackendError:
+    """An error answer (RFC 9457 problem+json, or anything else) as a BackendError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("detail") or body.get("title") or response.reason or f"HTTP {response.status_code}")
+    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+    retry_after = _retry_after(response)
+    return backend_error_for(response.status_code, message, errors=errors, retry_after=retry_after)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class HttpClient:
+    """The Tenancy HTTP API over one pooled `requests.Session`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 6,
+        backoff: float = 0.2,
+        pool_size: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.description = self.base_url
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = "tenancy-provider"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    # --- transport --------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[requests.Response, bool]:
+        """Send with retries; answers (response, whether an earlier attempt may have been processed)."""
+        url = self.base_url + path
+        maybe_done = False
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.session.request(
+                    method, url, json=json, params=params, headers=headers, timeout=(5.0, timeout or self.timeout)
+                )
+            except requests.RequestException as e:
+                # The request may have reached the server: repeating it is safe because every mutating
+                # request carries an Idempotency-Key or an If-Match, which the caller accounts for.
+                maybe_done = maybe_done or not isinstance(e, requests.ConnectTimeout)
+                if last:
+                    raise TransportError(f"cannot reach the tenancy backend at {self.base_url}: {_reason(e)}") from e
+                self._sleep(attempt, None)
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                maybe_done = maybe_done or response.status_code in (502, 504)
+                self._sleep(attempt, _retry_after(response))
+                continue
+            return response, maybe_done
+        raise AssertionError("unreachable")
+
+    def _sleep(self, attempt: int, retry_after: float | None) -> None:
+        delay = retry_after if retry_after is not None else self.backoff * (2**attempt)
+        time.sleep(min(delay, 30.0) * (1 + random.random() * 0.1))
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response, _ = self._request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response.json() if response.content else None
+
+    # --- the interface ----------------------------------------------------------------------------
+
+    def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v}
+        body = self._json("GET", "/v1/export", params=params, timeout=600.0)
+        return list(body["items"])
+
+    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            if label_selector:
+                params["labelSelector"] = label_selector
+            body = self._json("GET", collection_path(kind, organization), params=params)
+            yield from body["items"]
+            cursor = body.get("nextCursor")
+            if not cursor:
+                return
+
+    def get(self, key: ResourceKey) -> dict[str, Any] | None:
+        try:
+            return self._json("GET", item_path(key))  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def create(self, document: dict[str, Any]) -> dict[str, Any]:
+        key = ResourceKey.of(document)
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        return self._json("POST", collection_path(key.kind, key.organization or None), json=document, headers=headers)  # type: ignore[no-any-return]
+
+    def update(self, document: dict[str, Any], if_match: str | None) -> dict[str, Any]:
+        key = ResourceKey.of(document)
+        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
+        response, maybe_done = self._request("PUT", item_path(key), json=document, headers=headers)
+        if response.status_code == 412 and maybe_done:
+            # An earlier attempt may have landed and moved the version: if the backend already holds
+            # what we sent, the update is done; otherwise someone else changed it.
+            current = self.get(key)
+            if current is not None and _same_content(current, document):
+                return current
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response.json()  # type: ignore[no-any-return]
+
+    def delete(self, key: ResourceKey, if_match: str | None) -> dict[str, Any] | None:
+        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
+        response, maybe_done = self._request("DELETE", item_path(key), headers=headers)
+        if response.status_code == 404 and maybe_done:
+            return None  # an earlier attempt deleted it
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response.json() if response.content else None
+
+    def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+        body = self._json("POST", "/v1/changesets", json={"operations": operations}, headers=headers, timeout=600.0)
+        return list(body["results"])
+
+    def prices(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/prices")  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _same_content(live: dict[str, Any], sent: dict[str, Any]) -> bool:
+    kind = KINDS[live["kind"]]
+    live_meta, sent_meta = live.get("metadata") or {}, sent.get("metadata") or {}
+    return (
+        kind.essence(live.get("spec") or {}) == kind.essence(sent.get("spec") or {})
+        and (live_meta.get("labels") or {}) == (sent_meta.get("labels") or {})
+        and bool(live_meta.get("protected")) == bool(sent_meta.get("protected"))
+    )
+
+
+def _reason(e: Exception) -> str:
+    text = str(e)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "reset by peer"):
+        if marker in text:
+            return marker.lower()
+    return type(e).__name__
+
+
+__all__ = ["Client", "HttpClient", "changeset_operation", "collection_path", "item_path"]

@@ -1,0 +1,111 @@
+"""The `Client` interface straight onto the backend's service layer, in-process (`sqlite:///`, `postgresql://`).
+
+The same rules and the same errors as over HTTP: the service raises `tenancy_backend.errors.ServiceError`,
+which is converted here, in one place, into the provider's own `BackendError` types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from provider.errors import NotFound, TenancyError, backend_error_for
+from provider.kinds import ResourceKey
+
+T = TypeVar("T")
+
+
+class EmbeddedClient:
+    """The tenancy service in this process, acting with a root scope (the database's owner)."""
+
+    def __init__(self, db_url: str) -> None:
+        from tenancy_backend.service import Scope, Service
+
+        self.description = _redact(db_url)
+        self._service = _call(lambda: Service(db_url))
+        self._scope = Scope.root(legal_representative=True)
+
+    @property
+    def service(self) -> Any:
+        return self._service
+
+    def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        return _call(lambda: list(self._service.export(self._scope, organization=organization, label_selector=label_selector)))
+
+    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            page = _call(
+                lambda: self._service.list(
+                    self._scope, kind, organization, label_selector=label_selector, limit=1000, cursor=cursor
+                )
+            )
+            yield from page.items
+            cursor = page.next_cursor
+            if not cursor:
+                return
+
+    def get(self, key: ResourceKey) -> dict[str, Any] | None:
+        try:
+            return _call(lambda: self._service.get(self._scope, key.kind, key.organization or None, key.name))  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def create(self, document: dict[str, Any]) -> dict[str, Any]:
+        key = ResourceKey.of(document)
+        return _call(lambda: self._service.create(self._scope, key.kind, key.organization or None, document))  # type: ignore[no-any-return]
+
+    def update(self, document: dict[str, Any], if_match: str | None) -> dict[str, Any]:
+        key = ResourceKey.of(document)
+        return _call(  # type: ignore[no-any-return]
+            lambda: self._service.update(
+                self._scope, key.kind, key.organization or None, key.name, document, if_match=if_match
+            )
+        )
+
+    def delete(self, key: ResourceKey, if_match: str | None) -> dict[str, Any] | None:
+        return _call(  # type: ignore[no-any-return]
+            lambda: self._service.delete(self._scope, key.kind, key.organization or None, key.name, if_match=if_match)
+        )
+
+    def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        return _call(lambda: self._service.changeset(self._scope, operations))  # type: ignore[no-any-return]
+
+    def prices(self) -> dict[str, Any]:
+        return _call(self._service.prices)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        dispose = getattr(self._service, "close", None)
+        if dispose is not None:
+            dispose()
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run a service call, turning the backend's errors into the provider's."""
+    from tenancy_backend.errors import ServiceError
+
+    try:
+        return fn()
+    except ServiceError as e:
+        raise backend_error_for(e.status, e.detail or e.title, errors=list(e.errors)) from e
+    except TenancyError:
+        raise
+    except Exception as e:
+        # Database driver failures (a locked or unreachable database) surface as a retryable error.
+        if type(e).__module__.split(".")[0] in {"sqlalchemy", "psycopg", "sqlite3"}:
+            raise backend_error_for(503, f"database error: {_first_line(e)}") from e
+        raise
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

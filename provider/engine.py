@@ -1,0 +1,179 @@
+"""The workflows behind `plan`, `apply`, `destroy`: manifests + backend → an ordered Plan, saved plans.
+
+Deciding stays in `plan.py` and doing in `apply.py`; this module only gathers their inputs (manifests,
+rules, the live state, prices, secrets) and checks saved plans for staleness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provider import manifests, rules, secrets
+from provider.apply import SecretValues
+from provider.client import Client
+from provider.errors import ConfigError, Finding, ManifestError, Severity, StalePlanError
+from provider.kinds import SLUG_PATTERN, ResourceKey
+from provider.ordering import ordered
+from provider.plan import Plan, Prices, plan
+from provider.render import as_json
+
+SAVED_PLAN_FORMAT = "tenancy-saved-plan/1"
+
+
+@dataclass
+class Prepared:
+    """Everything `apply` needs, gathered by `prepare`."""
+
+    plan: Plan
+    manifest_set: manifests.ManifestSet
+    paths: list[str]
+    digest: str
+    backend: str
+
+
+def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None) -> str | None:
+    import re
+
+    stack = option or os.environ.get("TENANCY_STACK") or (manifest_set.stack if manifest_set else None)
+    if stack and not re.match(SLUG_PATTERN, stack):
+        raise ConfigError(f"stack name {stack!r} is not a valid name (lowercase letters, digits and '-')")
+    return stack or None
+
+
+def load_checked(paths: list[str], env: Mapping[str, str] | None = None) -> tuple[manifests.ManifestSet, list[Finding]]:
+    """Load and validate manifests; raises ManifestError on any error, returns the warnings."""
+    manifest_set = manifests.load(paths)
+    findings = rules.check(manifest_set, env=os.environ if env is None else env)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise ManifestError(findings)
+    return manifest_set, findings
+
+
+def digest(manifest_set: manifests.ManifestSet) -> str:
+    """A fingerprint of the declared documents (secret *sources*, never values)."""
+    documents = sorted((json.dumps(m.document, sort_keys=True) for m in manifest_set.manifests))
+    return hashlib.sha256("\n".join(documents).encode()).hexdigest()
+
+
+def live_state(client: Client) -> list[dict[str, Any]]:
+    """One bulk read of what the backend holds (the plan picks what concerns it)."""
+    return client.export()
+
+
+def prepare(
+    paths: list[str],
+    client: Client,
+    backend: str,
+    *,
+    stack_option: str | None,
+    destroy: bool = False,
+) -> Prepared:
+    manifest_set, warnings = load_checked(paths)
+    stack = resolve_stack(stack_option, manifest_set)
+    if destroy and not stack:
+        raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
+    live = live_state(client)
+    prices = Prices.from_api(client.prices())
+    result = plan([m.document for m in manifest_set.manifests], live, stack=stack, prices=prices, destroy=destroy)
+    result.operations = ordered(result.operations)
+    result.warnings = [f"{w.file}:{w.line}: {w.message}" for w in warnings] + result.warnings
+    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], digest(manifest_set), backend)
+
+
+def resolve_secrets(prepared: Prepared, allow_outside: bool = False) -> SecretValues:
+    """The clear secrets the plan must send, resolved from their sources just before apply."""
+    by_key = {m.key: m for m in prepared.manifest_set.manifests}
+    values: SecretValues = {}
+    for op in prepared.plan.operations:
+        if not op.sends_secret or op.key not in by_key:
+            continue
+        manifest = by_key[op.key]
+        spec = manifest.document.get("spec") or {}
+        values[op.key] = {
+            name: secrets.resolve(manifest, spec[name], allow_outside=allow_outside)
+            for name in op.kind.sensitive
+            if spec.get(name) is not None
+        }
+    return values
+
+
+# --- saved plans ----------------------------------------------------------------------------------
+
+
+def save(prepared: Prepared, path: str) -> None:
+    """Write a saved plan: no secret inside, only sources, versions and a digest of the manifests."""
+    document = {
+        "format": SAVED_PLAN_FORMAT,
+        "backend": prepared.backend,
+        "stack": prepared.plan.stack,
+        "paths": prepared.paths,
+        "manifest_digest": prepared.digest,
+        "versions": prepared.plan.versions(),
+        "plan": as_json(prepared.plan),
+    }
+    try:
+        Path(path).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot write the plan to {path}: {e.strerror}") from e
+
+
+def load_saved(path: str) -> dict[str, Any]:
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read the saved plan {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise ConfigError(f"{path} is not a saved plan (invalid JSON: {e})") from e
+    if not isinstance(document, dict) or document.get("format") != SAVED_PLAN_FORMAT:
+        raise ConfigError(f"{path} is not a saved plan written by `tenancy plan --out`")
+    return document
+
+
+def prepare_saved(saved: dict[str, Any], client: Client, backend: str) -> Prepared:
+    """Re-plan a saved plan and refuse, changing nothing, if anything moved since it was made."""
+    if saved["backend"] != backend:
+        raise ConfigError(
+            f"the saved plan was made against {saved['backend']}, not {backend}; pass --backend to match"
+        )
+    try:
+        prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"])
+    except ManifestError as e:
+        raise StalePlanError(["the manifests no longer validate:\n" + str(e)]) from e
+    moved = []
+    if prepared.digest != saved["manifest_digest"]:
+        moved.append("the manifests changed since the plan was made")
+    now = prepared.plan.versions()
+    for key_id in sorted(set(now) | set(saved["versions"])):
+        was, is_now = saved["versions"].get(key_id, "(not in the saved plan)"), now.get(key_id, "(unchanged now)")
+        if was != is_now:
+            moved.append(f"{_describe(key_id)}: resourceVersion {_version(was)} → {_version(is_now)}")
+    if moved:
+        raise StalePlanError(moved)
+    return prepared
+
+
+def _describe(key_id: str) -> str:
+    kind, organization, name = key_id.split("/", 2)
+    return str(ResourceKey(kind, organization, name))
+
+
+def _version(value: Any) -> str:
+    return "absent" if value is None else str(value)
+
+
+__all__ = [
+    "Prepared",
+    "load_checked",
+    "load_saved",
+    "prepare",
+    "prepare_saved",
+    "resolve_secrets",
+    "resolve_stack",
+    "save",
+]

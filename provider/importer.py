@@ -1,0 +1,78 @@
+"""Live → manifests: `tenancy import` writes what exists so that planning it back shows no changes.
+
+Server-managed fields (uid, resourceVersion, timestamps, status) and write-only fields (passwords) are
+left out, fields equal to their defaults too; the stack label becomes `stack:` in `tenancy.yaml`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provider.client import Client
+from provider.errors import ConfigError, NotFound
+from provider.kinds import API_VERSION, KINDS, ORGANIZATION, STACK_LABEL, ResourceKey
+
+HEADER = "# yaml-language-server: $schema={schema}\n# Imported by `tenancy import`; edit freely.\n"
+
+
+def manifest_document(live: dict[str, Any]) -> dict[str, Any]:
+    """A live document as a manifest would declare it."""
+    kind = KINDS[live["kind"]]
+    meta = live.get("metadata") or {}
+    metadata: dict[str, Any] = {"name": meta["name"]}
+    if kind.scoped:
+        metadata["organization"] = meta["organization"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != STACK_LABEL}
+    if labels:
+        metadata["labels"] = labels
+    if meta.get("protected"):
+        metadata["protected"] = True
+    defaults = kind.essence({})
+    spec = {
+        k: v
+        for k, v in (live.get("spec") or {}).items()
+        if v is not None and k not in kind.sensitive and not (k in defaults and kind.essence({k: v}) == defaults)
+    }
+    return {"apiVersion": API_VERSION, "kind": kind.name, "metadata": metadata, "spec": spec}
+
+
+def collect(client: Client, organization: str) -> list[dict[str, Any]]:
+    """The organization, its sub-organizations and everything they hold."""
+    if client.get(ResourceKey(ORGANIZATION.name, "", organization)) is None:
+        raise NotFound(f"organization {organization!r} does not exist (or this token cannot see it)")
+    return client.export(organization=organization)
+
+
+def write(documents: list[dict[str, Any]], out_dir: str, schema_ref: str = "") -> list[Path]:
+    """One file per organization (the organization first, then its resources by kind); tenancy.yaml."""
+    root = Path(out_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create {out_dir}: {e.strerror}") from e
+    rank = {name: i for i, name in enumerate(KINDS)}
+    by_org: dict[str, list[dict[str, Any]]] = {}
+    stacks = set()
+    for live in documents:
+        key = ResourceKey.of(live)
+        by_org.setdefault(key.organization or key.name, []).append(live)
+        stacks.add(((live.get("metadata") or {}).get("labels") or {}).get(STACK_LABEL))
+    written = []
+    for org, docs in sorted(by_org.items()):
+        docs.sort(key=lambda d: (rank[d["kind"]], d["metadata"]["name"]))
+        text = HEADER.format(schema=schema_ref or "https://tenancy.invalid/schemas/manifest.schema.json")
+        text += "---\n".join(yaml.safe_dump(manifest_document(d), sort_keys=False, allow_unicode=True) for d in docs)
+        path = root / f"{org}.yaml"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    if len(stacks) == 1 and None not in stacks:
+        config = root / "tenancy.yaml"
+        config.write_text(f"stack: {stacks.pop()}\n", encoding="utf-8")
+        written.append(config)
+    return written
+
+
+__all__ = ["collect", "manifest_document", "write"]

@@ -1,0 +1,161 @@
+"""Plan → text, JSON and Markdown. Each renderer dispatches on the operation's type; none computes anything.
+
+Secrets never reach a renderer's output: sensitive fields are carried as the marker `(sensitive)`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from provider.plan import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Plan, Replace
+
+FORMAT_VERSION = "1.0"
+
+# (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
+Line = tuple[str, str]
+
+_STYLE = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "=": "cyan"}
+
+
+def _value(value: Any) -> str:
+    if value == SENSITIVE:
+        return SENSITIVE
+    if value is None:
+        return "null"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _header(op: Operation, stack: str | None) -> str:
+    text = f"{op.symbol} {op.key}"
+    if isinstance(op, Replace):
+        text += f" (replace: {', '.join(op.immutable)} {'is' if len(op.immutable) == 1 else 'are'} immutable)"
+    elif isinstance(op, Adopt):
+        text += f" (adopt into stack {stack})"
+    return text
+
+
+def _diff_line(d: FieldDiff, op: Operation) -> str:
+    if isinstance(op, Create) or d.before is None and not d.sensitive:
+        return f"+ {d.dotted}: {_value(d.after)}"
+    if isinstance(op, Delete) or d.after is None:
+        return f"- {d.dotted}: {_value(d.before)}"
+    if d.sensitive:
+        return f"~ {d.dotted}: {SENSITIVE}"
+    forces = "  # forces replacement" if isinstance(op, Replace) and d.path[1:2] and d.path[1] in op.immutable else ""
+    return f"~ {d.dotted}: {_value(d.before)} → {_value(d.after)}{forces}"
+
+
+def text_lines(plan: Plan) -> list[Line]:
+    lines: list[Line] = []
+    if plan.operations:
+        stack = f" (stack {plan.stack})" if plan.stack else ""
+        lines.append(("bold", f"Tenancy will perform the following actions{stack}:"))
+        lines.append(("", ""))
+    for op in plan.operations:
+        style = _STYLE[op.symbol]
+        lines.append((f"bold {style}", f"  {_header(op, plan.stack)}"))
+        if not isinstance(op, Delete):
+            lines.extend((style, f"      {_diff_line(d, op)}") for d in op.diffs)
+        lines.extend(("bold red", f"      ! {note}") for note in op.notes)
+        lines.append(("", ""))
+    if not plan.operations:
+        lines.append(("green", "No changes. The backend matches the manifests."))
+        lines.append(("", ""))
+    if plan.costs:
+        lines.append(("bold", "Monthly cost:"))
+        for c in plan.costs:
+            lines.append(
+                ("", f"  {c.organization}: {c.before:.2f} → {c.after:.2f} {c.currency} ({c.delta:+.2f})")
+            )
+        lines.append(("", ""))
+    for note in plan.notes:
+        lines.append(("dim", f"Note: {note}"))
+    for warning in plan.warnings:
+        lines.append(("yellow", f"Warning: {warning}"))
+    if plan.notes or plan.warnings:
+        lines.append(("", ""))
+    lines.append(("bold", plan.summary))
+    return lines
+
+
+def text(plan: Plan) -> str:
+    return "\n".join(t for _, t in text_lines(plan)) + "\n"
+
+
+def _op_json(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "action": op.action.value,
+        "kind": op.key.kind,
+        "organization": op.key.organization or None,
+        "name": op.key.name,
+        "resource_version": op.live_version,
+        "changes": [
+            {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive} for d in op.diffs
+        ],
+        "notes": list(op.notes),
+    }
+    if isinstance(op, Replace):
+        out["replace_fields"] = list(op.immutable)
+    return out
+
+
+def as_json(plan: Plan) -> dict[str, Any]:
+    """The stable machine-readable plan (documented in docs/plan-json.md)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "stack": plan.stack,
+        "has_changes": plan.has_changes,
+        "summary": {
+            "create": plan.count(Action.CREATE),
+            "update": plan.count(Action.UPDATE, Action.ADOPT),
+            "adopt": plan.count(Action.ADOPT),
+            "replace": plan.count(Action.REPLACE),
+            "delete": plan.count(Action.DELETE),
+            "text": plan.summary,
+        },
+        "operations": [_op_json(op) for op in plan.operations],
+        "costs": [
+            {
+                "organization": c.organization,
+                "before": f"{c.before:.2f}",
+                "after": f"{c.after:.2f}",
+                "delta": f"{c.delta:+.2f}",
+                "currency": c.currency,
+                "balance": None if c.balance is None else f"{c.balance:.2f}",
+            }
+            for c in plan.costs
+        ],
+        "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
+    }
+
+
+def json_text(plan: Plan) -> str:
+    return json.dumps(as_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def markdown(plan: Plan) -> str:
+    """A pull-request comment: the summary up front, the changes folded, costs as a table."""
+    stack = f" — stack `{plan.stack}`" if plan.stack else ""
+    out = [f"### Tenancy plan{stack}", "", f"**{plan.summary}**", ""]
+    if plan.operations:
+        out += [f"<details><summary>{len(plan.operations)} change(s)</summary>", "", "```diff"]
+        for op in plan.operations:
+            out.append(_header(op, plan.stack))
+            if not isinstance(op, Delete):
+                out += [f"    {_diff_line(d, op)}" for d in op.diffs]
+            out += [f"!   {note}" for note in op.notes]
+        out += ["```", "", "</details>", ""]
+    else:
+        out += ["No changes. The backend matches the manifests.", ""]
+    if plan.costs:
+        out += ["| Organization | Monthly cost before | after | change |", "|---|---:|---:|---:|"]
+        out += [
+            f"| `{c.organization}` | {c.before:.2f} {c.currency} | {c.after:.2f} {c.currency} | {c.delta:+.2f} |"
+            for c in plan.costs
+        ]
+        out.append("")
+    out += [f"> **Warning:** {w}" for w in plan.warnings]
+    out += [f"> Note: {n}" for n in plan.notes]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,98 @@
+"""Apply order: references, reverse deletes, the quota rule, cycles."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider.errors import PlanError
+from provider.ordering import build, ordered
+from provider.kinds import ResourceKey
+from provider.plan import Create, plan
+
+from .docs import live, org, scoped, user
+
+
+def names(ops):
+    return [f"{op.action.value} {op.key}" for op in ops]
+
+
+def before(ops, first: str, second: str) -> bool:
+    listed = names(ops)
+    return listed.index(first) < listed.index(second)
+
+
+def test_parents_before_children_and_users_before_teams_and_aliases():
+    desired = [
+        scoped("Alias", "sub", "info", address="info@sub.example", user="ann"),
+        scoped("Team", "sub", "t", displayName="T", members=["ann"], leader="ann"),
+        user("sub", "ann", role="administrator"),
+        org("sub", parent="master"),
+        org("master"),
+    ]
+    ops = ordered(plan(desired, [], stack="s").operations)
+    assert before(ops, "create Organization master", "create Organization sub")
+    assert before(ops, "create Organization sub", "create User sub/ann")
+    assert before(ops, "create User sub/ann", "create Team sub/t")
+    assert before(ops, "create User sub/ann", "create Alias sub/info")
+
+
+def test_deletes_run_in_reverse():
+    current = [
+        live(org("acme"), stack="s"),
+        live(user("acme", "ann"), stack="s"),
+        live(scoped("Alias", "acme", "info", address="info@acme.example", user="ann"), stack="s"),
+    ]
+    ops = ordered(plan([], current, stack="s").operations)
+    assert names(ops) == ["delete Alias acme/info", "delete User acme/ann", "delete Organization acme"]
+
+
+def test_a_team_lets_go_of_a_user_before_the_user_is_deleted():
+    team = scoped("Team", "acme", "t", displayName="T", members=["ann", "bob"])
+    current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
+               live(user("acme", "bob"), stack="s"), live(team, stack="s")]
+    desired = [org("acme"), user("acme", "ann"), scoped("Team", "acme", "t", displayName="T", members=["ann"])]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "update Team acme/t", "delete User acme/bob")
+
+
+def quota(maximum: int, stack: str | None = None):
+    doc = scoped("MailboxQuota", "acme", "q", domain="acme.example", maxAddresses=maximum)
+    return live(doc, stack=stack) if stack else doc
+
+
+def test_quota_rises_before_new_mailboxes():
+    current = [live(org("acme"), stack="s"), quota(5, "s")]
+    desired = [org("acme"), quota(6)] + [user("acme", f"u{i}") for i in range(6)]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    for i in range(6):
+        assert before(ops, "update MailboxQuota acme/q", f"create User acme/u{i}")
+
+
+def test_mailboxes_leave_before_the_quota_shrinks():
+    current = [live(org("acme"), stack="s"), quota(10, "s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(7)]
+    desired = [org("acme"), quota(5)] + [user("acme", f"u{i}") for i in range(5)]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "delete User acme/u5", "update MailboxQuota acme/q")
+    assert before(ops, "delete User acme/u6", "update MailboxQuota acme/q")
+
+
+def test_external_users_do_not_wait_for_the_quota():
+    current = [live(org("acme"), stack="s"), quota(5, "s")]
+    desired = [org("acme"), quota(6), user("acme", "guest", email="guest@elsewhere.example", role="external")]
+    graph = build(plan(desired, current, stack="s").operations)
+    assert all(not deps for deps in graph.waits_for)
+
+
+def test_a_cycle_is_named():
+    a = Create(ResourceKey("Organization", "", "a"), org("a", parent="b"), None)
+    b = Create(ResourceKey("Organization", "", "b"), org("b", parent="a"), None)
+    with pytest.raises(PlanError, match=r"cycle: Organization a → Organization b → Organization a"):
+        ordered([a, b])
+
+
+def test_order_is_deterministic():
+    desired = [org("z"), org("a"), user("z", "b"), user("a", "c")]
+    first = names(ordered(plan(desired, [], stack="s").operations))
+    second = names(ordered(plan(list(reversed(desired)), [], stack="s").operations))
+    assert first == second
+    assert isinstance(ordered(plan(desired, [], stack="s").operations)[0], Create)

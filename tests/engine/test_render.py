@@ -1,0 +1,69 @@
+"""Rendering: Terraform-like text, a stable JSON document, Markdown for pull requests; no secret ever."""
+
+from __future__ import annotations
+
+import json
+
+from provider import render
+from provider.ordering import ordered
+from provider.plan import Prices, plan
+
+from .docs import live, org, user
+
+
+def sample_plan():
+    current = [
+        live(org("acme"), stack="s"),
+        live(user("acme", "bob", subscription="free"), stack="s"),
+        live(user("acme", "carl"), stack="s"),
+        live(user("acme", "dora"), stack="s"),
+    ]
+    desired = [
+        org("acme"),
+        user("acme", "ann", role="administrator", password={"fromEnv": "ANN_PW"}),
+        user("acme", "bob", subscription="pro"),
+        user("acme", "carl", email="carl.new@acme.example"),
+    ]
+    result = plan(desired, current, stack="s", prices=Prices.default())
+    result.operations = ordered(result.operations)
+    return result
+
+
+def test_text_has_symbols_field_diffs_sensitive_marker_costs_and_the_exact_summary():
+    out = render.text(sample_plan())
+    assert "  + User acme/ann" in out
+    assert '      + spec.role: "administrator"' in out
+    assert "      + spec.password: (sensitive)" in out
+    assert '  ~ User acme/bob' in out and '~ spec.subscription: "free" → "pro"' in out
+    assert "  -/+ User acme/carl (replace: email is immutable)" in out
+    assert "# forces replacement" in out and "mailbox" in out
+    assert "  - User acme/dora" in out
+    assert "acme: 0.00 → 7.50 EUR (+7.50)" in out
+    assert out.rstrip().endswith("Plan: 1 to create, 1 to update, 1 to replace, 1 to delete.")
+    assert "ANN_PW" not in out
+
+
+def test_empty_plan_still_prints_the_summary_line():
+    out = render.text(plan([org("acme")], [live(org("acme"), stack="s")], stack="s"))
+    assert out.rstrip().endswith("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete.")
+
+
+def test_json_is_stable_and_versioned():
+    document = json.loads(render.json_text(sample_plan()))
+    assert document["format_version"] == "1.0"
+    assert document["summary"] == {
+        "create": 1, "update": 1, "adopt": 0, "replace": 1, "delete": 1,
+        "text": "Plan: 1 to create, 1 to update, 1 to replace, 1 to delete.",
+    }
+    replace = next(op for op in document["operations"] if op["action"] == "replace")
+    assert replace["replace_fields"] == ["email"] and replace["resource_version"] == "1"
+    password = next(c for op in document["operations"] for c in op["changes"] if c["path"] == "spec.password")
+    assert password == {"path": "spec.password", "before": None, "after": "(sensitive)", "sensitive": True}
+    assert document["costs"][0]["delta"] == "+7.50"
+
+
+def test_markdown_for_pull_requests():
+    out = render.markdown(sample_plan())
+    assert out.startswith("### Tenancy plan — stack `s`")
+    assert "**Plan: 1 to create, 1 to update, 1 to replace, 1 to delete.**" in out
+    assert "```diff" in out and "| `acme` | 0.00 EUR | 7.50 EUR | +7.50 |" in out
