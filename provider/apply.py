@@ -106,20 +106,53 @@ EXECUTORS: dict[type[Operation], Callable[[Operation, Client, str | None, dict[s
 }
 
 
+def changeset_operations(op: Operation, stack: str | None, secrets: dict[str, str] | None) -> list[dict[str, Any]]:
+    """The same change as the executors above, as changeset operations (for batches)."""
+    if isinstance(op, Create):
+        return [changeset_operation("create", op.key, document=payload(op, stack, secrets))]
+    if isinstance(op, (Update, Adopt)):
+        return [changeset_operation("update", op.key, document=payload(op, stack, secrets), if_match=op.live_version)]
+    if isinstance(op, Replace):
+        return [
+            changeset_operation("delete", op.key, if_match=op.live_version),
+            changeset_operation("create", op.key, document=payload(op, stack, secrets)),
+        ]
+    return [changeset_operation("delete", op.key, if_match=op.live_version)]
+
+
 def apply(
     plan: Plan,
     client: Client,
     *,
     secrets: SecretValues | None = None,
     parallelism: int = 10,
+    batch_size: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Report:
-    """Run every operation of the plan; never raises for a failed change, reports it instead."""
+    """Run every operation of the plan; never raises for a failed change, reports it instead.
+
+    With `batch_size` > 1, changes whose dependencies are met are sent together as changesets of up to
+    that many (one request and one transaction each); a batch the backend refuses is retried change by
+    change, so that every change still gets its own outcome.
+    """
     graph = build(plan.operations)
     order = graph.order()
     runner = _Runner(plan, graph, client, secrets or {}, on_outcome)
-    runner.run(order, max(1, parallelism))
+    runner.run(order, max(1, parallelism), max(1, batch_size))
     return Report([runner.outcomes[i] for i in order])
+
+
+def apply_atomically(plan: Plan, client: Client, *, secrets: SecretValues | None = None) -> Report:
+    """The whole plan as one changeset: everything applies, or nothing does."""
+    ordered_ops = [plan.operations[i] for i in build(plan.operations).order()]
+    operations = [
+        item for op in ordered_ops for item in changeset_operations(op, plan.stack, (secrets or {}).get(op.key))
+    ]
+    try:
+        client.changeset(operations)
+    except TenancyError as e:
+        return Report([Outcome(op, Status.FAILED, f"atomic apply rolled back: {e}") for op in ordered_ops])
+    return Report([Outcome(op, Status.APPLIED) for op in ordered_ops])
 
 
 class _Runner:
@@ -145,6 +178,18 @@ class _Runner:
             return Outcome(op, Status.FAILED, str(e))
         return Outcome(op, Status.APPLIED, result=result)
 
+    def _execute_batch(self, batch: list[int]) -> list[tuple[int, Outcome]]:
+        if len(batch) == 1:
+            return [(batch[0], self._execute(batch[0]))]
+        ops = [self.graph.operations[i] for i in batch]
+        body = [item for op in ops for item in changeset_operations(op, self.plan.stack, self.secrets.get(op.key))]
+        try:
+            self.client.changeset(body)
+        except TenancyError:
+            # The batch rolled back as a whole: retry each change alone, so each gets its own outcome.
+            return [(i, self._execute(i)) for i in batch]
+        return [(i, Outcome(op, Status.APPLIED)) for i, op in zip(batch, ops)]
+
     def _record(self, i: int, outcome: Outcome) -> None:
         self.outcomes[i] = outcome
         if self.on_outcome:
@@ -160,28 +205,32 @@ class _Runner:
                     self._record(j, Outcome(self.graph.operations[j], Status.SKIPPED, reason))
                     stack.append(j)
 
-    def run(self, order: list[int], parallelism: int) -> None:
+    def run(self, order: list[int], parallelism: int, batch_size: int) -> None:
         position = {i: n for n, i in enumerate(order)}
         ready = sorted((i for i, n in enumerate(self.remaining) if n == 0), key=position.__getitem__)
         with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply") as pool:
-            running: dict[Future[Outcome], int] = {}
+            running: set[Future[list[tuple[int, Outcome]]]] = set()
             while ready or running:
                 while ready and len(running) < parallelism:
-                    i = ready.pop(0)
-                    if i not in self.outcomes:
-                        running[pool.submit(self._execute, i)] = i
+                    # Spread what is ready over the free workers, at most batch_size changes each.
+                    size = max(1, min(batch_size, -(-len(ready) // (parallelism - len(running)))))
+                    batch, ready = [i for i in ready[:size] if i not in self.outcomes], ready[size:]
+                    if batch:
+                        running.add(pool.submit(self._execute_batch, batch))
                 if not running:
                     continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    i = running.pop(future)
-                    outcome = future.result()
-                    self._record(i, outcome)
-                    if outcome.status is Status.FAILED:
-                        self._skip_dependants(i)
-                        continue
-                    for j in self.dependants[i]:
-                        self.remaining[j] -= 1
-                        if self.remaining[j] == 0 and j not in self.outcomes:
-                            ready.append(j)
-                    ready.sort(key=position.__getitem__)
+                    for i, outcome in future.result():
+                        self._finish(i, outcome, ready)
+                ready.sort(key=position.__getitem__)
+
+    def _finish(self, i: int, outcome: Outcome, ready: list[int]) -> None:
+        self._record(i, outcome)
+        if outcome.status is Status.FAILED:
+            self._skip_dependants(i)
+            return
+        for j in self.dependants[i]:
+            self.remaining[j] -= 1
+            if self.remaining[j] == 0 and j not in self.outcomes:
+                ready.append(j)

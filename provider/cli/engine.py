@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -13,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from provider import engine, importer, render
-from provider.apply import Outcome, Report, Status, apply
+from provider.apply import Outcome, Report, Status, apply, apply_atomically
 from provider.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from provider.client import Client
 from provider.connect import backend_url, connect
@@ -21,6 +23,7 @@ from provider.errors import ApplyRefused
 from provider.plan import Plan
 
 DEFAULT_MAX_DELETIONS = 25
+DEFAULT_BATCH_SIZE = 50
 
 
 def _console(err: bool = False) -> Console:
@@ -122,8 +125,24 @@ def _outcome_line(outcome: Outcome) -> tuple[str, str]:
     return style, f"{outcome.status.value}: {op.symbol} {op.key} ({op.action.value}): {outcome.message}"
 
 
-def _run_apply(prepared: engine.Prepared, client: Client, parallelism: int, allow_outside: bool) -> Report:
-    secrets = engine.resolve_secrets(prepared, allow_outside=allow_outside)
+@dataclass(frozen=True)
+class Execution:
+    parallelism: int = 10
+    batch_size: int = DEFAULT_BATCH_SIZE
+    atomic: bool = False
+    allow_outside: bool = False
+
+
+def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Report:
+    secrets = engine.resolve_secrets(prepared, allow_outside=how.allow_outside)
+    if how.atomic:
+        report = apply_atomically(prepared.plan, client, secrets=secrets)
+        for outcome in report.outcomes:
+            click.echo(_outcome_line(outcome)[1], err=True)
+        return report
+    run = functools.partial(
+        apply, prepared.plan, client, secrets=secrets, parallelism=how.parallelism, batch_size=how.batch_size
+    )
     total = len(prepared.plan.operations)
     console = _console(err=True)
     if console.is_terminal and total:
@@ -139,12 +158,12 @@ def _run_apply(prepared: engine.Prepared, client: Client, parallelism: int, allo
                     style, line = _outcome_line(outcome)
                     progress.console.print(Text(line, style=style))
 
-            report = apply(prepared.plan, client, secrets=secrets, parallelism=parallelism, on_outcome=tick)
+            report = run(on_outcome=tick)
     else:
         def plain(outcome: Outcome) -> None:
             click.echo(_outcome_line(outcome)[1], err=True)
 
-        report = apply(prepared.plan, client, secrets=secrets, parallelism=parallelism, on_outcome=plain)
+        report = run(on_outcome=plain)
     return report
 
 
@@ -169,12 +188,15 @@ def _report(report: Report) -> int:
 @click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True, help="Independent changes at once.")
 @click.option("--max-deletions", type=click.IntRange(0), default=DEFAULT_MAX_DELETIONS, show_default=True,
               help="Refuse a plan with more deletions (replacements count).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Independent changes sent together as one changeset (a refused batch is retried change by change).")
+@click.option("--atomic", is_flag=True, help="Apply the whole plan as one transaction: all or nothing.")
 @click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")
 @backend_option
 @stack_option
 def apply_command(
     paths: tuple[str, ...], plan_file: str | None, yes: bool, parallelism: int, max_deletions: int,
-    allow_secret_outside: bool, backend: str | None, stack: str | None,
+    batch_size: int, atomic: bool, allow_secret_outside: bool, backend: str | None, stack: str | None,
 ) -> int:
     """Make the backend match the manifests (or a saved plan)."""
     if plan_file and paths:
@@ -191,7 +213,8 @@ def apply_command(
             return EXIT_OK
         _guard_deletions(plan, max_deletions)
         _confirm(plan, yes, "apply")
-        return _report(_run_apply(prepared, client, parallelism, allow_secret_outside))
+        how = Execution(parallelism, batch_size, atomic, allow_secret_outside)
+        return _report(_run_apply(prepared, client, how))
 
 
 @click.command("destroy")
@@ -208,7 +231,7 @@ def destroy_command(paths: tuple[str, ...], yes: bool, parallelism: int, backend
         if not prepared.plan.has_changes:
             return EXIT_OK
         _confirm(prepared.plan, yes, "destroy")
-        return _report(_run_apply(prepared, client, parallelism, False))
+        return _report(_run_apply(prepared, client, Execution(parallelism=parallelism)))
 
 
 @click.command("import")

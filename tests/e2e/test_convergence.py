@@ -1,0 +1,83 @@
+"""Convergence: random valid manifest sets and random edits to them → apply → the next plan is empty."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provider import engine
+from provider.apply import apply
+from provider.embedded import EmbeddedClient
+
+ORGS = ["north", "south"]
+
+
+@st.composite
+def tenant_set(draw: st.DrawFn) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for org in ORGS[: draw(st.integers(1, len(ORGS)))]:
+        domain = f"{org}.example"
+        docs.append(_doc("Organization", None, org, displayName=org.title(),
+                         plan=draw(st.sampled_from(["entry", "pro"])), domains=[domain]))
+        names = [f"u{i}" for i in range(draw(st.integers(1, 6)))]
+        for i, name in enumerate(names):
+            external = i > 0 and draw(st.booleans()) and draw(st.booleans())
+            email = f"{name}{draw(st.sampled_from(['', '.x']))}@{'partner.example' if external else domain}"
+            role = "administrator" if i == 0 else "external" if external else draw(st.sampled_from(["collaborator", "administrator"]))
+            docs.append(_doc("User", org, name, email=email, displayName=name.upper(), role=role,
+                             subscription=draw(st.sampled_from(["free", "entry", "pro"]))))
+        for t in range(draw(st.integers(0, 2))):
+            members = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+            leader = draw(st.sampled_from(members)) if members and draw(st.booleans()) else None
+            docs.append(_doc("Team", org, f"team{t}", displayName=f"Team {t}", members=members, leader=leader,
+                             shares=draw(st.lists(st.sampled_from(["calendars", "documents"]), unique=True))))
+        for a in range(draw(st.integers(0, 2))):
+            docs.append(_doc("Alias", org, f"alias{a}", address=f"alias{a}@{domain}", user=draw(st.sampled_from(names))))
+        if draw(st.booleans()):
+            used = sum(1 for d in docs if d["kind"] == "User" and d["metadata"]["organization"] == org
+                       and d["spec"]["role"] != "external")
+            docs.append(_doc("MailboxQuota", org, "quota", domain=domain,
+                             maxAddresses=max(5, used + draw(st.integers(0, 3)))))
+    return docs
+
+
+def _doc(kind: str, organization: str | None, name: str, **spec: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if organization:
+        metadata["organization"] = organization
+    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata,
+            "spec": {k: v for k, v in spec.items() if v is not None}}
+
+
+def _write(directory: Path, docs: list[dict[str, Any]]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tenants.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    (directory / "tenancy.yaml").write_text("stack: prop\n")
+
+
+def _converge(client: EmbeddedClient, directory: Path) -> None:
+    prepared = engine.prepare([str(directory)], client, "embedded", stack_option=None)
+    report = apply(prepared.plan, client, parallelism=4)
+    failures = [f"{o.op.key}: {o.message}" for o in report.outcomes if o.status.value != "applied"]
+    assert report.ok, failures
+    again = engine.prepare([str(directory)], client, "embedded", stack_option=None)
+    assert not again.plan.has_changes, [str(op.key) + " " + str(op.diffs) for op in again.plan.operations]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=tenant_set(), second=tenant_set())
+def test_apply_then_edit_then_apply_converges(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        client = EmbeddedClient(f"sqlite:///{tmp}/tenancy.db")
+        try:
+            _write(Path(tmp) / "m", first)
+            _converge(client, Path(tmp) / "m")
+            _write(Path(tmp) / "m", second)
+            _converge(client, Path(tmp) / "m")
+        finally:
+            client.close()
