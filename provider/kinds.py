@@ -309,6 +309,7 @@ class Kind:
     rank: int = 0  # creation tier: lower ranks first when nothing more specific orders two changes
     delete_archives: bool = False  # DELETE keeps the resource, archived and readable
     replace_note: str = ""  # what a replace destroys, said in the plan
+    unique: tuple[tuple[str, str], ...] = ()  # (spec field, namespace): values unique across the backend
     wire_spec: type[Model] | None = None  # the backend's variant of the spec, when it differs
     document: type[Model] = field(init=False)  # the manifest document model
     wire_document: type[Model] = field(init=False)  # the document model the backend accepts
@@ -371,6 +372,7 @@ ORGANIZATION = Kind(
     scoped=False,
     references=(Reference("parent", "Organization"),),
     unordered=frozenset({"domains"}),
+    unique=(("domains", "domain"),),
     rank=0,
 )
 USER = Kind(
@@ -383,6 +385,7 @@ USER = Kind(
     immutable=frozenset({"email"}),
     sensitive=frozenset({"password"}),
     rotation={"password": "passwordVersion"},
+    unique=(("email", "address"),),
     rank=2,
     replace_note="replacing a User deletes it first: its mailbox and all its mail are destroyed",
 )
@@ -403,6 +406,7 @@ MAILBOX_QUOTA = Kind(
     status=MailboxQuotaStatus,
     scoped=True,
     immutable=frozenset({"domain"}),
+    unique=(("domain", "quota"),),
     rank=1,
 )
 ALIAS = Kind(
@@ -412,6 +416,7 @@ ALIAS = Kind(
     status=None,
     scoped=True,
     references=(Reference("user", "User"),),
+    unique=(("address", "address"),),
     rank=3,
 )
 CUSTOMER_SUBSCRIPTION = Kind(

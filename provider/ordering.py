@@ -7,9 +7,10 @@ backend:
    for the creation or update of what it names.
 2. The deletion of a resource waits for every change to a resource that names it today (teams and
    aliases let go of a user before the user goes; children go before their organization).
-3. Quotas: raising (or creating) a domain's quota comes before the mailboxes it makes room for; lowering
+3. A change that takes a unique address or domain waits for the change that gives it up.
+4. Quotas: raising (or creating) a domain's quota comes before the mailboxes it makes room for; lowering
    it comes after the mailboxes that leave the domain.
-4. An organization that drops domains or falls back to the free plan waits for the deletions that make
+5. An organization that drops domains or falls back to the free plan waits for the deletions that make
    that possible.
 
 A replace runs as one changeset on the backend (delete and create together), so the references to its
@@ -45,6 +46,20 @@ def references(document: dict[str, Any] | None) -> set[ResourceKey]:
         names = value if ref.many and isinstance(value, list) else [value]
         scope = "" if ref.kind == ORGANIZATION.name else organization
         found.update(ResourceKey(ref.kind, scope, str(n)) for n in names if n)
+    return found
+
+
+def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
+    """The backend-wide unique values a document holds (addresses, domains), from the table of kinds."""
+    if not document:
+        return set()
+    spec = document.get("spec") or {}
+    found = set()
+    for field, namespace in KINDS[document["kind"]].unique:
+        value = spec.get(field)
+        for item in value if isinstance(value, list) else [value]:
+            if item:
+                found.add((namespace, str(item).lower()))
     return found
 
 
@@ -163,9 +178,27 @@ def build(operations: list[Operation]) -> Graph:
         if isinstance(op, Delete):
             for j in named_by.get(op.key, ()):
                 edge(i, j)
+    _claim_edges(operations, edge)
     _quota_edges(operations, edge)
     _narrowing_edges(operations, edge)
     return Graph(operations, waits)
+
+
+def _claim_edges(operations: list[Operation], edge: Any) -> None:
+    """A change that takes an address or a domain waits for the change that gives it up."""
+    released: dict[tuple[str, str], list[int]] = {}
+    for i, op in enumerate(operations):
+        kept = set() if isinstance(op, Delete) else claims(op.desired)
+        for claim in claims(op.live) - kept:
+            released.setdefault(claim, []).append(i)
+    if not released:
+        return
+    for j, op in enumerate(operations):
+        if isinstance(op, Delete):
+            continue
+        for claim in claims(op.desired) - claims(op.live):
+            for i in released.get(claim, ()):
+                edge(j, i)
 
 
 def _quota_edges(operations: list[Operation], edge: Any) -> None:

@@ -27,7 +27,8 @@ def tenant_set(draw: st.DrawFn) -> list[dict[str, Any]]:
         names = [f"u{i}" for i in range(draw(st.integers(1, 6)))]
         for i, name in enumerate(names):
             external = i > 0 and draw(st.booleans()) and draw(st.booleans())
-            email = f"{name}{draw(st.sampled_from(['', '.x']))}@{'partner.example' if external else domain}"
+            suffix = draw(st.sampled_from(['', '.x']))
+            email = f"{name}.{org}{suffix}@partner.example" if external else f"{name}{suffix}@{domain}"
             role = "administrator" if i == 0 else "external" if external else draw(st.sampled_from(["collaborator", "administrator"]))
             docs.append(_doc("User", org, name, email=email, displayName=name.upper(), role=role,
                              subscription=draw(st.sampled_from(["free", "entry", "pro"]))))
@@ -69,7 +70,7 @@ def _converge(client: EmbeddedClient, directory: Path) -> None:
     assert not again.plan.has_changes, [str(op.key) + " " + str(op.diffs) for op in again.plan.operations]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=tenant_set(), second=tenant_set())
 def test_apply_then_edit_then_apply_converges(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

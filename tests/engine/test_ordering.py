@@ -96,3 +96,18 @@ def test_order_is_deterministic():
     second = names(ordered(plan(list(reversed(desired)), [], stack="s").operations))
     assert first == second
     assert isinstance(ordered(plan(desired, [], stack="s").operations)[0], Create)
+
+
+def test_an_address_given_up_is_taken_only_afterwards():
+    current = [live(org("north"), stack="s"), live(org("south"), stack="s"),
+               live(user("south", "x", email="x@partner.example", role="external"), stack="s")]
+    desired = [org("north"), org("south"), user("north", "x", email="x@partner.example", role="external")]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "delete User south/x", "create User north/x")
+
+
+def test_a_domain_moves_between_organizations_in_order():
+    current = [live(org("old", domains=["shared.example"]), stack="s")]
+    desired = [org("old", domains=[]), org("new", domains=["shared.example"])]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "update Organization old", "create Organization new")
