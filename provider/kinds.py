@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -330,7 +331,11 @@ class Kind:
         return [f.alias or name for name, f in self.spec.model_fields.items()]
 
     def defaults(self) -> dict[str, Any]:
-        """Every spec field that has a default, with it (camelCase, JSON values)."""
+        """Every spec field that has a default, with it (camelCase, JSON values). A fresh dict each call."""
+        return dict(self._defaults)
+
+    @cached_property
+    def _defaults(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, f in self.spec.model_fields.items():
             if not f.is_required():

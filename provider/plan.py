@@ -248,6 +248,8 @@ def diff(kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None, stack
         "metadata": _metadata_view(desired, desired_labels(desired, stack, live)),
         "spec": kind.essence(desired.get("spec") or {}),
     }
+    if before == after and not secrets:
+        return None  # the common case at scale: skip the field-by-field walk
     diffs = tuple(_field_diffs(before, after, ()) + secrets)
     if not diffs:
         return None

@@ -1,0 +1,200 @@
+"""Scale benchmark: N synthetic resources through the real `tenancy` command against a real backend.
+
+    python benchmarks/scale.py --sizes 10000,30000,100000            # SQLite file behind `tenancy serve`
+    python benchmarks/scale.py --sizes 100000 --postgres             # PostgreSQL at 127.0.0.1:5432
+    python benchmarks/scale.py --sizes 1000 --quick --no-write        # the smoke run CI uses
+
+Each size: generate ~100 resources per organization, start `tenancy serve` on loopback, then time
+(through the CLI) a cold apply, a no-op plan, a 1 % edit (plan + apply), the import of one
+organization, and the CLI's peak RSS; and, against the same backend, the per-resource refresh baseline
+(one GET per resource, 10 in parallel) that Terraform- and Pulumi-style providers do.
+Results are written to benchmarks/RESULTS.md (unless --no-write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.generate import ALIASES_PER_ORG, PER_ORG, SUBSCRIPTIONS_PER_ORG, TEAMS_PER_ORG, USERS_PER_ORG, write_manifests  # noqa: E402
+from tests.support import pg_database, start_server  # noqa: E402
+
+@dataclass
+class Timed:
+    seconds: float
+    peak_rss_mib: float
+    rc: int
+    tail: str = ""
+
+
+def tenancy(args: list[str], env: dict[str, str], cwd: Path) -> Timed:
+    """Run the real CLI, measuring wall time and the child's own peak RSS (wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "provider.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    rc = os.waitstatus_to_exitcode(status)
+    proc.returncode = rc
+    return Timed(elapsed, usage.ru_maxrss / 1024, rc, "\n".join(out.strip().splitlines()[-3:]))
+
+
+def baseline_refresh(url: str, token: str, organizations: int) -> float:
+    """What per-resource providers do: one GET per resource, 10 at a time."""
+    paths = []
+    for i in range(organizations):
+        org = f"org{i:05d}"
+        paths.append(f"/v1/organizations/{org}")
+        paths.append(f"/v1/organizations/{org}/mailbox-quotas/main")
+        paths += [f"/v1/organizations/{org}/users/user{u:03d}" for u in range(USERS_PER_ORG)]
+        paths += [f"/v1/organizations/{org}/teams/team{t}" for t in range(TEAMS_PER_ORG)]
+        paths += [f"/v1/organizations/{org}/aliases/alias{a}" for a in range(ALIASES_PER_ORG)]
+        paths += [f"/v1/organizations/{org}/customer-subscriptions/sub{s}" for s in range(SUBSCRIPTIONS_PER_ORG)]
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=10, pool_maxsize=10)
+    session.mount("http://", adapter)
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def get(path: str) -> int:
+        return session.get(url + path, timeout=60).status_code
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(get, paths))
+    elapsed = time.perf_counter() - start
+    bad = [c for c in codes if c != 200]
+    if bad:
+        raise SystemExit(f"baseline refresh: {len(bad)} requests failed ({bad[:5]})")
+    return elapsed
+
+
+@dataclass
+class Row:
+    size: int
+    database: str
+    workers: int
+    figures: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_size(size: int, database: str, workers: int, work: Path, quick: bool) -> Row:
+    organizations = max(1, size // PER_ORG)
+    resources = organizations * PER_ORG
+    row = Row(resources, database, workers)
+    manifests = work / f"manifests-{size}"
+    write_manifests(manifests, organizations)
+    db_url = pg_database(f"bench_{uuid.uuid4().hex[:8]}") if database == "postgresql" else f"sqlite:///{work}/bench-{size}-{workers}.db"
+    server = start_server(db_url, workers=workers)
+    env = {**os.environ, "TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token, "NO_COLOR": "1"}
+    try:
+        steps: list[tuple[str, list[str], int]] = [
+            ("cold apply", ["apply", str(manifests), "--yes", "--max-deletions", "0"], 0),
+            ("no-op plan", ["plan", str(manifests), "--detailed-exitcode"], 0),
+        ]
+        peak = 0.0
+        for name, args, expected in steps:
+            timed = tenancy(args, env, work)
+            if timed.rc != expected:
+                raise SystemExit(f"{name} exited {timed.rc}:\n{timed.tail}")
+            row.figures[name] = timed.seconds
+            peak = max(peak, timed.peak_rss_mib)
+        write_manifests(manifests, organizations, edit_every=1)  # one user per organization: 1 % of resources
+        edit_plan = tenancy(["plan", str(manifests), "--detailed-exitcode"], env, work)
+        edit_apply = tenancy(["apply", str(manifests), "--yes"], env, work)
+        if edit_plan.rc != 2 or edit_apply.rc != 0:
+            raise SystemExit(f"1 % edit: plan exited {edit_plan.rc}, apply {edit_apply.rc}:\n{edit_apply.tail}")
+        row.figures["1 % edit plan"] = edit_plan.seconds
+        row.figures["1 % edit apply"] = edit_apply.seconds
+        row.figures["1 % edit plan + apply"] = edit_plan.seconds + edit_apply.seconds
+        peak = max(peak, edit_plan.peak_rss_mib, edit_apply.peak_rss_mib)
+        imported = tenancy(["import", "--organization", "org00000", "--out", str(work / "imported")], env, work)
+        if imported.rc != 0:
+            raise SystemExit(f"import exited {imported.rc}:\n{imported.tail}")
+        row.figures["import one organization"] = imported.seconds
+        row.figures["CLI peak RSS (MiB)"] = peak
+        if not quick:
+            row.figures["baseline: per-resource refresh"] = baseline_refresh(server.url, server.token, organizations)
+            row.figures["no-op plan speed-up vs baseline"] = (
+                row.figures["baseline: per-resource refresh"] / row.figures["no-op plan"]
+            )
+    finally:
+        server.stop()
+    return row
+
+
+def render(rows: list[Row], command: str) -> str:
+    names: list[str] = []
+    for row in rows:
+        names += [n for n in row.figures if n not in names]
+    header = "| figure | " + " | ".join(f"{r.size:,} ({r.database}, {r.workers} worker{'s' if r.workers > 1 else ''})" for r in rows) + " |"
+    lines = [header, "|---|" + "---:|" * len(rows)]
+    for name in names:
+        cells = []
+        for row in rows:
+            value = row.figures.get(name)
+            unit = "" if "RSS" in name else "×" if "speed-up" in name else " s"
+            cells.append("—" if value is None else f"{value:,.1f}{unit}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    by_size = {(r.database, r.workers): r for r in rows}
+    growth = []
+    sqlite_rows = sorted((r for r in rows if r.database == "sqlite" and r.workers == 1), key=lambda r: r.size)
+    if len(sqlite_rows) >= 2:
+        small, large = sqlite_rows[0], sqlite_rows[-1]
+        factor = large.size / small.size
+        for name in ("cold apply", "no-op plan", "1 % edit plan + apply"):
+            growth.append(f"- {name}: {large.figures[name] / small.figures[name]:.1f}× the time for {factor:.0f}× the resources")
+    del by_size
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    return (
+        f"## Run of {dt.date.today().isoformat()}\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
+        + "\n".join(lines) + "\n\n" + ("Growth from the smallest to the largest size:\n" + "\n".join(growth) + "\n" if growth else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,30000,100000")
+    parser.add_argument("--postgres", action="store_true", help="also run every size on PostgreSQL")
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts for `tenancy serve` (e.g. 1,2)")
+    parser.add_argument("--quick", action="store_true", help="skip the per-resource baseline")
+    parser.add_argument("--no-write", action="store_true", help="print the table, do not touch RESULTS.md")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    databases = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tenancy-bench-") as tmp:
+        for database in databases:
+            for workers in [int(w) for w in args.workers.split(",")]:
+                for size in sizes:
+                    print(f"== {size:,} resources on {database}, {workers} worker(s)", flush=True)
+                    row = run_size(size, database, workers, Path(tmp), args.quick)
+                    for name, value in row.figures.items():
+                        print(f"   {name}: {value:,.2f}", flush=True)
+                    rows.append(row)
+    table = render(rows, "python " + " ".join(sys.argv))
+    print(table)
+    if not args.no_write:
+        results = REPO / "benchmarks" / "RESULTS.md"
+        previous = results.read_text() if results.exists() else "# Benchmark results\n\n"
+        results.write_text(previous.rstrip() + "\n\n" + table)
+
+
+if __name__ == "__main__":
+    main()
