@@ -68,6 +68,24 @@ class ManifestError(TenancyError):
         super().__init__("\n".join(str(f) for f in errors) or "invalid manifests")
 
 
+class SecretError(TenancyError):
+    """A password source cannot be resolved (unset variable, missing file, a path leaving the manifest root).
+
+    The message names the manifest position and the source (variable or path), never the secret.
+    """
+
+    def __init__(self, reason: str, *, file: str = "", line: int = 0, col: int = 0, field: str = "") -> None:
+        super().__init__(f"{file}:{line}:{col}: {reason}" if file else reason)
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.col = col
+        self.field = field
+
+    def as_finding(self) -> Finding:
+        return Finding(self.file, self.line, self.col, Severity.ERROR, self.reason, self.field)
+
+
 class PlanError(TenancyError):
     """The desired state cannot be planned (protected resource, foreign stack, dependency cycle)."""
 
@@ -193,6 +211,7 @@ __all__ = [
     "PlanError",
     "PreconditionFailed",
     "RateLimited",
+    "SecretError",
     "Severity",
     "StalePlanError",
     "TenancyError",

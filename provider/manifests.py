@@ -1,0 +1,995 @@
+"""YAML manifest files → validated resource documents, each field located as `file:line:col`.
+
+The YAML is read as a stream of parser events (libyaml's C parser when present) and composed here, not by
+PyYAML's composer or constructor, because that is where the guarantees live:
+
+- safe values only: the YAML 1.2 core schema (strings, numbers, true/false, null, lists, mappings, merge
+  keys). Any other tag (`!!python/object`, `!custom`) is an error, never constructed. `yes`/`no`/`on`/`off`
+  stay strings, as in YAML 1.2 and in editors, so `country: NO` is Norway, not false;
+- bounded: files over 10 MiB, nesting deeper than 100 levels and documents that expand (through aliases)
+  to more than 100,000 values are refused, so an alias bomb costs milliseconds, not the machine; the C
+  composer recurses natively and would crash on deep nesting before any Python guard could run;
+- duplicate mapping keys are errors (PyYAML silently keeps the last one);
+- every value's position is kept, so every error names a file, a line and a column (1-based).
+
+Each document is then checked against its kind's pydantic model from the table of kinds (strict, from
+JSON, so exactly what the published JSON Schemas accept), and every error is reworded for a person.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import pydantic
+import yaml
+
+from provider.errors import ConfigError, Finding, ManifestError, Severity
+from provider.kinds import (
+    API_VERSION,
+    DNS_PATTERN,
+    EMAIL_PATTERN,
+    HTTPS_URL_PATTERN,
+    KINDS,
+    LABEL_KEY_PATTERN,
+    SERVER_METADATA,
+    SLUG_PATTERN,
+    Kind,
+    ResourceKey,
+)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_NODES = 100_000  # per document, aliases expanded: far above any real manifest, far below a bomb
+SUFFIXES = (".yaml", ".yml")
+CONFIG_NAMES = ("tenancy.yaml", "tenancy.yml")
+# Other tools' YAML that lives beside manifests: a Pulumi project reading these manifests through
+# `provider.pulumi.from_manifests` has its Pulumi.yaml and Pulumi.<stack>.yaml in the same directory.
+FOREIGN_FILES = re.compile(r"Pulumi(\.[^/]+)?\.ya?ml")
+CONFIG_FIELDS = ("stack",)
+
+FieldPath = tuple[str | int, ...]
+
+_EVENT_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+# --- public data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """A position in a manifest file; line and col are 1-based."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass
+class Manifest:
+    """One validated resource document and where it came from."""
+
+    key: ResourceKey
+    kind: Kind
+    document: dict[str, Any]  # JSON-plain, camelCase, only what the file says (no defaults filled in)
+    origin: Origin
+    root: Path  # the directory given on the command line: secrets files may not leave it
+    positions: dict[FieldPath, Origin] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.document.get("spec") or {}
+
+    @property
+    def organization(self) -> str:
+        """The owning organization: the Organization itself, or metadata.organization."""
+        return self.key.name if not self.kind.scoped else self.key.organization
+
+    def field_origin(self, path: FieldPath) -> Origin:
+        """Where a field is written, or its nearest written parent (a missing field points at its parent)."""
+        path = tuple(path)
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return self.origin
+
+    def finding(self, path: FieldPath, text: str, severity: Severity = Severity.ERROR) -> Finding:
+        """A finding located at `path`, its message prefixed with the dotted field name."""
+        at = self.field_origin(path)
+        dotted = dotted_path(path)
+        message = f"{dotted}: {text}" if dotted else text
+        return Finding(at.file, at.line, at.col, severity, message, dotted)
+
+
+@dataclass
+class ManifestSet:
+    manifests: list[Manifest]
+    stack: str | None = None
+    roots: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # the manifest files read (config files excluded)
+    warnings: list[Finding] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Manifest]:
+        return iter(self.manifests)
+
+    def __len__(self) -> int:
+        return len(self.manifests)
+
+    def of_kind(self, name: str) -> list[Manifest]:
+        return [m for m in self.manifests if m.kind.name == name]
+
+    def get(self, key: ResourceKey) -> Manifest | None:
+        return next((m for m in self.manifests if m.key == key), None)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [m.document for m in self.manifests]
+
+
+def dotted_path(path: Sequence[str | int]) -> str:
+    """("spec", "members", 2) → "spec.members[2]"."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+# --- entry points -----------------------------------------------------------------------------------
+
+
+def load(paths: Iterable[str | os.PathLike[str]]) -> ManifestSet:
+    """Read and validate every manifest under `paths`. Raises `ManifestError` listing every error found.
+
+    Raises `ConfigError` for a path that does not exist or holds no manifest at all.
+    """
+    manifest_set, findings = collect(paths)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise ManifestError(findings)
+    return manifest_set
+
+
+def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[ManifestSet, list[Finding]]:
+    """Like `load`, but returns the valid manifests with every finding instead of raising on errors."""
+    files, roots = discover(paths)
+    if not files:
+        shown = ", ".join(str(r) for r in roots)
+        raise ConfigError(f"no manifests (*.yaml, *.yml) found in {shown}")
+    findings: list[Finding] = []
+    manifests: list[Manifest] = []
+    for file, root in files:
+        file_manifests, file_findings = _read_file(file, root)
+        manifests.extend(file_manifests)
+        findings.extend(file_findings)
+    manifests = _without_duplicates(manifests, findings)
+    stack = _read_stack(roots, findings)
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings)
+    return manifest_set, sorted(findings)
+
+
+def load_text(text: str, file: str = "manifest.yaml", root: str | os.PathLike[str] = ".") -> ManifestSet:
+    """Validate manifests given as text (tests, tools); no stack is read. Raises `ManifestError`."""
+    manifests, findings = _parse_manifests(text, file, Path(root))
+    manifests = _without_duplicates(manifests, findings)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise ManifestError(findings)
+    return ManifestSet(manifests, None, [Path(root)], [], [f for f in findings if f.severity is Severity.WARNING])
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """The manifest files under `paths` as (file, root) pairs, and the roots: directories as given, or a
+    file argument's directory. Directories are read recursively and sorted; hidden entries are skipped
+    (a repository's .github/ holds YAML that is not ours), and so are the tenancy.yaml config files and
+    Pulumi's project and stack files (Pulumi.yaml, Pulumi.<stack>.yaml)."""
+    files: list[tuple[Path, Path]] = []
+    roots: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file or directory")
+        root = path if path.is_dir() else path.parent
+        if root not in roots:
+            roots.append(root)
+        found = _walk(path) if path.is_dir() else ([] if _ignored(path.name) else [path])
+        for file in found:
+            real = file.resolve()
+            if real not in seen:
+                seen.add(real)
+                files.append((file, root))
+    if not roots:
+        raise ConfigError("no manifest path given")
+    return files, roots
+
+
+def _walk(directory: Path) -> list[Path]:
+    found: list[Path] = []
+    for current, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        wanted = (n for n in names if n.endswith(SUFFIXES) and not n.startswith(".") and not _ignored(n))
+        found.extend(Path(current) / n for n in wanted)
+    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+
+
+def _ignored(name: str) -> bool:
+    """Config and other tools' files, never manifests."""
+    return name in CONFIG_NAMES or FOREIGN_FILES.fullmatch(name) is not None
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+
+def _read_text(file: Path) -> tuple[str | None, list[Finding]]:
+    """The file's text, or a finding saying why it cannot be read."""
+
+    def problem(message: str, line: int = 1) -> tuple[None, list[Finding]]:
+        return None, [Finding(str(file), line, 1, Severity.ERROR, message)]
+
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return problem(f"file is {size / 2**20:.1f} MiB; manifests are limited to {MAX_FILE_BYTES // 2**20} MiB")
+        data = file.read_bytes()
+    except OSError as e:
+        return problem(f"cannot read the file ({e.strerror or type(e).__name__})")
+    if len(data) > MAX_FILE_BYTES:  # it grew since the stat, or is a device
+        return problem(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return problem(f"the file is not UTF-8 text (invalid byte at offset {e.start})", line)
+
+
+def _read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
+    text, findings = _read_text(file)
+    if text is None:
+        return [], findings
+    return _parse_manifests(text, str(file), root)
+
+
+def _parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:
+    manifests: list[Manifest] = []
+    findings: list[Finding] = []
+    for value, positions in _values(text, file, findings):
+        manifest = _manifest(value, positions, file, root, findings)
+        if manifest is not None:
+            manifests.append(manifest)
+    return manifests, findings
+
+
+def _without_duplicates(manifests: list[Manifest], findings: list[Finding]) -> list[Manifest]:
+    """The same (kind, organization, name) twice is an error naming both places; the first one stays."""
+    first: dict[ResourceKey, Manifest] = {}
+    for m in manifests:
+        if m.key in first:
+            findings.append(
+                m.finding(
+                    ("metadata", "name"),
+                    f"{m.key} is declared twice (first at {first[m.key].origin}); names are unique per kind "
+                    "and organization: rename or remove one of them",
+                )
+            )
+        else:
+            first[m.key] = m
+    return list(first.values())
+
+
+# --- the stack (tenancy.yaml) ----------------------------------------------------------------------
+
+
+def _read_stack(roots: list[Path], findings: list[Finding]) -> str | None:
+    """The stack named by the roots' tenancy.yaml files; they must agree when several name one."""
+    stack: str | None = None
+    where = ""
+    for root in roots:
+        config = next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
+        found = _config_stack(config, findings) if config else None
+        if config is None or found is None:
+            continue
+        name, at = found
+        if stack is not None and name != stack:
+            findings.append(
+                _finding(at, f"stack: '{name}' differs from stack '{stack}' in {where}; plan and apply one stack at "
+                             "a time, or pass --stack", "stack")
+            )
+            continue
+        stack, where = name, str(config)
+    return stack
+
+
+def _config_stack(config: Path, findings: list[Finding]) -> tuple[str, Origin] | None:
+    """The `stack:` of one tenancy.yaml and where it is written, or None (no stack, or an error found)."""
+    text, problems = _read_text(config)
+    findings.extend(problems)
+    documents = list(_values(text, str(config), findings)) if text is not None else []
+    if not documents:
+        return None
+    value, positions = documents[0]
+    at = positions[()]
+    if len(documents) > 1:
+        findings.append(_finding(at, "tenancy.yaml must hold a single document"))
+    if not isinstance(value, dict):
+        findings.append(_finding(at, "tenancy.yaml must be a mapping such as `stack: production`"))
+        return None
+    for key in value:
+        if key not in CONFIG_FIELDS:
+            message = f"unknown field '{key}' in tenancy.yaml; allowed: {', '.join(CONFIG_FIELDS)}"
+            findings.append(_finding(positions[(key,)], message, key))
+    stack = value.get("stack")
+    if stack is None:
+        return None
+    where = positions[("stack",)]
+    if not isinstance(stack, str) or not _SLUG.match(stack):
+        words = _PATTERN_WORDS[SLUG_PATTERN]
+        findings.append(_finding(where, f"stack: {_show(stack)} is not valid: expected {words}", "stack"))
+        return None
+    return stack, where
+
+
+def _finding(at: Origin, message: str, field: str = "", severity: Severity = Severity.ERROR) -> Finding:
+    return Finding(at.file, at.line, at.col, severity, message, field)
+
+
+# --- YAML: events → nodes ---------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A YAML problem at a position; internal: always turned into a Finding in this module."""
+
+    def __init__(self, message: str, line: int, col: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+@dataclass(eq=False)
+class _Node:
+    kind: str  # "scalar" | "seq" | "map"
+    tag: str | None
+    value: Any  # str for scalars; list[_Node] for seq; flat [key, value, key, value, ...] for map
+    line: int  # 1-based
+    col: int
+    plain: bool = False  # an untagged plain scalar: its type comes from the core schema
+    anchor: str | None = None
+
+
+class _Composer:
+    """One document's node graph, built from parser events; anchors are registered when complete, so an
+    alias can never point into its own ancestors (no cycles)."""
+
+    def __init__(self) -> None:
+        self.stack: list[_Node] = []
+        self.anchors: dict[str, _Node] = {}
+        self.root: _Node | None = None
+
+    def attach(self, node: _Node) -> None:
+        if self.stack:
+            self.stack[-1].value.append(node)
+        else:
+            self.root = node
+
+    def remember(self, anchor: str | None, node: _Node) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = node
+
+    def scalar(self, event: yaml.ScalarEvent, line: int, col: int) -> None:
+        node = _Node("scalar", event.tag, event.value, line, col, plain=event.tag is None and bool(event.implicit[0]))
+        self.remember(event.anchor, node)
+        self.attach(node)
+
+    def start(self, event: yaml.CollectionStartEvent, line: int, col: int) -> None:
+        if len(self.stack) >= MAX_DEPTH:
+            raise _Refused(f"the YAML nests deeper than {MAX_DEPTH} levels", line, col)
+        kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
+        self.stack.append(_Node(kind, event.tag, [], line, col, anchor=event.anchor))
+
+    def end(self) -> None:
+        node = self.stack.pop()
+        self.remember(node.anchor, node)
+        self.attach(node)
+
+    def alias(self, event: yaml.AliasEvent, line: int, col: int) -> None:
+        target = self.anchors.get(event.anchor or "")
+        if target is None:
+            raise _Refused(
+                f"alias *{event.anchor} does not refer to an anchor &{event.anchor} defined earlier in this document",
+                line, col,
+            )
+        self.attach(target)
+
+
+def _documents(text: str) -> Iterator[_Node | None]:
+    """Each document's root node (None when empty); raises `_Refused` or yaml.YAMLError at the first problem."""
+    composer = _Composer()
+    for event in yaml.parse(text, Loader=_EVENT_LOADER):
+        mark = event.start_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        if isinstance(event, yaml.DocumentStartEvent):
+            composer = _Composer()
+        elif isinstance(event, yaml.DocumentEndEvent):
+            yield composer.root
+        elif isinstance(event, yaml.ScalarEvent):
+            composer.scalar(event, line, col)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            composer.start(event, line, col)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            composer.end()
+        elif isinstance(event, yaml.AliasEvent):
+            composer.alias(event, line, col)
+
+
+# --- YAML: nodes → plain values with positions --------------------------------------------------------
+
+_CORE = "tag:yaml.org,2002:"
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+_INT = re.compile(r"[-+]?[0-9]+")
+_OCT = re.compile(r"0o[0-7]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_NAN = re.compile(r"\.(nan|NaN|NAN)")
+_SCALAR_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null"))
+_COLLECTION_TAGS = {"seq": _CORE + "seq", "map": _CORE + "map"}
+_MERGE = "<<"
+
+
+def _core_value(text: str) -> Any:
+    """A plain scalar under the YAML 1.2 core schema (what editors use): yes/no/on/off stay strings."""
+    if text in _NULLS:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    try:
+        if _INT.fullmatch(text):
+            return int(text, 10)
+        if _OCT.fullmatch(text):
+            return int(text[2:], 8)
+        if _HEX.fullmatch(text):
+            return int(text[2:], 16)
+    except ValueError:  # more digits than Python converts: not a number anyone means
+        return text
+    if _FLOAT.fullmatch(text):
+        return _number(float(text))
+    if _INF.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.fullmatch(text):
+        return float("nan")
+    return text
+
+
+def _number(value: float) -> int | float:
+    """JSON's data model: 5.0 is the integer 5 (as JSON Schema and editors see it), so maxAddresses: 5.0 is fine."""
+    return int(value) if value.is_integer() else value
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+
+
+class _Builder:
+    """Expands one document's nodes into JSON-like values, recording each value's position by path."""
+
+    def __init__(self, file: str, findings: list[Finding]) -> None:
+        self.file = file
+        self.findings = findings
+        self.positions: dict[FieldPath, Origin] = {}
+        self.count = 0
+
+    def error(self, node: _Node, message: str) -> None:
+        self.findings.append(Finding(self.file, node.line, node.col, Severity.ERROR, message))
+
+    def build(self, node: _Node, path: FieldPath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Refused(
+                f"this document expands to more than {MAX_NODES:,} values (through aliases); refusing to read it",
+                node.line, node.col,
+            )
+        if depth > MAX_DEPTH:
+            raise _Refused(f"this document nests deeper than {MAX_DEPTH} levels (through aliases)", node.line, node.col)
+        if node.kind == "scalar":
+            return self.scalar(node)
+        if node.tag not in (None, "!", _COLLECTION_TAGS[node.kind]):
+            self.error(node, f"unsupported YAML tag {_short_tag(node.tag or '')}: manifests hold plain values only "
+                             "(text, numbers, true/false, null, lists and mappings)")
+        if node.kind == "seq":
+            return self.sequence(node, path, depth)
+        return self.mapping(node, path, depth)
+
+    def scalar(self, node: _Node) -> Any:
+        text = node.value
+        if node.plain:
+            return _core_value(text)
+        if node.tag in (None, "!", _CORE + "str"):
+            return text
+        if node.tag in _SCALAR_TAGS:
+            value = _core_value(text)
+            name = node.tag[len(_CORE):]
+            fits = {"int": type(value) is int, "float": type(value) in (int, float), "bool": type(value) is bool,
+                    "null": value is None}[name]
+            if fits:
+                return _number(float(value)) if name == "float" else value
+            self.error(node, f"{_show(text)} is not a valid {_short_tag(node.tag)} value")
+            return text
+        self.error(node, f"unsupported YAML tag {_short_tag(node.tag or '')}: manifests hold plain values only "
+                         "(text, numbers, true/false, null, lists and mappings)")
+        return text
+
+    def sequence(self, node: _Node, path: FieldPath, depth: int) -> list[Any]:
+        out = []
+        for i, child in enumerate(node.value):
+            self.positions[path + (i,)] = Origin(self.file, child.line, child.col)
+            out.append(self.build(child, path + (i,), depth + 1))
+        return out
+
+    def mapping(self, node: _Node, path: FieldPath, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        pairs = list(zip(node.value[0::2], node.value[1::2], strict=True))
+        # Merge keys first, so that the mapping's own keys override what `<<: *defaults` brings in.
+        for key, value in pairs:
+            if key.kind == "scalar" and key.plain and key.value == _MERGE:
+                self.merge(out, value, path, depth)
+        first: dict[str, _Node] = {}
+        for key, value in pairs:
+            if key.kind != "scalar":
+                self.error(key, "a mapping key must be plain text, not a list or a mapping")
+                continue
+            if key.plain and key.value == _MERGE:
+                continue
+            name = key.value
+            if name in first:
+                self.error(key, f"duplicate key '{name}' (first at line {first[name].line}); YAML would silently keep "
+                                "only the last one: remove or rename one of them")
+                continue
+            first[name] = key
+            self.positions[path + (name,)] = Origin(self.file, key.line, key.col)
+            out[name] = self.build(value, path + (name,), depth + 1)
+        return out
+
+    def merge(self, out: dict[str, Any], value: _Node, path: FieldPath, depth: int) -> None:
+        sources = value.value if value.kind == "seq" else [value]
+        for source in sources:
+            if source.kind != "map":
+                self.error(source, "a merge key (<<) takes a mapping or a list of mappings, e.g. <<: *defaults")
+                continue
+            for name, item in self.mapping(source, path, depth).items():
+                out.setdefault(name, item)
+
+
+def _values(text: str, file: str, findings: list[Finding]) -> Iterator[tuple[Any, dict[FieldPath, Origin]]]:
+    """Each non-empty document as (value, positions); YAML problems become findings and end the file."""
+    try:
+        for root in _documents(text):
+            if root is None:
+                continue
+            builder = _Builder(file, findings)
+            before = len(findings)
+            try:
+                value = builder.build(root, ())
+            except _Refused as e:
+                findings.append(Finding(file, e.line, e.col, Severity.ERROR, e.message))
+                continue
+            if value is None or len(findings) > before:  # an empty document, or one with YAML errors
+                continue
+            builder.positions[()] = Origin(file, root.line, root.col)
+            yield value, builder.positions
+    except _Refused as e:
+        findings.append(Finding(file, e.line, e.col, Severity.ERROR, e.message))
+    except yaml.MarkedYAMLError as e:
+        findings.append(_syntax_finding(e, text, file))
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        message = f"the file contains a control character (#x{_code(e.character):04x}) that YAML does not allow"
+        findings.append(Finding(file, line, col, Severity.ERROR, message))
+    except yaml.YAMLError as e:  # unmarked: rare (e.g. a reader error without position)
+        findings.append(Finding(file, 1, 1, Severity.ERROR, f"invalid YAML: {e}"))
+
+
+def _code(character: int | str) -> int:
+    return character if isinstance(character, int) else ord(character[:1] or "\0")
+
+
+# --- YAML syntax errors, reworded ---------------------------------------------------------------------
+
+
+def _syntax_finding(e: yaml.MarkedYAMLError, text: str, file: str) -> Finding:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message, at_context = _syntax_message(e, text)
+    if at_context and e.context_mark is not None:
+        line, col = e.context_mark.line + 1, e.context_mark.column + 1
+    return Finding(file, line, col, Severity.ERROR, message)
+
+
+def _char_at(text: str, mark: Any) -> str:
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
+        return ""
+    return str(lines[mark.line][mark.column])
+
+
+def _syntax_message(e: yaml.MarkedYAMLError, text: str) -> tuple[str, bool]:
+    """A message a person can act on, and whether it is best located at the context mark."""
+    problem = (e.problem or "").strip()
+    context = (e.context or "").strip()
+    started = f" (opened at line {e.context_mark.line + 1})" if e.context_mark else ""
+    if "tab" in problem or _char_at(text, e.problem_mark) == "\t":
+        return "a tab character cannot indent YAML; indent with spaces", False
+    if "mapping values are not allowed" in problem:
+        return ("unexpected ':' here: check this line's indentation, or quote a value that contains ': '"), False
+    if "could not find expected ':'" in problem:
+        return ("expected 'key: value' on this line: a ':' is missing, or the line continues the previous one "
+                "with the wrong indentation"), True
+    if "block mapping" in context or "block collection" in context or "expected <block end>" in problem:
+        return "bad indentation: this line does not line up with the lines above it; indent it like its siblings", False
+    if "block sequence" in context:
+        return f"bad indentation: this line does not line up with the list{started}; list items start with '- '", False
+    if "quoted scalar" in context:
+        return f"a quoted string{started} is never closed", False
+    if "flow sequence" in context or "flow mapping" in context:
+        bracket = "[" if "sequence" in context else "{"
+        return f"'{bracket}'{started} is not closed, or a ',' is missing between its items", False
+    if "undefined alias" in problem:
+        return "an alias (*name) refers to an anchor (&name) that is not defined earlier in this document", False
+    if "duplicate anchor" in context or "duplicate anchor" in problem:
+        return "the same anchor (&name) is defined twice in this document; rename one", False
+    if "control characters" in problem or "special characters" in problem:
+        return "the file contains a control character that YAML does not allow", False
+    detail = f"{context}: {problem}" if context else problem
+    return f"invalid YAML: {detail}", False
+
+
+# --- documents ----------------------------------------------------------------------------------------
+
+
+def _manifest(
+    value: Any, positions: dict[FieldPath, Origin], file: str, root: Path, findings: list[Finding]
+) -> Manifest | None:
+    """A validated Manifest, or None with the reasons appended to `findings`."""
+    origin = positions[()]
+
+    def error(path: FieldPath, message: str) -> None:
+        at = _nearest(positions, path, origin)
+        findings.append(Finding(file, at.line, at.col, Severity.ERROR, message, dotted_path(path)))
+
+    if not isinstance(value, dict):
+        error((), "a document must be a mapping with apiVersion, kind, metadata and spec; "
+                  f"this one is {_type_name(value)}")
+        return None
+    kind = _kind_of(value, error)
+    if kind is None:
+        return None
+    try:
+        model = kind.document.model_validate_json(json.dumps(value), strict=True)
+    except pydantic.ValidationError as e:
+        for path, message in _messages(kind, value, e.errors()):
+            error(path, message)
+        return None
+    if value.get("status") is not None:
+        at = _nearest(positions, ("status",), origin)
+        findings.append(Finding(file, at.line, at.col, Severity.WARNING,
+                                "status: is reported by the backend and ignored in manifests; remove it", "status"))
+    document = model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    return Manifest(ResourceKey.of(document), kind, document, origin, root, positions)
+
+
+def _nearest(positions: dict[FieldPath, Origin], path: FieldPath, default: Origin) -> Origin:
+    while path:
+        if path in positions:
+            return positions[path]
+        path = path[:-1]
+    return default
+
+
+def _kind_of(value: dict[str, Any], error: Any) -> Kind | None:
+    """The document's kind, after apiVersion and kind are checked (the rest means nothing without them)."""
+    kinds = ", ".join(KINDS)
+    api_version = value.get("apiVersion")
+    ok = True
+    if api_version is None:
+        error((), f"apiVersion is missing; add apiVersion: {API_VERSION}")
+        ok = False
+    elif api_version != API_VERSION:
+        error(("apiVersion",), f"apiVersion: unknown apiVersion {_show(api_version)}; use {API_VERSION}")
+        ok = False
+    name = value.get("kind")
+    if name is None:
+        error((), f"kind is missing; add kind: one of {kinds}")
+        return None
+    if not isinstance(name, str) or name not in KINDS:
+        hint = _closest_kind(name)
+        suggestion = f" (did you mean {hint}?)" if hint else ""
+        error(("kind",), f"kind: unknown kind {_show(name)}{suggestion}; use one of: {kinds}")
+        return None
+    return KINDS[name] if ok else None
+
+
+def _closest_kind(name: Any) -> str | None:
+    if not isinstance(name, str):
+        return None
+    folded = {re.sub(r"[^a-z]", "", k.lower()): k for k in KINDS}
+    squeezed = re.sub(r"[^a-z]", "", name.lower())
+    if squeezed in folded:
+        return folded[squeezed]
+    plural = {k.plural.replace("-", ""): k.name for k in KINDS.values()}
+    if squeezed in plural:
+        return plural[squeezed]
+    close = difflib.get_close_matches(squeezed, list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+# --- pydantic errors → messages ------------------------------------------------------------------------
+
+_PATTERN_WORDS = {
+    SLUG_PATTERN: "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit "
+                  "(e.g. acme-sales)",
+    DNS_PATTERN: "a lowercase DNS name such as mail.example.com",
+    EMAIL_PATTERN: "an email address such as alice@example.com",
+    HTTPS_URL_PATTERN: "an https:// URL",
+    LABEL_KEY_PATTERN: "a label key: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter "
+                       "or digit, optionally after a DNS prefix and '/' (e.g. team or example.com/team)",
+    r"^[A-Z]{2}$": "a two-letter ISO 3166-1 country code in capitals, e.g. DE",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name: letters, digits and '_', not starting with a digit",
+}
+
+_EXPECTED_TYPE = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping of fields",
+    "model_attributes_type": "a mapping of fields",
+    "list_type": "a list",
+    "none_required": "null",
+}
+
+
+def _messages(kind: Kind, value: dict[str, Any], errors: list[Any]) -> list[tuple[FieldPath, str]]:
+    """Every pydantic error as (path, message), union alternatives folded into one message each."""
+    plain: list[tuple[FieldPath, Any]] = []
+    unions: dict[FieldPath, dict[str, list[tuple[FieldPath, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for err in errors:
+        path, tag = _trace(kind.document, tuple(err["loc"]))
+        if tag is None:
+            plain.append((path, err))
+        else:
+            unions[path[: tag[0]]][tag[1]].append((path, err))
+    for prefix, members in unions.items():
+        ranked = sorted(members.values(), key=len)
+        at = _value_at(value, prefix)
+        if isinstance(at, dict) and (len(ranked) == 1 or len(ranked[0]) < len(ranked[1])):
+            plain.extend(ranked[0])  # one alternative is clearly what was meant: report its errors
+        else:
+            plain.append((prefix, {"type": "_union", "members": list(members)}))
+    out: list[tuple[FieldPath, str]] = []
+    for path, err in plain:
+        item = (path, _message(kind, value, path, err))
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _trace(model: Any, loc: tuple[Any, ...]) -> tuple[FieldPath, tuple[int, str] | None]:
+    """The value path of a pydantic `loc` (union member names and `[key]` markers removed), and where a
+    union member was chosen: (index into the path, member name)."""
+    path: list[str | int] = []
+    tag: tuple[int, str] | None = None
+    ann: Any = model
+    for step in loc:
+        if step == "[key]":
+            continue
+        member = _union_member(ann, step)
+        if member is not None:
+            tag = (len(path), str(step))
+            ann = member
+            continue
+        path.append(step)
+        ann = _child(ann, step)
+    return tuple(path), tag
+
+
+def _unwrap(ann: Any) -> list[Any]:
+    """The alternatives of an annotation: Annotated stripped, Optional/Union spread, None left out."""
+    while get_origin(ann) is Annotated:
+        ann = get_args(ann)[0]
+    if get_origin(ann) in (Union, UnionType):
+        return [a for arg in get_args(ann) for a in _unwrap(arg) if a is not NoneType]
+    return [ann]
+
+
+def _is_model(ann: Any) -> bool:
+    return isinstance(ann, type) and issubclass(ann, pydantic.BaseModel)
+
+
+def _union_member(ann: Any, step: Any) -> Any:
+    options = _unwrap(ann)
+    if len(options) < 2 or not isinstance(step, str):
+        return None
+    return next((o for o in options if _is_model(o) and o.__name__ == step), None)
+
+
+def _fields(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """camelCase field name → annotation."""
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
+
+
+def _child(ann: Any, step: Any) -> Any:
+    for option in _unwrap(ann):
+        if _is_model(option) and isinstance(step, str) and step in _fields(option):
+            return _fields(option)[step]
+        origin = get_origin(option)
+        if origin is list and isinstance(step, int):
+            return get_args(option)[0]
+        if origin is dict and isinstance(step, str):
+            return get_args(option)[1]
+    return None
+
+
+def _model_at(model: Any, path: FieldPath) -> type[pydantic.BaseModel] | None:
+    ann = model
+    for step in path:
+        ann = _child(ann, step)
+    models = [o for o in _unwrap(ann) if _is_model(o)]
+    return models[0] if len(models) == 1 else None
+
+
+def _value_at(value: Any, path: FieldPath) -> Any:
+    for step in path:
+        if isinstance(value, dict) and isinstance(step, str):
+            value = value.get(step)
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def _message(kind: Kind, value: dict[str, Any], path: FieldPath, err: Any) -> str:
+    """One error, said for a person: what is wrong and what would be right. Never echoes a secret."""
+    is_key = bool(err.get("loc")) and err["loc"][-1] == "[key]"
+    dotted = dotted_path(path[:-1] if is_key else path)
+    secret = len(path) >= 2 and path[0] == "spec" and path[1] in kind.sensitive
+    given = "the value" if secret else _show(err.get("input"))
+    kind_of_error = err["type"]
+    ctx = err.get("ctx") or {}
+    prefix = f"{dotted}: " if dotted else ""
+    if kind_of_error == "_union":
+        return prefix + _union_text(kind, path, _value_at(value, path), secret)
+    if kind_of_error == "missing":
+        parent = dotted_path(path[:-1])
+        return f"{parent + ': ' if parent else ''}required field '{path[-1]}' is missing; add it"
+    if kind_of_error == "extra_forbidden":
+        return prefix + _unknown_field_text(kind, path)
+    if kind_of_error in ("enum", "literal_error"):
+        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = _did_you_mean(err.get("input"), allowed)
+        return f"{prefix}{given} is not allowed{hint}; use one of: {', '.join(allowed)}"
+    if kind_of_error == "string_pattern_mismatch":
+        words = _PATTERN_WORDS.get(str(ctx.get("pattern")), f"text matching {ctx.get('pattern')}")
+        if is_key:
+            return f"{prefix}key {given} is not valid: expected {words}"
+        return f"{prefix}{given} is not valid: expected {words}"
+    if kind_of_error == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return prefix + ("must not be empty" if least == 1 else f"must be at least {least} characters long")
+    if kind_of_error == "string_too_long":
+        return f"{prefix}is too long: at most {ctx.get('max_length')} characters"
+    if kind_of_error in ("greater_than_equal", "greater_than"):
+        return f"{prefix}must be at least {ctx.get('ge', ctx.get('gt'))} (got {given})"
+    if kind_of_error in ("less_than_equal", "less_than"):
+        return f"{prefix}must be at most {ctx.get('le', ctx.get('lt'))} (got {given})"
+    if kind_of_error in _EXPECTED_TYPE:
+        got = "a value" if secret else _type_name(err.get("input"))
+        return f"{prefix}expected {_EXPECTED_TYPE[kind_of_error]}, got {got}"
+    return f"{prefix}{err.get('msg', 'invalid value')}"
+
+
+def _unknown_field_text(kind: Kind, path: FieldPath) -> str:
+    model = _model_at(kind.document, path[:-1])
+    allowed = [n for n in _fields(model) if n not in SERVER_METADATA] if model else []
+    name = str(path[-1])
+    where = dotted_path(path[:-1]) or "the document"
+    hint = _did_you_mean(name, allowed)
+    listing = f"; allowed in {where}: {', '.join(allowed)}" if allowed else ""
+    return f"unknown field '{name}'{hint}{listing}"
+
+
+def _union_text(kind: Kind, path: FieldPath, given: Any, secret: bool) -> str:
+    ann = kind.document
+    for step in path:
+        ann = _child(ann, step)
+    shapes = []
+    for option in _unwrap(ann):
+        if _is_model(option):
+            required = [(f.alias or n) for n, f in option.model_fields.items() if f.is_required()]
+            shapes.append("{" + ", ".join(f"{r}: ..." for r in required) + "}")
+    text = f"expected one of {' or '.join(shapes)}" if shapes else "invalid value"
+    if isinstance(given, dict) and len(given) > 1:
+        text = f"use exactly one of {' or '.join(shapes)}, not several fields at once"
+    if secret and isinstance(given, str):
+        text += ("; a clear-text secret does not belong in a manifest: put it in an environment variable or a file "
+                 "and point to it")
+    return text
+
+
+def _did_you_mean(given: Any, allowed: list[str]) -> str:
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
+    if not close:
+        lowered = {a.lower(): a for a in allowed}
+        close = [lowered[given.lower()]] if given.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a (non-secret) value for a message."""
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return "'" + shown.replace("\n", "\\n") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return str(value) if len(str(value)) <= 30 else "a very long number"
+    return _type_name(value)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "null (nothing)"
+    return type(value).__name__
+
+
+__all__ = [
+    "CONFIG_NAMES",
+    "FOREIGN_FILES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "FieldPath",
+    "Manifest",
+    "ManifestSet",
+    "Origin",
+    "collect",
+    "discover",
+    "dotted_path",
+    "load",
+    "load_text",
+]

@@ -1,0 +1,176 @@
+"""Layers only point down (docs/architecture.md, STYLE principle 9), checked over the source with `ast`.
+
+Every import is counted, also those inside functions or under TYPE_CHECKING: a dependency is a
+dependency. A module that does not exist (yet) is simply not checked; a module no layer names is not
+checked either (add it to a layer when it settles).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("provider", "tenancy_backend")
+
+# Top to bottom. A module may import modules of lower layers and of its own layer (peers within one layer
+# may not form a cycle of import at module level anyway: Python would refuse).
+PROVIDER_LAYERS: list[tuple[str, ...]] = [
+    ("provider.cli", "provider.pulumi"),  # entry points: the CLI and the Pulumi resources
+    ("provider.engine",),  # not in architecture.md yet: the CLI's orchestration (load, check, plan, apply)
+    ("provider.importer",),
+    ("provider.apply",),
+    ("provider.connect",),  # not in architecture.md yet: picks the HTTP or the embedded client
+    ("provider.client",),
+    ("provider.embedded",),
+    ("provider.render",),
+    ("provider.plan",),
+    ("provider.ordering",),
+    ("provider.rules", "provider.schemas"),
+    ("provider.manifests",),
+    ("provider.secrets",),
+    ("provider.kinds",),
+    ("provider.errors",),
+]
+BACKEND_LAYERS: list[tuple[str, ...]] = [
+    ("tenancy_backend.api", "tenancy_backend.openapi"),
+    ("tenancy_backend.service",),
+    ("tenancy_backend.db",),
+    ("tenancy_backend.errors",),
+]
+
+# What may cross between the two halves.
+BACKEND_MAY_USE = ("provider.kinds", "provider.secrets")
+PROVIDER_BRIDGES = {
+    "provider.embedded": ("tenancy_backend",),
+    "provider.cli.backend": ("tenancy_backend",),
+    # schemas/openapi.json is rendered from the backend's app, imported lazily and only when installed
+    "provider.schemas": ("tenancy_backend.openapi",),
+}
+
+# Edges that contradict docs/architecture.md today, kept visible here until the document or the code
+# changes. ordering.py sorts plan.py's operations, while the document lists plan above ordering.
+KNOWN_DEVIATIONS = {("provider.ordering", "provider.plan")}
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def layer_of(module: str, layers: list[tuple[str, ...]]) -> int | None:
+    best: tuple[int, int] | None = None  # (prefix length, layer index)
+    for index, layer in enumerate(layers):
+        for prefix in layer:
+            if _within(module, prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
+    return None if best is None else best[1]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(module: str, source: str, is_package: bool, known: set[str]) -> set[str]:
+    """The project modules `source` imports (relative imports resolved, `from pkg import mod` as pkg.mod)."""
+    found: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            submodules = {f"{base}.{alias.name}" for alias in node.names} & known
+            found.update(submodules or {base})
+    return {m for m in found if m.split(".")[0] in PACKAGES}
+
+
+def violations(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """Every import that points up or across the allowed bridges. `sources`: module → (source, is_package)."""
+    known = set(sources)
+    problems: list[str] = []
+    for module, (source, is_package) in sorted(sources.items()):
+        top = module.split(".")[0]
+        layers = PROVIDER_LAYERS if top == "provider" else BACKEND_LAYERS
+        here = layer_of(module, layers)
+        for target in sorted(imports(module, source, is_package, known)):
+            problem = _check_edge(module, target, top, layers, here)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _check_edge(module: str, target: str, top: str, layers: list[tuple[str, ...]], here: int | None) -> str | None:
+    target_top = target.split(".")[0]
+    if target_top != top:
+        if top == "tenancy_backend":
+            allowed = target == "provider" or any(_within(target, m) for m in BACKEND_MAY_USE)
+            return None if allowed else f"{module} imports {target}: the backend may only use {', '.join(BACKEND_MAY_USE)}"
+        bridge = next((v for k, v in PROVIDER_BRIDGES.items() if _within(module, k)), ())
+        allowed = any(_within(target, b) for b in bridge)
+        return None if allowed else f"{module} imports {target}: only {', '.join(PROVIDER_BRIDGES)} may reach the backend"
+    there = layer_of(target, layers)
+    if here is None or there is None or there >= here:
+        return None
+    owner = next(p for p in layers[here] if _within(module, p))
+    target_owner = next(p for p in layers[there] if _within(target, p))
+    if (owner, target_owner) in KNOWN_DEVIATIONS:
+        return None
+    return f"{module} imports {target}, which is a higher layer ({target_owner} is above {owner})"
+
+
+def project_sources() -> dict[str, tuple[str, bool]]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            out[module_name(path)] = (path.read_text(encoding="utf-8"), path.name == "__init__.py")
+    return out
+
+
+def test_layers_only_point_down() -> None:
+    problems = violations(project_sources())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_catches_upward_and_cross_imports() -> None:
+    sources = {
+        "provider.kinds": ("from provider.manifests import load\n", False),
+        "provider.manifests": ("from . import kinds\nfrom .rules import check\n", False),
+        "provider.rules": ("def f():\n    from tenancy_backend import service\n", False),
+        "provider.cli.validate": ("from provider import manifests, rules\nfrom provider.cli import run\n", False),
+        "provider.cli": ("", True),
+        "tenancy_backend.db": ("from tenancy_backend.service import Service\nfrom provider.errors import Finding\n", False),
+        "tenancy_backend.service": ("from provider.kinds import KINDS\nfrom provider.secrets import weakness\n", False),
+        "provider.ordering": ("from provider.plan import Operation\n", False),
+    }
+    problems = violations(sources)
+    assert problems == [
+        "provider.kinds imports provider.manifests, which is a higher layer (provider.manifests is above provider.kinds)",
+        "provider.manifests imports provider.rules, which is a higher layer (provider.rules is above provider.manifests)",
+        "provider.rules imports tenancy_backend.service: only provider.embedded, provider.cli.backend, provider.schemas may "
+        "reach the backend",
+        "tenancy_backend.db imports provider.errors: the backend may only use provider.kinds, provider.secrets",
+        "tenancy_backend.db imports tenancy_backend.service, which is a higher layer (tenancy_backend.service is "
+        "above tenancy_backend.db)",
+    ]
+
+
+def test_every_documented_layer_is_listed() -> None:
+    """The layers of docs/architecture.md all appear above, in the same order."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("## Layers", 1)[1].split("```", 2)[1]  # the fenced list under "## Layers"
+    documented = [line.split()[0].removesuffix(".*") for line in block.splitlines()
+                  if line.startswith(("provider.", "tenancy_backend."))]
+    assert len(documented) >= 15
+    listed = [p for layer in PROVIDER_LAYERS + BACKEND_LAYERS for p in layer]
+    assert set(documented) <= set(listed), set(documented) - set(listed)
+    positions = [listed.index(d) for d in documented]
+    swapped = {("provider.plan", "provider.ordering")}  # KNOWN_DEVIATIONS, seen from the document's side
+    pairs = [(documented[i], documented[i + 1]) for i in range(len(documented) - 1) if positions[i] > positions[i + 1]]
+    assert set(pairs) <= swapped, pairs
