@@ -90,7 +90,7 @@ def _replace(op: Operation, client: Client, stack: str | None, secrets: dict[str
             changeset_operation("create", op.key, document=payload(op, stack, secrets)),
         ]
     )
-    return results[-1]
+    return results[-1] if results else None
 
 
 def _delete(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:

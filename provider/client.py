@@ -31,7 +31,7 @@ class Client(Protocol):
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]: ...
 
-    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]: ...
+    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]: ...
 
     def get(self, key: ResourceKey) -> dict[str, Any] | None: ...
 
@@ -171,7 +171,7 @@ class HttpClient:
         body = self._json("GET", "/v1/export", params=params, timeout=600.0)
         return list(body["items"])
 
-    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
             params: dict[str, Any] = {"limit": 1000}

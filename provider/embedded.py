@@ -32,7 +32,7 @@ class EmbeddedClient:
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
         return _call(lambda: list(self._service.export(self._scope, organization=organization, label_selector=label_selector)))
 
-    def list(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
             page = _call(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,6 @@ class Prepared:
 
 
 def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None) -> str | None:
-    import re
-
     stack = option or os.environ.get("TENANCY_STACK") or (manifest_set.stack if manifest_set else None)
     if stack and not re.match(SLUG_PATTERN, stack):
         raise ConfigError(f"stack name {stack!r} is not a valid name (lowercase letters, digits and '-')")

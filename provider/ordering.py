@@ -172,9 +172,9 @@ def build(operations: list[Operation]) -> Graph:
     for i, op in enumerate(operations):
         if isinstance(op, CONSTRUCTIVE):
             for ref in references(op.desired):
-                j = index.get(ref)
-                if j is not None and isinstance(operations[j], CONSTRUCTIVE):
-                    edge(i, j)
+                target = index.get(ref)
+                if target is not None and isinstance(operations[target], CONSTRUCTIVE):
+                    edge(i, target)
         if isinstance(op, Delete):
             for j in named_by.get(op.key, ()):
                 edge(i, j)
