@@ -1,0 +1,324 @@
+"""SQLAlchemy models and engine for the tenancy backend (SQLite embedded, PostgreSQL in production).
+
+Storage is one `resources` table for every kind (the spec as JSON, plus a few denormalised columns the
+rules and statuses query), a `claims` table whose UNIQUE(namespace, key) makes backend-wide uniqueness
+(domains, addresses, one quota per domain, sibling display names) hold across server processes, a `refs`
+table indexing who names whom, and tables for tokens, idempotency keys, deposits and the version counter.
+
+Writers serialise on the single `counters` row (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on
+SQLite), which also hands out the backend-wide monotonic `resourceVersion`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+log = logging.getLogger(__name__)
+
+RESOURCE_VERSION_COUNTER = "resource_version"
+MIGRATION_LOCK_ID = 0x7E4A_4E43  # pg_advisory_lock key for "tenancy migrations"
+SQLITE_BUSY_TIMEOUT_S = 30
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite needs INTEGER PRIMARY KEY for a rowid alias
+Json = JSON().with_variant(JSONB(), "postgresql")
+Timestamp = String(32)  # ISO 8601 UTC with Z: portable, sortable, what the API shows
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Resource(Base):
+    """One resource of any kind; `organization` is '' for Organizations."""
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("kind", "organization", "name", name="uq_resources_identity"),
+        Index("ix_resources_listing", "kind", "organization", "id"),
+        Index("ix_resources_parent", "parent"),
+        Index("ix_resources_stack", "stack"),
+        Index("ix_resources_mail_domain", "mail_domain"),
+        Index("ix_resources_organization", "organization", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    organization: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    parent: Mapped[str | None] = mapped_column(String(63))  # Organizations only
+    spec: Mapped[dict[str, Any]] = mapped_column(Json)
+    labels: Mapped[dict[str, str]] = mapped_column(Json)
+    stack: Mapped[str | None] = mapped_column(String(253))  # the tenancy/stack label, denormalised
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    resource_version: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[str] = mapped_column(Timestamp)
+    updated_at: Mapped[str] = mapped_column(Timestamp)
+    # Denormalised from the spec for rules and statuses (see service.COLUMNS):
+    role: Mapped[str | None] = mapped_column(String(32))  # User
+    tier: Mapped[str | None] = mapped_column(String(16))  # User subscription
+    mail_domain: Mapped[str | None] = mapped_column(String(253))  # User email / Alias address / quota domain
+    # Private to the backend, never returned:
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    trial_ends_at: Mapped[str | None] = mapped_column(Timestamp)
+
+
+class Claim(Base):
+    """A backend-wide unique value held by a resource (namespace 'domain', 'address', ...)."""
+
+    __tablename__ = "claims"
+    __table_args__ = (UniqueConstraint("namespace", "key", name="uq_claims_namespace_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(512))
+    resource_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Ref(Base):
+    """A reference from a resource's spec to another resource of the same organization."""
+
+    __tablename__ = "refs"
+    __table_args__ = (Index("ix_refs_target", "organization", "target_kind", "target_name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    resource_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    organization: Mapped[str] = mapped_column(String(63))
+    field: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str] = mapped_column(String(40))
+    target_name: Mapped[str] = mapped_column(String(63))
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token is never stored
+    organization: Mapped[str | None] = mapped_column(String(63))  # None: root
+    legal_representative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[str] = mapped_column(Timestamp)
+    expires_at: Mapped[str | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[str | None] = mapped_column(Timestamp)
+
+
+class IdempotencyKey(Base):
+    """The first successful answer to a POST carrying an Idempotency-Key, per principal."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("principal", "key", name="uq_idempotency_principal_key"),
+        Index("ix_idempotency_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response: Mapped[Any] = mapped_column(Json)
+    created_at: Mapped[str] = mapped_column(Timestamp)
+
+
+class Deposit(Base):
+    """A prepaid deposit on an organization's balance (cents, exact)."""
+
+    __tablename__ = "deposits"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    resource_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True
+    )
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[str] = mapped_column(Timestamp)
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+metadata = Base.metadata
+resources = cast(Table, Resource.__table__)
+claims = cast(Table, Claim.__table__)
+refs = cast(Table, Ref.__table__)
+tokens = cast(Table, Token.__table__)
+idempotency_keys = cast(Table, IdempotencyKey.__table__)
+deposits = cast(Table, Deposit.__table__)
+counters = cast(Table, Counter.__table__)
+
+
+# --- engines --------------------------------------------------------------------------------------
+
+
+def normalise_url(db_url: str) -> str:
+    """`postgresql://` → the psycopg 3 driver; `sqlite:///path` stays."""
+    if db_url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + db_url.split("://", 1)[1]
+    return db_url
+
+
+def redact_url(db_url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is still shown, minus anything password-like
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", db_url)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_db_engine(db_url: str) -> Engine:
+    """An engine for `sqlite:///path` (parent directory created, WAL, FKs, busy timeout) or PostgreSQL."""
+    url = make_url(normalise_url(db_url))
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url.render_as_string(hide_password=False), url.database)
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise ValueError(f"unsupported database URL {redact_url(db_url)!r}: use sqlite:///path or postgresql://...")
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if not database or database == ":memory:":
+        raise ValueError("an in-memory SQLite database cannot be shared between connections; use sqlite:///path")
+    directory = Path(os.path.abspath(database)).parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the directory {str(directory)!r} for the database: {e.strerror}") from e
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, pool_size=8
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module, so that writers can BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the database's write lock up front: no upgrade deadlocks between processes.
+        if conn.get_execution_options().get("tenancy_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def insert_or_skip(connection: Connection, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the connection's dialect (rows that conflict are skipped)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+# --- migrations -----------------------------------------------------------------------------------
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _head_revision(connection: Connection) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine) -> None:
+    """Create and migrate the schema to head; safe when several processes start at once.
+
+    PostgreSQL serialises migrators on an advisory lock; SQLite on BEGIN IMMEDIATE. Should a concurrent
+    migrator still win a race, the schema is re-checked and accepted when it is at head.
+    """
+    from alembic import command
+
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(tenancy_write=True)
+            if not is_sqlite(engine):
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_ID})
+                conn.commit()
+            try:
+                with conn.begin():
+                    if current_revision(conn) != _head_revision(conn):
+                        command.upgrade(_alembic_config(conn), "head")
+            finally:
+                if not is_sqlite(engine):
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_ID})
+                    conn.commit()
+    except Exception:
+        with engine.connect() as conn:
+            if current_revision(conn) == _head_revision(conn):
+                log.info("the database was migrated by another process meanwhile")
+                return
+        raise
+
+
+__all__ = [
+    "Base",
+    "Claim",
+    "Counter",
+    "Deposit",
+    "IdempotencyKey",
+    "Ref",
+    "Resource",
+    "Token",
+    "create_db_engine",
+    "migrate",
+    "normalise_url",
+    "redact_url",
+]

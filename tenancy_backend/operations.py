@@ -1,0 +1,535 @@
+"""Create, update and delete one resource inside a transaction; documents parsed and checked beforehand.
+
+`prepare()` is pure (schema, per-kind spec rules, password strength and hashing) and runs before the
+transaction takes the write lock. The state-dependent rules that can only be judged on the outcome
+(references, quotas, plans, domains, hierarchy) are recorded in `tx.pending` and checked at the end.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Row, delete, select
+
+from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
+from tenancy_backend.db import claims, insert_or_skip, refs, resources, tokens
+from tenancy_backend.documents import DOCUMENT_COLUMNS, iso
+from tenancy_backend.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    Violation,
+    refuse,
+)
+from tenancy_backend.passwords import hash_password, weakness
+from tenancy_backend.spec_rules import RULES, Claim, referenced_names
+from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
+
+TRIAL_DAYS = 14
+UNPROCESSABLE = 422
+LEGAL_REPRESENTATIVE = Role.LEGAL_REPRESENTATIVE.value
+ARCHIVED = SubscriptionState.ARCHIVED.value
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated document, ready to be written: the spec with defaults and without secrets."""
+
+    kind: Kind
+    organization: str  # '' for Organizations
+    name: str
+    spec: dict[str, Any]
+    labels: dict[str, str]
+    protected: bool
+    password_hash: str | None  # set when the document carried a password
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.kind.name, self.organization, self.name)
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def kind_named(name: Any, path: str = "kind") -> Kind:
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        message = f"unknown kind {name!r}; known kinds: {', '.join(KINDS)}"
+        raise Invalid(message, [{"path": path, "message": message}])
+    return kind
+
+
+def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | None = None) -> Prepared:
+    """Validate a document for `kind` in `organization` (and, for updates, `name` from the path).
+
+    Missing `metadata.organization` / `metadata.name` are filled from the path; different ones are refused.
+    """
+    if not isinstance(document, dict):
+        raise Invalid(
+            "the body must be a resource document (a JSON object with apiVersion, kind, metadata and spec)",
+            [{"path": "", "message": "expected a JSON object"}],
+        )
+    check_text(document)
+    document = _filled(kind, organization, document, name)
+    try:
+        model = kind.wire_document.model_validate(document)
+    except ValidationError as e:
+        raise Invalid(f"invalid {kind.name} document: {_summary(e)}", validation_errors(e)) from None
+    meta = model.metadata  # type: ignore[attr-defined]
+    owner = meta.organization if kind.scoped else ""
+    _require_match(kind, organization, name, owner, meta.name)
+    spec = model.spec.model_dump(by_alias=True, mode="json")  # type: ignore[attr-defined]
+    secrets_given = {f: spec.pop(f) for f in kind.sensitive if f in spec}
+    violations = RULES[kind.name].checks(meta.name, spec)
+    password = secrets_given.get("password")
+    if password is not None:
+        reason = weakness(password)
+        if reason:
+            violations.append(Violation(UNPROCESSABLE, "spec.password", f"the password is too weak: {reason}"))
+    if violations:
+        raise refuse(violations)
+    return Prepared(
+        kind=kind,
+        organization=owner,
+        name=meta.name,
+        spec=spec,
+        labels=dict(meta.labels),
+        protected=meta.protected,
+        password_hash=hash_password(password) if password is not None else None,
+    )
+
+
+def check_text(value: Any, path: str = "") -> None:
+    """Refuse strings no database stores faithfully: NUL characters and unpaired surrogates."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_text(k, path)
+            check_text(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_text(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        bad = "\x00" in value
+        if not bad:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                bad = True
+        if bad:
+            message = "text may not contain NUL characters or unpaired surrogates"
+            raise Invalid(message, [{"path": path, "message": message}])
+
+
+def _filled(kind: Kind, organization: str | None, document: dict[str, Any], name: str | None) -> dict[str, Any]:
+    meta = document.get("metadata")
+    if not isinstance(meta, dict):
+        return document
+    meta = dict(meta)
+    if kind.scoped and organization and "organization" not in meta:
+        meta["organization"] = organization
+    if name is not None and "name" not in meta:
+        meta["name"] = name
+    return {**document, "metadata": meta}
+
+
+def _require_match(kind: Kind, organization: str | None, name: str | None, owner: str, doc_name: str) -> None:
+    problems = []
+    if kind.scoped and organization is not None and owner != organization:
+        problems.append(
+            Violation(
+                UNPROCESSABLE,
+                "metadata.organization",
+                f"metadata.organization {owner!r} does not match the organization {organization!r} in the path; "
+                "a resource cannot move between organizations (create it in the other one instead)",
+            )
+        )
+    if name is not None and doc_name != name:
+        problems.append(
+            Violation(
+                UNPROCESSABLE,
+                "metadata.name",
+                f"metadata.name {doc_name!r} does not match the name {name!r} in the path; "
+                "renaming is not supported (create the resource under the new name instead)",
+            )
+        )
+    if problems:
+        raise refuse(problems)
+
+
+def validation_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """pydantic errors → `[{path, message}]` with camelCase document paths such as `spec.domains[0]`."""
+    out = []
+    for e in error.errors(include_url=False, include_input=False):
+        path = prefix
+        for part in e["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+        out.append({"path": path, "message": _message(e["type"], e["msg"])})
+    return out
+
+
+def _message(error_type: str, message: str) -> str:
+    if error_type == "extra_forbidden":
+        return "unknown field: remove it or check its spelling"
+    if error_type == "missing":
+        return "required field is missing"
+    return message
+
+
+def _summary(error: ValidationError) -> str:
+    errors = validation_errors(error)
+    head = "; ".join(f"{e['path'] or 'document'}: {e['message']}" for e in errors[:3])
+    return head + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def create(tx: Tx, p: Prepared) -> dict[str, Any]:
+    _check_place(tx, p, old=None)
+    _check_rights(tx, p, old=None)
+    row = _insert(tx, p)
+    if row is None:
+        taken = tx.find(p.kind.name, p.organization, p.name)
+        if taken is None or not (p.kind.delete_archives and taken.spec.get("state") == ARCHIVED):
+            raise Conflict(
+                f"{p.key} already exists; update it (PUT) or choose another name",
+                [{"path": "metadata.name", "message": f"{p.key} already exists"}],
+            )
+        # An archived subscription keeps its name only until a new one takes it (a replace).
+        tx.conn.execute(delete(resources).where(resources.c.id == taken.id))
+        row = _insert(tx, p)
+        assert row is not None
+    _write_claims(tx, row.id, p, created=True)
+    _write_refs(tx, row.id, p, created=True)
+    _defer(tx, p, old=None)
+    return _rendered(tx, row)
+
+
+def _insert(tx: Tx, p: Prepared) -> Row[Any] | None:
+    """The new row, or None when the name is taken (nothing inserted)."""
+    stamp = iso(tx.now)
+    values = _row_values(p) | _created_values(p, tx)
+    statement = insert_or_skip(tx.conn, resources).values(
+        uid=str(uuid.uuid4()),
+        kind=p.kind.name,
+        organization=p.organization,
+        name=p.name,
+        resource_version=tx.next_version(),
+        created_at=stamp,
+        updated_at=stamp,
+        password_hash=p.password_hash,
+        **values,
+    )
+    return tx.conn.execute(statement.returning(*DOCUMENT_COLUMNS)).first()
+
+
+def _rendered(tx: Tx, row: Row[Any]) -> dict[str, Any]:
+    if row.kind == ORGANIZATION:
+        tx.remember_organization(row)
+    return tx.render([row])[0]
+
+
+def update(tx: Tx, p: Prepared, if_match: str | None = None) -> dict[str, Any]:
+    row = existing(tx, p.kind, p.organization, p.name)
+    check_if_match(row, if_match)
+    _check_immutable(p, row)
+    _check_archived_final(p, row)
+    _check_place(tx, p, old=row)
+    _check_rights(tx, p, old=row)
+    _check_rotation(p, row)
+    values = _row_values(p)
+    unchanged = all(getattr(row, k) == v for k, v in values.items()) and p.password_hash is None
+    if unchanged:
+        return tx.render([row])[0]
+    changes = values | {"resource_version": tx.next_version(), "updated_at": iso(tx.now)}
+    if p.password_hash is not None:
+        changes["password_hash"] = p.password_hash
+    statement = resources.update().where(resources.c.id == row.id).values(**changes)
+    new_row = tx.conn.execute(statement.returning(*DOCUMENT_COLUMNS)).one()
+    _write_claims(tx, row.id, p)
+    _write_refs(tx, row.id, p)
+    _defer(tx, p, old=row)
+    return _rendered(tx, new_row)
+
+
+def remove(tx: Tx, kind: Kind, organization: str, name: str, if_match: str | None = None) -> dict[str, Any] | None:
+    """Delete a resource (archive it, for kinds whose deletion archives); the archived document or None."""
+    row = existing(tx, kind, organization, name)
+    check_if_match(row, if_match)
+    key = ResourceKey(kind.name, organization, name)
+    if row.protected:
+        message = (
+            f"{key} is protected and cannot be deleted; clear metadata.protected with an update first"
+        )
+        raise Conflict(message, [{"path": "metadata.protected", "message": message}])
+    if kind.delete_archives:
+        return _archive(tx, row)
+    if not kind.scoped:
+        _remove_organization(tx, name)
+    tx.conn.execute(delete(resources).where(resources.c.id == row.id))
+    tx.pending.released[key] = None
+    return None
+
+
+def _archive(tx: Tx, row: Row[Any]) -> dict[str, Any]:
+    if row.spec.get("state") != ARCHIVED:
+        spec = {**row.spec, "state": ARCHIVED}
+        statement = (
+            resources.update()
+            .where(resources.c.id == row.id)
+            .values(spec=spec, resource_version=tx.next_version(), updated_at=iso(tx.now))
+        )
+        row = tx.conn.execute(statement.returning(*DOCUMENT_COLUMNS)).one()
+    return tx.render([row])[0]
+
+
+def _remove_organization(tx: Tx, name: str) -> None:
+    """Whatever dies with an organization: its archived subscriptions and the tokens scoped to it.
+
+    Anything else it still holds is reported at the end of the transaction (and the deletion refused).
+    """
+    for kind in KINDS.values():
+        if kind.delete_archives:
+            tx.conn.execute(
+                delete(resources).where(
+                    resources.c.kind == kind.name,
+                    resources.c.organization == name,
+                    resources.c.spec["state"].as_string() == ARCHIVED,
+                )
+            )
+    tx.conn.execute(tokens.update().where(tokens.c.organization == name).values(revoked_at=iso(tx.now)))
+    tx.forget_organization(name)
+    tx.pending.deleted_orgs.add(name)
+
+
+def existing(tx: Tx, kind: Kind, organization: str, name: str) -> Row[Any]:
+    """The resource's row; NotFound (alike) when it, or its organization, is missing or outside the scope."""
+    if kind.scoped:
+        tx.require_organization(organization)
+    elif not tx.visible(name):
+        raise NotFound(f"{ResourceKey(kind.name, '', name)} not found")
+    row = tx.find(kind.name, organization, name) if is_slug(name) else None
+    if row is None:
+        raise NotFound(f"{ResourceKey(kind.name, organization, name)} not found")
+    return row
+
+
+def check_if_match(row: Row[Any], if_match: str | None) -> None:
+    if if_match is None:
+        return
+    wanted = [t.strip().removeprefix("W/").strip('"') for t in str(if_match).split(",")]
+    if "*" in wanted or str(row.resource_version) in wanted:
+        return
+    current = str(row.resource_version)
+    raise PreconditionFailed(
+        f"{ResourceKey(row.kind, row.organization, row.name)} changed since it was read "
+        f"(If-Match {if_match!r}, current resourceVersion {current!r}); read it again and retry",
+        [{"path": "metadata.resourceVersion", "message": f"current resourceVersion is {current!r}"}],
+    )
+
+
+# --- checks made on the spot ----------------------------------------------------------------------
+
+
+def _check_place(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
+    """The organization (or, for an Organization, its parent) exists and lies within the caller's scope."""
+    if p.kind.scoped:
+        tx.require_organization(p.organization)
+        return
+    parent = p.spec.get("parent")
+    if old is not None and parent == old.parent:
+        return
+    if parent is None:
+        if not tx.scope.is_root:
+            message = (
+                f"{tx.scope.describe()} can only create organizations below it: set spec.parent to "
+                f"{tx.scope.organization!r} or one of its sub-organizations (a top-level organization needs a root token)"
+            )
+            raise NotFound(message, [{"path": "spec.parent", "message": message}])
+        return
+    if not tx.visible(parent):
+        message = f"parent organization {parent!r} not found; create it first or fix spec.parent"
+        raise NotFound(message, [{"path": "spec.parent", "message": message}])
+
+
+def _check_rights(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
+    granted = p.spec.get("role") == LEGAL_REPRESENTATIVE
+    already = old is not None and old.spec.get("role") == LEGAL_REPRESENTATIVE
+    if granted and not already and not tx.scope.legal_representative:
+        message = (
+            f"granting role {LEGAL_REPRESENTATIVE!r} needs a token that holds that right "
+            "(tenancy token create --legal-representative); use another role or another token"
+        )
+        raise Forbidden(message, [{"path": "spec.role", "message": message}])
+
+
+def _check_immutable(p: Prepared, row: Row[Any]) -> None:
+    changed = sorted(f for f in p.kind.immutable if p.spec.get(f) != row.spec.get(f))
+    if changed:
+        raise Conflict(
+            f"{p.key}: {', '.join('spec.' + f for f in changed)} cannot change: this field is immutable; "
+            "replace the resource (delete it and create it again)",
+            [
+                {
+                    "path": f"spec.{f}",
+                    "message": f"this field is immutable; replace the resource "
+                    f"({row.spec.get(f)!r} → {p.spec.get(f)!r})",
+                }
+                for f in changed
+            ],
+        )
+
+
+def _check_archived_final(p: Prepared, row: Row[Any]) -> None:
+    if p.kind.delete_archives and row.spec.get("state") == ARCHIVED and p.spec.get("state") != ARCHIVED:
+        message = (
+            f"{p.key} is archived, and archived is final: it cannot be reactivated; "
+            "create a new subscription under another name instead"
+        )
+        raise Conflict(message, [{"path": "spec.state", "message": message}])
+
+
+def _check_rotation(p: Prepared, row: Row[Any]) -> None:
+    for secret, version in p.kind.rotation.items():
+        if p.spec.get(version) != row.spec.get(version) and p.password_hash is None:
+            message = (
+                f"spec.{version} changed from {row.spec.get(version)!r} to {p.spec.get(version)!r} "
+                f"but no {secret} was sent; send the new {secret} together with the new {version}"
+            )
+            raise Invalid(message, [{"path": f"spec.{secret}", "message": message}])
+
+
+# --- rows, claims, references, deferred checks ----------------------------------------------------
+
+
+def _row_values(p: Prepared) -> dict[str, Any]:
+    columns: dict[str, Any] = {"parent": None, "role": None, "tier": None, "mail_domain": None}
+    columns.update(RULES[p.kind.name].columns(p.spec))
+    return {
+        "spec": p.spec,
+        "labels": p.labels,
+        "stack": p.labels.get(STACK_LABEL),
+        "protected": p.protected,
+        **columns,
+    }
+
+
+def _created_values(p: Prepared, tx: Tx) -> dict[str, Any]:
+    """Values the backend assigns once, at creation (a subscription's id and trial)."""
+    if not p.kind.delete_archives:
+        return {}
+    return {
+        "subscription_id": "sub_" + secrets.token_hex(8),
+        "trial_ends_at": iso(tx.now + timedelta(days=TRIAL_DAYS)),
+    }
+
+
+def _write_claims(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False) -> None:
+    wanted = {(c.namespace, c.key): c for c in RULES[p.kind.name].claims(p.spec)}
+    if not wanted and created:
+        return
+    held = {} if created else {
+        (ns, key): claim_id
+        for claim_id, ns, key in tx.conn.execute(
+            select(claims.c.id, claims.c.namespace, claims.c.key).where(claims.c.resource_id == resource_id)
+        )
+    }
+    stale = [claim_id for nk, claim_id in held.items() if nk not in wanted]
+    if stale:
+        tx.conn.execute(delete(claims).where(claims.c.id.in_(stale)))
+    new = [c for nk, c in wanted.items() if nk not in held]
+    if not new:
+        return
+    rows = [{"namespace": c.namespace, "key": c.key, "resource_id": resource_id} for c in new]
+    # One row as keywords keeps the statement cacheable; several as a multi-row VALUES.
+    statement = insert_or_skip(tx.conn, claims)
+    statement = statement.values(**rows[0]) if len(rows) == 1 else statement.values(rows)
+    inserted = {(r.namespace, r.key) for r in tx.conn.execute(statement.returning(claims.c.namespace, claims.c.key))}
+    for claim in new:
+        if (claim.namespace, claim.key) not in inserted:
+            _refuse_taken(tx, claim)
+
+
+def _refuse_taken(tx: Tx, claim: Claim) -> None:
+    query = (
+        select(resources.c.kind, resources.c.organization, resources.c.name)
+        .join(claims, claims.c.resource_id == resources.c.id)
+        .where(claims.c.namespace == claim.namespace, claims.c.key == claim.key)
+    )
+    holder = tx.conn.execute(query).first()
+    if holder is None:  # released meanwhile; cannot happen while writers are serialised
+        raise Conflict(f"{claim.what} is in use; retry", [{"path": f"spec.{claim.field}", "message": "in use"}])
+    owner = holder.name if holder.kind == ORGANIZATION else holder.organization
+    who = str(ResourceKey(*holder)) if tx.visible(owner) else "a resource of another organization"
+    message = f"{claim.what} is already used by {who}; it must be unique across the backend"
+    raise Conflict(message, [{"path": f"spec.{claim.field}", "message": message}])
+
+
+def _write_refs(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False) -> None:
+    # The hierarchy (an Organization's parent) lives in resources.parent, not here.
+    kept = [ref for ref in p.kind.references if ref.kind != ORGANIZATION]
+    if not kept:
+        return
+    if not created:
+        tx.conn.execute(delete(refs).where(refs.c.resource_id == resource_id))
+    rows = []
+    for ref in kept:
+        for target in referenced_names(p.spec, ref):
+            rows.append(
+                {
+                    "resource_id": resource_id,
+                    "organization": p.organization,
+                    "field": ref.field,
+                    "target_kind": ref.kind,
+                    "target_name": target,
+                }
+            )
+    if rows:
+        tx.conn.execute(refs.insert(), rows)
+
+
+def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
+    pending = tx.pending
+    rules = RULES[p.kind.name]
+    if rules.plan_gated:
+        pending.plan_orgs.setdefault(p.organization, p.key)
+    if rules.domain_field or any(r.kind != ORGANIZATION for r in p.kind.references):
+        pending.recheck[p.key] = None
+    domain = rules.columns(p.spec).get("mail_domain")
+    if domain:
+        pending.quota_domains.setdefault(domain, p.key)
+    if p.kind.scoped:
+        return
+    # An Organization: its hierarchy, its plan, and what its domains still carry.
+    if old is None or p.spec.get("parent") != old.parent:
+        pending.hierarchy_orgs.add(p.name)
+    if old is not None:
+        pending.plan_orgs[p.name] = p.key
+        if p.spec.get("plan") != old.spec.get("plan"):
+            pending.downgraded_orgs.add(p.name)
+        if set(p.spec.get("domains", [])) != set(old.spec.get("domains", [])):
+            pending.domains_changed_orgs.add(p.name)
+
+
+__all__ = [
+    "Prepared",
+    "check_if_match",
+    "check_text",
+    "create",
+    "existing",
+    "kind_named",
+    "prepare",
+    "remove",
+    "update",
+    "validation_errors",
+]

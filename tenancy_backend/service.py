@@ -1,0 +1,529 @@
+"""The tenancy backend's service layer: every business rule, one transaction per request or changeset.
+
+The HTTP API (`tenancy_backend.api`) and the embedded client (`provider.embedded`) both call this, so
+they enforce exactly the same things. See docs/architecture.md for the interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from provider.kinds import ResourceKey
+from tenancy_backend import integrity
+from tenancy_backend.db import (
+    create_db_engine,
+    deposits,
+    idempotency_keys,
+    migrate,
+    redact_url,
+    resources,
+    tokens,
+)
+from tenancy_backend.documents import DOCUMENT_COLUMNS, Prices, iso, parse_amount, parse_iso, utc_now
+from tenancy_backend.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unauthorized,
+    Unavailable,
+    refuse,
+)
+from tenancy_backend.operations import Prepared, create, existing, kind_named, prepare, remove, update
+from tenancy_backend.scope import Scope
+from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
+from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+EXPORT_BATCH = 1000
+MAX_OPERATIONS = 10_000
+MAX_DEPOSIT = Decimal("1000000.00")
+IDEMPOTENCY_TTL = timedelta(hours=24)
+TOKEN_PREFIX = "tnc_"
+OPERATIONS = ("create", "update", "delete")
+
+
+Results = list[dict[str, Any] | None]  # (a module-level name: `Service.list` shadows `list` in the class)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class Service:
+    """The tenancy backend on one database (`sqlite:///path` or `postgresql://...`), created and migrated.
+
+    `prices` overrides the monthly price per subscription tier (e.g. `{"entry": "4.00"}`); `clock`
+    returns the current time (timezone-aware), for tests of dates such as a subscription's trial.
+    """
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        prices: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        migrate_schema: bool = True,
+    ) -> None:
+        self.db_url = db_url
+        self._prices = Prices.of(prices)
+        self._clock = clock
+        self._engine = create_db_engine(db_url)
+        if migrate_schema:
+            try:
+                migrate(self._engine)
+            except OperationalError as e:
+                self._engine.dispose()
+                cause = str(e.orig or e).strip().splitlines()[0]
+                raise Unavailable(f"cannot open the database {redact_url(db_url)}: {cause}") from e
+
+    def __repr__(self) -> str:
+        return f"Service({redact_url(self.db_url)!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self, scope: Scope) -> Iterator[Tx]:
+        with _database_errors(), self._engine.connect() as conn, conn.begin():
+            yield Tx(conn, scope, self._clock(), self._prices, write=False)
+
+    @contextmanager
+    def _write(self, scope: Scope) -> Iterator[Tx]:
+        """One write transaction, serialised with every other writer; deferred rules checked before commit."""
+        with _database_errors(), self._engine.connect() as conn:
+            conn.execution_options(tenancy_write=True)
+            with conn.begin():
+                tx = Tx(conn, scope, self._clock(), self._prices, write=True)
+                tx.lock()
+                yield tx
+                tx.save_version()
+
+    @staticmethod
+    def _finish(tx: Tx, prefixes: Mapping[ResourceKey, str] | None = None) -> None:
+        violations = integrity.verify(tx)
+        if violations:
+            raise refuse(violations, prefixes)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def get(self, scope: Scope, kind: str, organization: str | None, name: str) -> dict[str, Any]:
+        k = kind_named(kind)
+        with self._read(scope) as tx:
+            row = existing(tx, k, organization or "", name)
+            return tx.render([row])[0]
+
+    def list(
+        self,
+        scope: Scope,
+        kind: str,
+        organization: str | None,
+        label_selector: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of a collection, ordered by creation (id); `next_cursor` is None on the last page."""
+        k = kind_named(kind)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            message = f"limit must be an integer between 1 and {MAX_LIMIT} (got {limit!r})"
+            raise Invalid(message, [{"path": "limit", "message": message}])
+        terms = parse_selector(label_selector)
+        after = decode_cursor(cursor)
+        with self._read(scope) as tx:
+            where = [resources.c.kind == k.name, resources.c.id > after, selector_clause(terms)]
+            if k.scoped:
+                tx.require_organization(organization or "")
+                where.append(resources.c.organization == (organization or ""))
+            elif not scope.is_root:
+                tree = tx.subtree(scope.organization or "")
+                where.append(resources.c.name.in_(select(tree.c.name)))
+            query = select(*DOCUMENT_COLUMNS).where(*where).order_by(resources.c.id).limit(limit + 1)
+            rows = list(tx.conn.execute(query))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return Page(tx.render(rows), encode_cursor(rows[-1].id) if more else None)
+
+    def export(
+        self, scope: Scope, organization: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every resource in scope (optionally an organization's subtree, a label selector), in batches.
+
+        Arguments are checked now (NotFound, BadRequest); the returned iterator reads in one snapshot.
+        """
+        terms = parse_selector(label_selector)
+        root = organization if organization is not None else scope.organization
+        if organization is not None:
+            with self._read(scope) as tx:
+                tx.require_organization(organization)
+        return self._export(scope, root, terms)
+
+    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[dict[str, Any]]:
+        with _database_errors(), self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                tx = Tx(conn, scope, self._clock(), self._prices, write=False)
+                where = [selector_clause(terms)]
+                if root is not None:
+                    tree = select(tx.subtree(root).c.name)
+                    where.append(
+                        or_(
+                            and_(resources.c.kind == ORGANIZATION, resources.c.name.in_(tree)),
+                            resources.c.organization.in_(tree),
+                        )
+                    )
+                after = 0
+                while True:
+                    query = (
+                        select(*DOCUMENT_COLUMNS)
+                        .where(resources.c.id > after, *where)
+                        .order_by(resources.c.id)
+                        .limit(EXPORT_BATCH)
+                    )
+                    rows = list(conn.execute(query))
+                    if not rows:
+                        return
+                    yield from tx.render(rows)
+                    after = rows[-1].id
+
+    def prices(self) -> dict[str, Any]:
+        return self._prices.as_dict()
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def create(
+        self,
+        scope: Scope,
+        kind: str,
+        organization: str | None,
+        document: Any,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        p = prepare(kind_named(kind), organization, document)
+        fingerprint = _fingerprint("create", kind, organization, None, document)
+        with self._write(scope) as tx:
+            replay = _replay(tx, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay  # type: ignore[no-any-return]
+            result = create(tx, p)
+            self._finish(tx)
+            _remember(tx, idempotency_key, fingerprint, result)
+            return result
+
+    def update(
+        self,
+        scope: Scope,
+        kind: str,
+        organization: str | None,
+        name: str,
+        document: Any,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        k = kind_named(kind)
+        with self._read(scope) as tx:
+            existing(tx, k, organization or "", name)  # 404 before 422: never judge what cannot be seen
+        p = prepare(k, organization, document, name=name)
+        with self._write(scope) as tx:
+            result = update(tx, p, if_match)
+            self._finish(tx)
+            return result
+
+    def delete(
+        self, scope: Scope, kind: str, organization: str | None, name: str, if_match: str | None = None
+    ) -> dict[str, Any] | None:
+        k = kind_named(kind)
+        with self._write(scope) as tx:
+            result = remove(tx, k, organization or "", name, if_match)
+            self._finish(tx)
+            return result
+
+    def changeset(
+        self, scope: Scope, operations: Any, idempotency_key: str | None = None
+    ) -> Results:
+        """Apply operations in order, all or nothing; rules on references and quotas judge the outcome."""
+        steps = _parse_operations(operations)
+        fingerprint = _fingerprint("changeset", "", None, None, operations)
+        with self._write(scope) as tx:
+            replay = _replay(tx, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay  # type: ignore[no-any-return]
+            prefixes: dict[ResourceKey, str] = {}
+            results: Results = []
+            for index, step in enumerate(steps):
+                prefixes[step.key] = f"operations[{index}]"
+                results.append(_run_step(tx, index, step))
+            self._finish(tx, prefixes)
+            _remember(tx, idempotency_key, fingerprint, results)
+            return results
+
+    def deposit(
+        self, scope: Scope, organization: str, amount: Any, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Add a prepaid deposit to an organization's balance; the organization document."""
+        try:
+            value = parse_amount(amount)
+        except ValueError as e:
+            raise Invalid(f"invalid amount: {e}", [{"path": "amount", "message": str(e)}]) from None
+        if not Decimal("0.01") <= value <= MAX_DEPOSIT:
+            message = f"a deposit must be between 0.01 and {MAX_DEPOSIT} (got {value})"
+            raise Invalid(message, [{"path": "amount", "message": message}])
+        fingerprint = _fingerprint("deposit", ORGANIZATION, organization, None, str(value))
+        with self._write(scope) as tx:
+            replay = _replay(tx, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay  # type: ignore[no-any-return]
+            row = tx.require_organization(organization)
+            tx.conn.execute(
+                deposits.insert().values(resource_id=row.id, amount_cents=int(value * 100), created_at=iso(tx.now))
+            )
+            result = tx.render([row])[0]
+            _remember(tx, idempotency_key, fingerprint, result)
+            return result
+
+    # --- tokens ----------------------------------------------------------------------------------
+
+    def create_token(
+        self,
+        organization: str | None = None,
+        legal_representative: bool = False,
+        expires_in: float | timedelta | None = None,
+    ) -> str:
+        """A new API token (shown once; only its sha256 is stored), scoped to `organization` or root."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._write(Scope.root()) as tx:
+            if organization is not None:
+                tx.require_organization(organization)
+            expires_at = None
+            if expires_in is not None:
+                delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=float(expires_in))
+                if delta <= timedelta(0):
+                    raise Invalid("expires_in must be positive")
+                expires_at = iso(tx.now + delta)
+            tx.conn.execute(
+                tokens.insert().values(
+                    token_hash=_token_hash(token),
+                    organization=organization,
+                    legal_representative=legal_representative,
+                    created_at=iso(tx.now),
+                    expires_at=expires_at,
+                )
+            )
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        with self._write(Scope.root()) as tx:
+            result = tx.conn.execute(
+                tokens.update()
+                .where(tokens.c.token_hash == _token_hash(token), tokens.c.revoked_at.is_(None))
+                .values(revoked_at=iso(tx.now))
+            )
+            if result.rowcount == 0:
+                known = tx.conn.execute(select(tokens.c.id).where(tokens.c.token_hash == _token_hash(token))).first()
+                if known is None:
+                    raise NotFound("no such token (it may have been mistyped)")
+
+    def authenticate(self, token: str | None) -> Scope:
+        """The scope of a bearer token; Unauthorized when it is missing, unknown, revoked or expired."""
+        if not token:
+            raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>` (tenancy token create)")
+        with self._read(Scope.root()) as tx:
+            row = tx.conn.execute(select(tokens).where(tokens.c.token_hash == _token_hash(token))).first()
+            now = tx.now
+        if row is None:
+            raise Unauthorized("invalid token: it is not known to this backend")
+        if row.revoked_at is not None:
+            raise Unauthorized("this token was revoked; create a new one with `tenancy token create`")
+        if row.expires_at is not None and parse_iso(row.expires_at) <= now:
+            raise Unauthorized("this token has expired; create a new one with `tenancy token create`")
+        principal = f"token:{row.id}"
+        if row.organization is None:
+            return Scope(None, bool(row.legal_representative), principal)
+        return Scope.of_organization(
+            row.organization, legal_representative=bool(row.legal_representative), principal=principal
+        )
+
+
+# --- changesets -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Step:
+    op: str
+    key: ResourceKey
+    prepared: Prepared | None
+    if_match: str | None
+
+
+def _parse_operations(operations: Any) -> list[_Step]:
+    if not isinstance(operations, list) or not operations:
+        message = "operations must be a non-empty list of {op, kind, organization, name, document, ifMatch}"
+        raise Invalid(message, [{"path": "operations", "message": message}])
+    if len(operations) > MAX_OPERATIONS:
+        message = f"a changeset holds at most {MAX_OPERATIONS} operations (got {len(operations)}); split it"
+        raise Invalid(message, [{"path": "operations", "message": message}])
+    steps: list[_Step] = []
+    errors: list[dict[str, str]] = []
+    for index, raw in enumerate(operations):
+        try:
+            steps.append(_parse_step(raw))
+        except ServiceError as e:
+            prefix = f"operations[{index}]"
+            errors.extend(
+                {"path": f"{prefix}.{err['path']}" if err["path"] else prefix, "message": err["message"]}
+                for err in (e.errors or [{"path": "", "message": e.detail}])
+            )
+    if errors:
+        raise Invalid(f"invalid changeset: {errors[0]['path']}: {errors[0]['message']}", errors)
+    return steps
+
+
+def _parse_step(raw: Any) -> _Step:
+    if not isinstance(raw, dict):
+        raise Invalid("an operation must be an object", [{"path": "", "message": "expected an object"}])
+    unknown = sorted(set(raw) - {"op", "kind", "organization", "name", "document", "ifMatch"})
+    if unknown:
+        raise Invalid("unknown fields", [{"path": u, "message": "unknown field: remove it"} for u in unknown])
+    op = raw.get("op")
+    if op not in OPERATIONS:
+        raise Invalid("bad op", [{"path": "op", "message": f"op must be one of {', '.join(OPERATIONS)}"}])
+    kind = kind_named(raw.get("kind"))
+    organization = raw.get("organization") if kind.scoped else None
+    if kind.scoped and not is_slug(organization):
+        raise Invalid("bad organization", [{"path": "organization", "message": "the owning organization's name"}])
+    name = raw.get("name")
+    if_match = raw.get("ifMatch")
+    if if_match is not None and not isinstance(if_match, str | int):
+        raise Invalid("bad ifMatch", [{"path": "ifMatch", "message": "a resourceVersion string"}])
+    if op == "delete":
+        if not is_slug(name):
+            raise Invalid("bad name", [{"path": "name", "message": "the name of the resource to delete"}])
+        key = ResourceKey(kind.name, organization or "", str(name))
+        return _Step(op, key, None, None if if_match is None else str(if_match))
+    if name is not None and not isinstance(name, str):
+        raise Invalid("bad name", [{"path": "name", "message": "a resource name"}])
+    p = _prefixed("document", lambda: prepare(kind, organization, raw.get("document"), name=name))
+    return _Step(op, p.key, p, None if if_match is None else str(if_match))
+
+
+def _prefixed(prefix: str, call: Callable[[], Prepared]) -> Prepared:
+    try:
+        return call()
+    except ServiceError as e:
+        e.errors = [{"path": f"{prefix}.{x['path']}" if x["path"] else prefix, "message": x["message"]} for x in e.errors]
+        raise
+
+
+def _run_step(tx: Tx, index: int, step: _Step) -> dict[str, Any] | None:
+    try:
+        if step.op == "create":
+            assert step.prepared is not None
+            return create(tx, step.prepared)
+        if step.op == "update":
+            assert step.prepared is not None
+            return update(tx, step.prepared, step.if_match)
+        return remove(tx, kind_named(step.key.kind), step.key.organization, step.key.name, step.if_match)
+    except ServiceError as e:
+        prefix = f"operations[{index}]"
+        e.errors = [
+            {"path": f"{prefix}.{x['path']}" if x["path"] else prefix, "message": x["message"]} for x in e.errors
+        ] or [{"path": prefix, "message": e.detail}]
+        e.detail = f"operation {index} ({step.op} {step.key}): {e.detail}"
+        raise
+
+
+# --- idempotency ----------------------------------------------------------------------------------
+
+
+def _fingerprint(op: str, kind: str, organization: str | None, name: str | None, payload: Any) -> str:
+    """A digest of the request; clear passwords are masked (the digest is stored)."""
+    data = json.dumps([op, kind, organization, name, _masked(payload)], sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("<secret>" if k == "password" else _masked(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _check_key(key: str) -> None:
+    if not (1 <= len(key) <= 255) or not key.isprintable() or not key.isascii():
+        message = "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice)"
+        raise Invalid(message, [{"path": "Idempotency-Key", "message": message}])
+
+
+def _replay(tx: Tx, key: str | None, fingerprint: str) -> Any:
+    if key is None:
+        return None
+    _check_key(key)
+    row = tx.conn.execute(
+        select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
+            idempotency_keys.c.principal == tx.scope.principal, idempotency_keys.c.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint:
+        message = (
+            f"Idempotency-Key {key!r} was already used for a different request; "
+            "use a new key for a new request"
+        )
+        raise Invalid(message, [{"path": "Idempotency-Key", "message": message}])
+    return row.response
+
+
+def _remember(tx: Tx, key: str | None, fingerprint: str, response: Any) -> None:
+    if key is None:
+        return
+    tx.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < iso(tx.now - IDEMPOTENCY_TTL)))
+    tx.conn.execute(
+        idempotency_keys.insert().values(
+            principal=tx.scope.principal, key=key, fingerprint=fingerprint, response=response, created_at=iso(tx.now)
+        )
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Database exceptions never leave the service: they become ServiceErrors (chained)."""
+    try:
+        yield
+    except IntegrityError as e:
+        raise Conflict("a concurrent change conflicted with this request; read the resource again and retry") from e
+    except OperationalError as e:
+        log.warning("database unavailable: %s", type(e).__name__)
+        raise Unavailable("the database is unavailable or busy; retry in a moment") from e
+    except DBAPIError as e:
+        log.error("database error: %s", type(e).__name__)
+        raise Unavailable("the database refused the request; retry, and report it if it persists") from e
+
+
+__all__ = ["Page", "Scope", "Service"]

@@ -1,0 +1,155 @@
+"""One database transaction of the service: lookups, visibility, versions and the checks deferred to its end."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CTE, Connection, Row, select
+
+from provider.kinds import SLUG_PATTERN, ResourceKey
+from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
+from tenancy_backend.documents import DOCUMENT_COLUMNS, Context, Prices, render
+from tenancy_backend.errors import NotFound
+from tenancy_backend.scope import Scope
+
+ORGANIZATION = "Organization"
+MAX_DEPTH = 256  # deeper hierarchies are refused as cycles; walks never loop forever
+
+_SLUG = re.compile(SLUG_PATTERN)
+
+
+def is_slug(value: object) -> bool:
+    return isinstance(value, str) and bool(_SLUG.match(value))
+
+
+@dataclass
+class Pending:
+    """Checks deferred to the end of a transaction, so that a changeset is judged by its outcome.
+
+    Each set remembers which resource asked for the check (for error paths in a changeset).
+    """
+
+    recheck: dict[ResourceKey, None] = field(default_factory=dict)  # references + domain membership
+    plan_orgs: dict[str, ResourceKey] = field(default_factory=dict)  # gated kinds need a paid plan
+    downgraded_orgs: set[str] = field(default_factory=set)
+    hierarchy_orgs: set[str] = field(default_factory=set)  # parent exists, no cycle
+    domains_changed_orgs: set[str] = field(default_factory=set)
+    deleted_orgs: set[str] = field(default_factory=set)  # must hold nothing at the end
+    released: dict[ResourceKey, None] = field(default_factory=dict)  # deleted; nothing may still name them
+    quota_domains: dict[str, ResourceKey] = field(default_factory=dict)  # domain → who changed its usage
+
+
+class Tx:
+    """A transaction: the connection, the caller's scope, the clock, and per-transaction caches."""
+
+    def __init__(self, conn: Connection, scope: Scope, now: datetime, prices: Prices, *, write: bool) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.now = now
+        self.prices = prices
+        self.write = write
+        self.pending = Pending()
+        self._orgs: dict[str, Row[Any] | None] = {}
+        self._version: int | None = None
+        self._version_dirty = False
+
+    # --- versions (writers are serialised on the counter row) ------------------------------------
+
+    def lock(self) -> None:
+        """Serialise with every other writer, across processes, and read the version counter."""
+        query = select(counters.c.value).where(counters.c.name == RESOURCE_VERSION_COUNTER).with_for_update()
+        self._version = int(self.conn.execute(query).scalar_one())
+
+    def next_version(self) -> int:
+        assert self._version is not None, "lock() first"
+        self._version += 1
+        self._version_dirty = True
+        return self._version
+
+    def save_version(self) -> None:
+        if self._version_dirty:
+            self.conn.execute(
+                counters.update().where(counters.c.name == RESOURCE_VERSION_COUNTER).values(value=self._version)
+            )
+            self._version_dirty = False
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def find(self, kind: str, organization: str, name: str) -> Row[Any] | None:
+        if kind == ORGANIZATION:
+            return self.organization(name)
+        query = select(*DOCUMENT_COLUMNS).where(
+            resources.c.kind == kind, resources.c.organization == organization, resources.c.name == name
+        )
+        return self.conn.execute(query).first()
+
+    def organization(self, name: str) -> Row[Any] | None:
+        if name not in self._orgs:
+            query = select(*DOCUMENT_COLUMNS).where(
+                resources.c.kind == ORGANIZATION, resources.c.organization == "", resources.c.name == name
+            )
+            self._orgs[name] = self.conn.execute(query).first()
+        return self._orgs[name]
+
+    def remember_organization(self, row: Row[Any]) -> None:
+        self._orgs[row.name] = row
+
+    def find_many(self, kind: str, organization: str, names: list[str]) -> dict[str, Row[Any]]:
+        """Rows by name, in chunks (a changeset may touch thousands)."""
+        found: dict[str, Row[Any]] = {}
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            query = select(*DOCUMENT_COLUMNS).where(
+                resources.c.kind == kind, resources.c.organization == organization, resources.c.name.in_(chunk)
+            )
+            found.update((row.name, row) for row in self.conn.execute(query))
+        return found
+
+    def forget_organization(self, name: str) -> None:
+        self._orgs.pop(name, None)
+
+    def visible(self, organization: str) -> bool:
+        """Whether the organization exists and lies within the caller's scope."""
+        if not is_slug(organization):
+            return False
+        current: str | None = organization
+        for _ in range(MAX_DEPTH):
+            if current is None:
+                return False
+            row = self.organization(current)
+            if row is None:
+                return False
+            if self.scope.is_root or current == self.scope.organization:
+                return True
+            current = row.parent
+        return False
+
+    def require_organization(self, organization: str, path: str = "") -> Row[Any]:
+        """The organization's row; NotFound when it does not exist or lies outside the scope (alike)."""
+        if not self.visible(organization):
+            message = f"organization {organization!r} not found"
+            raise NotFound(message, [{"path": path, "message": message}] if path else [])
+        row = self.organization(organization)
+        assert row is not None
+        return row
+
+    def subtree(self, root: str) -> CTE:
+        """The names of `root` and every organization below it (recursive; UNION stops on cycles)."""
+        base = select(resources.c.name).where(resources.c.kind == ORGANIZATION, resources.c.name == root)
+        tree = base.cte("subtree", recursive=True)
+        below = select(resources.c.name).where(resources.c.kind == ORGANIZATION, resources.c.parent == tree.c.name)
+        return tree.union(below)
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def context(self) -> Context:
+        return Context(self.conn, self.prices, self.now)
+
+    def render(self, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+        return render(self.context(), rows)
+
+
+__all__ = ["ORGANIZATION", "Pending", "Tx", "is_slug"]

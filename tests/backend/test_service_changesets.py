@@ -1,0 +1,148 @@
+"""Changesets: all or nothing, and rules judged on the outcome (a replace, a member dropped then deleted)."""
+
+from __future__ import annotations
+
+from tenancy_backend.scope import Scope
+from tenancy_backend.service import Service
+
+from .docs import alias, op, org, quota, team, user
+from .helpers import refused
+
+ROOT = Scope.root()
+
+
+def _setup(service: Service) -> None:
+    service.changeset(
+        ROOT,
+        [
+            op("create", org("acme")),
+            op("create", user("acme", "alice", role="administrator")),
+            op("create", user("acme", "bob")),
+            op("create", team("acme", "devs", ["alice", "bob"], leader="alice")),
+        ],
+    )
+
+
+def test_changeset_applies_in_order_and_returns_one_result_per_operation(service: Service) -> None:
+    _setup(service)
+    results = service.changeset(
+        ROOT,
+        [
+            op("create", alias("acme", "info", "bob")),
+            op("update", team("acme", "devs", ["alice"])),
+            op("delete", alias("acme", "info", "bob")),
+        ],
+    )
+    assert [r and r["kind"] for r in results] == ["Alias", "Team", None]
+    assert service.get(ROOT, "Team", "acme", "devs")["spec"]["members"] == ["alice"]
+
+
+def test_a_violation_in_the_middle_leaves_nothing(service: Service) -> None:
+    _setup(service)
+    before = list(service.export(ROOT))
+    with refused(409, "operation 2 (create User acme/alice)", "already exists", path="operations[2].metadata.name"):
+        service.changeset(
+            ROOT,
+            [
+                op("create", user("acme", "carol")),
+                op("update", team("acme", "devs", ["alice", "bob", "carol"])),
+                op("create", user("acme", "alice", email="alice2@acme.example")),
+                op("create", user("acme", "dave")),
+            ],
+        )
+    assert list(service.export(ROOT)) == before
+
+
+def test_a_deferred_violation_leaves_nothing_and_points_at_the_operation(service: Service) -> None:
+    _setup(service)
+    before = list(service.export(ROOT))
+    with refused(422, "User 'zoe' does not exist", path="operations[1].spec.members"):
+        service.changeset(
+            ROOT,
+            [op("create", user("acme", "carol")), op("create", team("acme", "ops", ["carol", "zoe"]))],
+        )
+    assert list(service.export(ROOT)) == before
+
+
+def test_replacing_a_user_named_by_a_team_within_one_changeset(service: Service) -> None:
+    _setup(service)
+    old_uid = service.get(ROOT, "User", "acme", "alice")["metadata"]["uid"]
+    results = service.changeset(
+        ROOT,
+        [
+            op("delete", user("acme", "alice")),
+            op("create", user("acme", "alice", email="alice.new@acme.example", role="administrator")),
+        ],
+    )
+    assert results[0] is None and results[1] is not None
+    assert results[1]["metadata"]["uid"] != old_uid
+    assert service.get(ROOT, "Team", "acme", "devs")["spec"]["leader"] == "alice"
+
+
+def test_deleting_alone_what_a_team_names_is_refused(service: Service) -> None:
+    _setup(service)
+    with refused(409, "User acme/bob cannot be deleted", "Team acme/devs (members)", path="operations[0]"):
+        service.changeset(ROOT, [op("delete", user("acme", "bob"))])
+
+
+def test_dropping_a_member_then_deleting_it(service: Service) -> None:
+    _setup(service)
+    service.changeset(
+        ROOT, [op("update", team("acme", "devs", ["alice"], leader="alice")), op("delete", user("acme", "bob"))]
+    )
+    with refused(404):
+        service.get(ROOT, "User", "acme", "bob")
+
+
+def test_quota_rise_and_new_users_in_one_changeset(service: Service) -> None:
+    _setup(service)
+    service.create(ROOT, "MailboxQuota", "acme", quota("acme", "q", max_addresses=2, offer="starter"))
+    with refused(409, "no free address"):
+        service.changeset(ROOT, [op("create", user("acme", "carol"))])
+    # Creating first and raising after is judged on the outcome, like the plan's order.
+    service.changeset(
+        ROOT,
+        [op("create", user("acme", "carol")), op("update", quota("acme", "q", max_addresses=3, offer="starter"))],
+    )
+
+
+def test_organization_and_its_contents_in_one_changeset(service: Service) -> None:
+    service.changeset(
+        ROOT,
+        [
+            op("create", org("new", plan="free")),
+            op("update", org("new", plan="pro")),
+            op("create", user("new", "ann", role="administrator")),
+        ],
+    )
+    service.changeset(ROOT, [op("delete", user("new", "ann")), op("delete", org("new"))])
+    with refused(404):
+        service.get(ROOT, "Organization", None, "new")
+
+
+def test_malformed_operations_are_refused_with_paths(service: Service) -> None:
+    with refused(422, path="operations"):
+        service.changeset(ROOT, [])
+    with refused(422, path="operations[0].op"):
+        service.changeset(ROOT, [{"op": "upsert", "kind": "User", "organization": "acme", "name": "a"}])
+    with refused(422, path="operations[1].kind"):
+        service.changeset(ROOT, [op("create", org("a")), {"op": "delete", "kind": "Widget", "name": "x"}])
+    with refused(422, path="operations[0].document.spec.email"):
+        service.changeset(ROOT, [op("create", user("acme", "a", email="not-an-email"))])
+    with refused(422, path="operations[0].surprise"):
+        service.changeset(ROOT, [{**op("create", org("a")), "surprise": 1}])
+
+
+def test_changeset_idempotency(service: Service) -> None:
+    ops = [op("create", org("acme")), op("create", user("acme", "alice"))]
+    first = service.changeset(ROOT, ops, idempotency_key="k1")
+    assert service.changeset(ROOT, ops, idempotency_key="k1") == first
+    with refused(422, "Idempotency-Key 'k1' was already used for a different request"):
+        service.changeset(ROOT, [op("create", org("other"))], idempotency_key="k1")
+
+
+def test_large_changeset(service: Service) -> None:
+    service.create(ROOT, "Organization", None, org("bulk"))
+    results = service.changeset(ROOT, [op("create", user("bulk", f"u{i:04d}")) for i in range(500)])
+    assert len(results) == 500
+    assert service.get(ROOT, "Organization", None, "bulk")["status"]["userCount"] == 500

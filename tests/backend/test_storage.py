@@ -1,0 +1,104 @@
+"""Storage: the migration matches the models, start-up races, and uniqueness across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from tenancy_backend.db import create_db_engine, metadata, normalise_url, redact_url
+from tenancy_backend.errors import ServiceError
+from tenancy_backend.scope import Scope
+from tenancy_backend.service import Service
+from tests.support import REPO, new_pg_database, start_server
+
+from .docs import org, user
+
+ROOT = Scope.root()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'deep' / 'dir' / 'tenancy.db'}"
+    return new_pg_database()
+
+
+def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
+    Service(fresh_url).close()
+    engine = create_db_engine(fresh_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001_initial"
+    engine.dispose()
+
+
+def test_sqlite_is_configured_for_concurrency(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'a' / 'b.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    assert (tmp_path / "a").is_dir()
+
+
+def test_urls() -> None:
+    assert normalise_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert "secret" not in redact_url("postgresql://u:secret@h/db")
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        create_db_engine("mysql://x/y")
+
+
+def test_processes_starting_at_once_migrate_safely(fresh_url: str) -> None:
+    script = "import sys; from tenancy_backend.service import Service; Service(sys.argv[1]).close()"
+    processes = [subprocess.Popen([sys.executable, "-c", script, fresh_url], cwd=REPO) for _ in range(4)]
+    assert [p.wait(60) for p in processes] == [0, 0, 0, 0]
+    engine = create_db_engine(fresh_url)
+    assert "resources" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_uniqueness_holds_between_independent_services(fresh_url: str) -> None:
+    services = [Service(fresh_url) for _ in range(3)]  # three engines: as good as three processes
+    services[0].create(ROOT, "Organization", None, org("acme"))
+
+    def attempt(i: int) -> int:
+        try:
+            services[i % 3].create(ROOT, "User", "acme", user("acme", f"u{i}", email="same@acme.example"))
+            return 201
+        except ServiceError as e:
+            return e.status
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(attempt, range(12)))
+    assert sorted(statuses) == [201] + [409] * 11
+    for service in services:
+        service.close()
+
+
+def test_multiple_workers_on_postgresql_keep_addresses_unique() -> None:
+    url = new_pg_database().replace("postgres@", "postgres:not-a-real-secret@")  # trust auth ignores it
+    with start_server(url, extra_args=("--workers", "2")) as server:
+        assert "database: postgresql://postgres:***@127.0.0.1:5432/" in server.output()
+        assert "not-a-real-secret" not in server.output()
+        headers = server.headers()
+        created = requests.post(server.url + "/v1/organizations", json=org("acme"), headers=headers, timeout=30)
+        assert created.status_code == 201, created.text
+
+        def attempt(i: int) -> int:
+            body = user("acme", f"u{i}", email="same@acme.example")
+            with requests.Session() as session:  # a connection each: spread over both workers
+                return session.post(
+                    server.url + "/v1/organizations/acme/users", json=body, headers=headers, timeout=30
+                ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(attempt, range(16)))
+        assert sorted(statuses) == [201] + [409] * 15
