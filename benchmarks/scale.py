@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.generate import ALIASES_PER_ORG, PER_ORG, SUBSCRIPTIONS_PER_ORG, TEAMS_PER_ORG, USERS_PER_ORG, write_manifests  # noqa: E402
-from tests.support import pg_database, start_server  # noqa: E402
+from tests.support import new_pg_database, start_server  # noqa: E402
 
 @dataclass
 class Timed:
@@ -41,6 +40,7 @@ class Timed:
     peak_rss_mib: float
     rc: int
     tail: str = ""
+    cpu_seconds: float = 0.0  # the CLI's own user + system time: steadier than wall time on a busy machine
 
 
 def tenancy(args: list[str], env: dict[str, str], cwd: Path) -> Timed:
@@ -53,7 +53,8 @@ def tenancy(args: list[str], env: dict[str, str], cwd: Path) -> Timed:
     elapsed = time.perf_counter() - start
     rc = os.waitstatus_to_exitcode(status)
     proc.returncode = rc
-    return Timed(elapsed, usage.ru_maxrss / 1024, rc, "\n".join(out.strip().splitlines()[-3:]))
+    tail = "\n".join(out.strip().splitlines()[-3:])
+    return Timed(elapsed, usage.ru_maxrss / 1024, rc, tail, usage.ru_utime + usage.ru_stime)
 
 
 def baseline_refresh(url: str, token: str, organizations: int) -> float:
@@ -100,7 +101,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
     row = Row(resources, database, workers)
     manifests = work / f"manifests-{size}"
     write_manifests(manifests, organizations)
-    db_url = pg_database(f"bench_{uuid.uuid4().hex[:8]}") if database == "postgresql" else f"sqlite:///{work}/bench-{size}-{workers}.db"
+    db_url = new_pg_database("tenancy_bench") if database == "postgresql" else f"sqlite:///{work}/bench-{size}-{workers}.db"
     server = start_server(db_url, workers=workers)
     env = {**os.environ, "TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token, "NO_COLOR": "1"}
     try:
@@ -114,6 +115,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
             if timed.rc != expected:
                 raise SystemExit(f"{name} exited {timed.rc}:\n{timed.tail}")
             row.figures[name] = timed.seconds
+            row.figures[f"{name}: CLI CPU time"] = timed.cpu_seconds
             peak = max(peak, timed.peak_rss_mib)
         write_manifests(manifests, organizations, edit_every=1)  # one user per organization: 1 % of resources
         edit_plan = tenancy(["plan", str(manifests), "--detailed-exitcode"], env, work)
@@ -128,6 +130,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
         if imported.rc != 0:
             raise SystemExit(f"import exited {imported.rc}:\n{imported.tail}")
         row.figures["import one organization"] = imported.seconds
+        row.figures["cold apply throughput (resources/s)"] = resources / row.figures["cold apply"]
         row.figures["CLI peak RSS (MiB)"] = peak
         if not quick:
             row.figures["baseline: per-resource refresh"] = baseline_refresh(server.url, server.token, organizations)
@@ -149,7 +152,7 @@ def render(rows: list[Row], command: str) -> str:
         cells = []
         for row in rows:
             value = row.figures.get(name)
-            unit = "" if "RSS" in name else "×" if "speed-up" in name else " s"
+            unit = "" if "RSS" in name or "/s" in name else "×" if "speed-up" in name else " s"
             cells.append("—" if value is None else f"{value:,.1f}{unit}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     by_size = {(r.database, r.workers): r for r in rows}
@@ -161,7 +164,11 @@ def render(rows: list[Row], command: str) -> str:
         for name in ("cold apply", "no-op plan", "1 % edit plan + apply"):
             growth.append(f"- {name}: {large.figures[name] / small.figures[name]:.1f}× the time for {factor:.0f}× the resources")
     del by_size
-    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    machine = (
+        f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
+        f"load average at the end: {load}"
+    )
     return (
         f"## Run of {dt.date.today().isoformat()}\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
         + "\n".join(lines) + "\n\n" + ("Growth from the smallest to the largest size:\n" + "\n".join(growth) + "\n" if growth else "")
@@ -172,12 +179,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--postgres", action="store_true", help="also run every size on PostgreSQL")
+    parser.add_argument("--databases", default=None, help="comma-separated: sqlite,postgresql (overrides --postgres)")
     parser.add_argument("--workers", default="1", help="comma-separated worker counts for `tenancy serve` (e.g. 1,2)")
     parser.add_argument("--quick", action="store_true", help="skip the per-resource baseline")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not touch RESULTS.md")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    databases = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    databases = args.databases.split(",") if args.databases else ["sqlite"] + (["postgresql"] if args.postgres else [])
     rows = []
     with tempfile.TemporaryDirectory(prefix="tenancy-bench-") as tmp:
         for database in databases:

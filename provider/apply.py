@@ -9,6 +9,7 @@ else finishes, and every change's outcome is reported. Running apply again conve
 from __future__ import annotations
 
 import copy
+import heapq
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from provider.client import Client, changeset_operation
-from provider.errors import TenancyError
+from provider.errors import TenancyError, TransportError, Unavailable
 from provider.kinds import SERVER_METADATA, ResourceKey
 from provider.ordering import Graph, build
 from provider.plan import Adopt, Create, Delete, Operation, Plan, Replace, Update, desired_labels
@@ -169,11 +170,22 @@ class _Runner:
         self.outcomes: dict[int, Outcome] = {}
         self.dependants = graph.dependants()
         self.remaining = [len(w) for w in graph.waits_for]
+        # Set once the backend could not be reached through every retry: nothing more is started, or each
+        # remaining change would wait out the client's whole retry budget in turn (minutes, for nothing).
+        self.unreachable: TransportError | None = None
+
+    def _not_attempted(self, op: Operation) -> Outcome:
+        return Outcome(op, Status.SKIPPED, f"not attempted: {self.unreachable}; run apply again once it answers")
 
     def _execute(self, i: int) -> Outcome:
         op = self.graph.operations[i]
+        if self.unreachable is not None:
+            return self._not_attempted(op)
         try:
             result = EXECUTORS[type(op)](op, self.client, self.plan.stack, self.secrets.get(op.key))
+        except TransportError as e:
+            self.unreachable = e
+            return Outcome(op, Status.FAILED, str(e))
         except TenancyError as e:
             return Outcome(op, Status.FAILED, str(e))
         return Outcome(op, Status.APPLIED, result=result)
@@ -182,9 +194,16 @@ class _Runner:
         if len(batch) == 1:
             return [(batch[0], self._execute(batch[0]))]
         ops = [self.graph.operations[i] for i in batch]
+        if self.unreachable is not None:
+            return [(i, self._not_attempted(op)) for i, op in zip(batch, ops)]
         body = [item for op in ops for item in changeset_operations(op, self.plan.stack, self.secrets.get(op.key))]
         try:
             self.client.changeset(body)
+        except Unavailable as e:
+            # Still unavailable after every retry: change by change would only wait as long again, per change.
+            if isinstance(e, TransportError):
+                self.unreachable = e
+            return [(i, Outcome(op, Status.FAILED, str(e))) for i, op in zip(batch, ops)]
         except TenancyError:
             # The batch rolled back as a whole: retry each change alone, so each gets its own outcome.
             return [(i, self._execute(i)) for i in batch]
@@ -206,15 +225,18 @@ class _Runner:
                     stack.append(j)
 
     def run(self, order: list[int], parallelism: int, batch_size: int) -> None:
-        position = {i: n for n, i in enumerate(order)}
-        ready = sorted((i for i, n in enumerate(self.remaining) if n == 0), key=position.__getitem__)
+        self.position = {i: n for n, i in enumerate(order)}
+        # What is ready, as a heap in apply order (re-sorting a list after every batch is quadratic).
+        ready = [(self.position[i], i) for i, n in enumerate(self.remaining) if n == 0]
+        heapq.heapify(ready)
         with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply") as pool:
             running: set[Future[list[tuple[int, Outcome]]]] = set()
             while ready or running:
                 while ready and len(running) < parallelism:
                     # Spread what is ready over the free workers, at most batch_size changes each.
                     size = max(1, min(batch_size, -(-len(ready) // (parallelism - len(running)))))
-                    batch, ready = [i for i in ready[:size] if i not in self.outcomes], ready[size:]
+                    taken = [heapq.heappop(ready)[1] for _ in range(min(size, len(ready)))]
+                    batch = [i for i in taken if i not in self.outcomes]
                     if batch:
                         running.add(pool.submit(self._execute_batch, batch))
                 if not running:
@@ -223,14 +245,13 @@ class _Runner:
                 for future in done:
                     for i, outcome in future.result():
                         self._finish(i, outcome, ready)
-                ready.sort(key=position.__getitem__)
 
-    def _finish(self, i: int, outcome: Outcome, ready: list[int]) -> None:
+    def _finish(self, i: int, outcome: Outcome, ready: list[tuple[int, int]]) -> None:
         self._record(i, outcome)
-        if outcome.status is Status.FAILED:
+        if outcome.status is not Status.APPLIED:
             self._skip_dependants(i)
             return
         for j in self.dependants[i]:
             self.remaining[j] -= 1
             if self.remaining[j] == 0 and j not in self.outcomes:
-                ready.append(j)
+                heapq.heappush(ready, (self.position[j], j))

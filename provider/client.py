@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -46,6 +47,17 @@ class Client(Protocol):
     def prices(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+def _body(response: requests.Response) -> Any:
+    """The decoded JSON body, or None when empty: orjson first (a 100,000-resource export decodes several
+    times faster), requests' own decoder for what orjson refuses (integers beyond 64 bits, or the error)."""
+    if not response.content:
+        return None
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def collection_path(kind: str, organization: str | None) -> str:
@@ -162,7 +174,7 @@ class HttpClient:
         response, _ = self._request(method, path, **kwargs)
         if response.status_code >= 400:
             raise _problem(response)
-        return response.json() if response.content else None
+        return _body(response)
 
     # --- the interface ----------------------------------------------------------------------------
 
@@ -217,7 +229,7 @@ class HttpClient:
             return None  # an earlier attempt deleted it
         if response.status_code >= 400:
             raise _problem(response)
-        return response.json() if response.content else None
+        return _body(response)
 
     def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         headers = {"Idempotency-Key": str(uuid.uuid4())}

@@ -10,7 +10,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,12 @@ def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None
     return stack or None
 
 
-def load_checked(paths: list[str], env: Mapping[str, str] | None = None) -> tuple[manifests.ManifestSet, list[Finding]]:
+def load_checked(
+    paths: list[str], env: Mapping[str, str] | None = None, allow_outside: bool = False
+) -> tuple[manifests.ManifestSet, list[Finding]]:
     """Load and validate manifests; raises ManifestError on any error, returns the warnings."""
     manifest_set = manifests.load(paths)
-    findings = rules.check(manifest_set, env=os.environ if env is None else env)
+    findings = rules.check(manifest_set, env=os.environ if env is None else env, allow_outside=allow_outside)
     if any(f.severity is Severity.ERROR for f in findings):
         raise ManifestError(findings)
     return manifest_set, findings
@@ -65,6 +68,29 @@ def live_state(client: Client) -> list[dict[str, Any]]:
     return client.export()
 
 
+class _Background:
+    """A call running in a daemon thread (an abandoned one never holds the process up); `result()` joins it
+    and returns its value or raises its exception."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller of result()
+            self._error = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def prepare(
     paths: list[str],
     client: Client,
@@ -72,12 +98,14 @@ def prepare(
     *,
     stack_option: str | None,
     destroy: bool = False,
+    allow_outside: bool = False,
 ) -> Prepared:
-    manifest_set, warnings = load_checked(paths)
+    reading = _Background(live_state, client)  # the backend answers while the manifests load
+    manifest_set, warnings = load_checked(paths, allow_outside=allow_outside)
     stack = resolve_stack(stack_option, manifest_set)
     if destroy and not stack:
         raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
-    live = live_state(client)
+    live = reading.result()
     prices = Prices.from_api(client.prices())
     result = plan([m.document for m in manifest_set.manifests], live, stack=stack, prices=prices, destroy=destroy)
     result.operations = ordered(result.operations)
@@ -134,14 +162,14 @@ def load_saved(path: str) -> dict[str, Any]:
     return document
 
 
-def prepare_saved(saved: dict[str, Any], client: Client, backend: str) -> Prepared:
+def prepare_saved(saved: dict[str, Any], client: Client, backend: str, allow_outside: bool = False) -> Prepared:
     """Re-plan a saved plan and refuse, changing nothing, if anything moved since it was made."""
     if saved["backend"] != backend:
         raise ConfigError(
             f"the saved plan was made against {saved['backend']}, not {backend}; pass --backend to match"
         )
     try:
-        prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"])
+        prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"], allow_outside=allow_outside)
     except ManifestError as e:
         raise StalePlanError(["the manifests no longer validate:\n" + str(e)]) from e
     moved = []

@@ -358,8 +358,13 @@ class Kind:
         return _plain(out)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: a str Enum is not one of them
+
+
 def _plain(value: Any) -> Any:
     """Enums to their values, recursively; dicts keep their keys."""
+    if type(value) in _SCALARS:  # the common case first: plans call this for every field of every resource
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):

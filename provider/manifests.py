@@ -19,11 +19,12 @@ JSON, so exactly what the published JSON Schemas accept), and every error is rew
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import NoneType, UnionType
@@ -87,6 +88,8 @@ class Manifest:
     origin: Origin
     root: Path  # the directory given on the command line: secrets files may not leave it
     positions: dict[FieldPath, Origin] = field(default_factory=dict, repr=False, compare=False)
+    # Set by the loader's fast path: computes `positions` on first need (most manifests never need them).
+    locate: Callable[[], dict[FieldPath, Origin]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -100,6 +103,8 @@ class Manifest:
     def field_origin(self, path: FieldPath) -> Origin:
         """Where a field is written, or its nearest written parent (a missing field points at its parent)."""
         path = tuple(path)
+        if self.locate is not None:
+            self.positions, self.locate = self.locate(), None
         while path:
             if path in self.positions:
                 return self.positions[path]
@@ -261,6 +266,9 @@ def _read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
 
 
 def _parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:
+    fast = _parse_plain_manifests(text, file, root)
+    if fast is not None:
+        return fast, []
     manifests: list[Manifest] = []
     findings: list[Finding] = []
     for value, positions in _values(text, file, findings):
@@ -268,6 +276,44 @@ def _parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], 
         if manifest is not None:
             manifests.append(manifest)
     return manifests, findings
+
+
+def _parse_plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
+    """The fast path for the common file: valid manifests in plain YAML (no anchor, alias, merge key or tag).
+
+    None when anything in the file needs the full reader (`_values` + `_manifest`): a YAML feature above, a
+    limit reached, a syntax error, a finding of any kind. Then the full reader runs on the whole file and
+    words every finding; so both paths give the same manifests and the same findings. Field positions are
+    only computed (by the full reader, once per file) when a rule asks where a field is written.
+    """
+    documents = _plain_values(text)
+    if documents is None:
+        return None
+    lazy = _FilePositions(text, file)
+    manifests: list[Manifest] = []
+    for index, (value, line, col) in enumerate(documents):
+        findings: list[Finding] = []
+        manifest = _manifest(value, {(): Origin(file, line, col)}, file, root, findings)
+        if manifest is None or findings:
+            return None
+        manifest.locate = functools.partial(lazy.document, index)
+        manifests.append(manifest)
+    return manifests
+
+
+class _FilePositions:
+    """Every document's field positions in one file, read by the full reader on first request."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text: str | None = text
+        self.file = file
+        self.documents: list[dict[FieldPath, Origin]] = []
+
+    def document(self, index: int) -> dict[FieldPath, Origin]:
+        if self.text is not None:
+            self.documents = [positions for _, positions in _values(self.text, self.file, [])]
+            self.text = None
+        return self.documents[index]
 
 
 def _without_duplicates(manifests: list[Manifest], findings: list[Finding]) -> list[Manifest]:
@@ -432,6 +478,76 @@ def _documents(text: str) -> Iterator[_Node | None]:
             composer.alias(event, line, col)
 
 
+_NOT_YET = object()
+
+
+def _plain_values(text: str) -> list[tuple[Any, int, int]] | None:
+    """Each non-empty document's value and root position, built straight from the parser's events, or
+    None when the text needs `_documents` + `_Builder` (an anchor, alias, tag or merge key, a duplicate or
+    non-text key, a limit reached, a syntax error): the same values for every text it accepts."""
+    documents: list[tuple[Any, int, int]] = []
+    stack: list[Any] = []  # the open lists and dicts
+    keys: list[Any] = []  # per open dict: the key waiting for its value (_NOT_YET when a key comes next)
+    root: Any = _NOT_YET
+    line = col = count = 0
+    events: Iterator[Any] = yaml.parse(text, Loader=_EVENT_LOADER)  # dispatched on exact types below
+    try:
+        for event in events:
+            cls = type(event)
+            if cls is yaml.ScalarEvent:
+                if event.anchor is not None or event.tag is not None:
+                    return None
+                plain = bool(event.implicit[0])
+                if stack and type(stack[-1]) is dict and keys[-1] is _NOT_YET:
+                    name = event.value
+                    if (plain and name == _MERGE) or name in stack[-1]:
+                        return None
+                    keys[-1] = name
+                    continue
+                value: Any = _core_value(event.value) if plain else event.value
+                opened = False
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
+                    return None
+                if stack and type(stack[-1]) is dict and keys[-1] is _NOT_YET:
+                    return None  # a list or a mapping as a key
+                value = {} if cls is yaml.MappingStartEvent else []
+                opened = True
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                stack.pop()
+                keys.pop()
+                continue
+            elif cls is yaml.DocumentStartEvent:
+                root, count = _NOT_YET, 0
+                continue
+            elif cls is yaml.DocumentEndEvent:
+                if root is not _NOT_YET and root is not None:
+                    documents.append((root, line, col))
+                continue
+            elif cls is yaml.AliasEvent:
+                return None
+            else:
+                continue
+            count += 1
+            if count > MAX_NODES:
+                return None
+            if not stack:
+                root = value
+                mark = event.start_mark
+                line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            elif type(stack[-1]) is list:
+                stack[-1].append(value)
+            else:
+                stack[-1][keys[-1]] = value
+                keys[-1] = _NOT_YET
+            if opened:
+                stack.append(value)
+                keys.append(_NOT_YET)
+    except yaml.YAMLError:
+        return None
+    return documents
+
+
 # --- YAML: nodes → plain values with positions --------------------------------------------------------
 
 _CORE = "tag:yaml.org,2002:"
@@ -447,10 +563,13 @@ _NAN = re.compile(r"\.(nan|NaN|NAN)")
 _SCALAR_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null"))
 _COLLECTION_TAGS = {"seq": _CORE + "seq", "map": _CORE + "map"}
 _MERGE = "<<"
+_SPECIAL_STARTS = frozenset("~nNtTfF0123456789+-.")  # the first characters of _NULLS, _TRUE, _FALSE and numbers
 
 
 def _core_value(text: str) -> Any:
     """A plain scalar under the YAML 1.2 core schema (what editors use): yes/no/on/off stay strings."""
+    if text and text[0] not in _SPECIAL_STARTS:  # most values: no null, boolean or number starts this way
+        return text
     if text in _NULLS:
         return None
     if text in _TRUE:

@@ -72,15 +72,18 @@ class Context:
     manifests: list[Manifest]
     env: Mapping[str, str]
     resolve_secrets: bool
+    allow_outside: bool = False  # fromFile may leave the manifest directory (apply --allow-secret-outside)
     by_key: dict[ResourceKey, Manifest] = field(default_factory=dict)
     organizations: dict[str, Manifest] = field(default_factory=dict)
     by_org: dict[str, list[Manifest]] = field(default_factory=lambda: defaultdict(list))
     _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, manifest_set: ManifestSet, env: Mapping[str, str], resolve_secrets: bool) -> Context:
+    def of(
+        cls, manifest_set: ManifestSet, env: Mapping[str, str], resolve_secrets: bool, allow_outside: bool = False
+    ) -> Context:
         ordered = sorted(manifest_set.manifests, key=lambda m: m.origin)
-        ctx = cls(ordered, env, resolve_secrets)
+        ctx = cls(ordered, env, resolve_secrets, allow_outside)
         for m in ordered:
             ctx.by_key[m.key] = m
             if m.kind.scoped:
@@ -104,10 +107,13 @@ class Context:
 
 
 def check(
-    manifest_set: ManifestSet, env: Mapping[str, str] = os.environ, resolve_secrets: bool = True
+    manifest_set: ManifestSet,
+    env: Mapping[str, str] = os.environ,
+    resolve_secrets: bool = True,
+    allow_outside: bool = False,
 ) -> list[Finding]:
     """Every finding about the set (the loader's warnings included), sorted by file and line."""
-    ctx = Context.of(manifest_set, env, resolve_secrets)
+    ctx = Context.of(manifest_set, env, resolve_secrets, allow_outside)
     findings: set[Finding] = set(manifest_set.warnings)
     for m in ctx.manifests:
         for rule in KIND_RULES.get("*", []) + KIND_RULES.get(m.kind.name, []):
@@ -178,10 +184,11 @@ def references_resolve(m: Manifest, ctx: Context) -> Iterator[Finding]:
         scope = "" if ref.kind == ORGANIZATION.name else m.key.organization
         if scope and scope not in ctx.organizations:
             continue  # reported once, by organization_declared
-        known = [k.name for k in ctx.by_key if k.kind == ref.kind and k.organization == scope]
         for index, name in items:
             if name is None or (ref.kind, scope, name) in ctx.by_key:
                 continue
+            # Only a missing reference pays for the candidate list (a per-reference scan would be quadratic).
+            known = [k.name for k in ctx.by_key if k.kind == ref.kind and k.organization == scope]
             path = ("spec", ref.field) + (() if index is None else (index,))
             where = f" in organization {scope}" if scope else ""
             yield m.finding(
@@ -503,7 +510,7 @@ def passwords(ctx: Context) -> Iterator[Finding]:
                 continue
             path = ("spec", name)
             try:
-                secret = resolve(m, source, ctx.env, field=path)
+                secret = resolve(m, source, ctx.env, ctx.allow_outside, field=path)
             except SecretError as e:
                 yield e.as_finding()
                 continue

@@ -11,12 +11,14 @@ SQLite), which also hands out the backend-wide monotonic `resourceVersion`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -63,6 +65,8 @@ class Resource(Base):
         Index("ix_resources_stack", "stack"),
         Index("ix_resources_mail_domain", "mail_domain"),
         Index("ix_resources_organization", "organization", "id"),
+        Index("ix_resources_kind_mail_domain", "kind", "mail_domain"),  # quota checks: see the migration
+        Index("ix_resources_kind_parent", "kind", "parent"),  # hierarchy lookups
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -199,13 +203,22 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns decoded by orjson (several times faster on exports); the standard library for what orjson
+    refuses (integers beyond 64 bits), so that both read exactly what was stored."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def create_db_engine(db_url: str) -> Engine:
     """An engine for `sqlite:///path` (parent directory created, WAL, FKs, busy timeout) or PostgreSQL."""
     url = make_url(normalise_url(db_url))
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url.render_as_string(hide_password=False), url.database)
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=json_loads)
     raise ValueError(f"unsupported database URL {redact_url(db_url)!r}: use sqlite:///path or postgresql://...")
 
 
@@ -218,7 +231,8 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     except OSError as e:
         raise ValueError(f"cannot create the directory {str(directory)!r} for the database: {e.strerror}") from e
     engine = create_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, pool_size=8
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, pool_size=8,
+        json_deserializer=json_loads,
     )
 
     @event.listens_for(engine, "connect")

@@ -164,13 +164,39 @@ def _rechecks(tx: Tx) -> list[Violation]:
     out = []
     for (kind, organization), names in groups.items():
         rows = tx.find_many(kind, organization, names)
+        present = _referenced_present(tx, kind, organization, [rows[n] for n in names if n in rows])
         for name in names:
             row = rows.get(name)
             if row is not None:
                 key = ResourceKey(kind, organization, name)
                 out.extend(_domain_membership(tx, key, row))
-                out.extend(_references_exist(tx, key, row.spec))
+                out.extend(_references_exist(tx, key, row.spec, present))
     return out
+
+
+def _referenced_present(tx: Tx, kind: str, organization: str, rows: list[Any]) -> dict[str, set[str]]:
+    """Of every name the rows reference, those that exist, by target kind: one query per target kind and
+    500 names, not one per row (a changeset creates thousands of teams and aliases)."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for ref in KINDS[kind].references:
+        if ref.kind != ORGANIZATION:
+            for row in rows:
+                wanted[ref.kind].update(referenced_names(row.spec, ref))
+    present: dict[str, set[str]] = {}
+    for target, names in wanted.items():
+        listed = sorted(names)
+        present[target] = set()
+        for start in range(0, len(listed), 500):
+            present[target].update(
+                tx.conn.execute(
+                    select(resources.c.name).where(
+                        resources.c.kind == target,
+                        resources.c.organization == organization,
+                        resources.c.name.in_(listed[start : start + 500]),
+                    )
+                ).scalars()
+            )
+    return present
 
 
 def _domain_membership(tx: Tx, key: ResourceKey, row: Any) -> list[Violation]:
@@ -190,7 +216,9 @@ def _domain_membership(tx: Tx, key: ResourceKey, row: Any) -> list[Violation]:
     return [Violation(UNPROCESSABLE, f"spec.{field}", message, key)]
 
 
-def _references_exist(tx: Tx, key: ResourceKey, spec: dict[str, Any]) -> list[Violation]:
+def _references_exist(
+    tx: Tx, key: ResourceKey, spec: dict[str, Any], present: dict[str, set[str]]
+) -> list[Violation]:
     out = []
     for ref in KINDS[key.kind].references:
         if ref.kind == ORGANIZATION:
@@ -198,15 +226,7 @@ def _references_exist(tx: Tx, key: ResourceKey, spec: dict[str, Any]) -> list[Vi
         names = referenced_names(spec, ref)
         if not names:
             continue
-        found = set(
-            tx.conn.execute(
-                select(resources.c.name).where(
-                    resources.c.kind == ref.kind,
-                    resources.c.organization == key.organization,
-                    resources.c.name.in_(names),
-                )
-            ).scalars()
-        )
+        found = present.get(ref.kind, set())
         for missing in (n for n in names if n not in found):
             message = (
                 f"{key}: {ref.kind} {missing!r} does not exist in organization {key.organization!r}; "

@@ -14,7 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
 from tenancy_backend.db import claims, insert_or_skip, refs, resources, tokens
@@ -215,11 +216,95 @@ def create(tx: Tx, p: Prepared) -> dict[str, Any]:
     return _rendered(tx, row)
 
 
+def create_many(tx: Tx, ps: list[Prepared]) -> list[dict[str, Any]] | None:
+    """Several creates with a handful of statements (a changeset of new resources): the same rows, claims,
+    references and deferred checks as `create` one by one, or None, having written nothing, when any of
+    them might not go through as a plain insert (a check refuses, a name or a unique value is taken, or
+    one create of the run depends on another): then the caller creates them one by one, for the exact error.
+    """
+    if not _plain_creates(tx, ps):
+        return None
+    # A name or unique value already taken shows as an integrity error: undone to the savepoint, nothing
+    # of the run stays (index-driven inserts, where look-ups first would be planned on an empty table's
+    # statistics by PostgreSQL and read every row). Versions drawn for it are skipped, which is harmless.
+    savepoint = tx.conn.begin_nested()
+    try:
+        inserted = _insert_run(tx, ps)
+    except IntegrityError:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    for p, row in zip(ps, inserted, strict=True):
+        _defer(tx, p, old=None)
+        if row.kind == ORGANIZATION:
+            tx.remember_organization(row)
+    return tx.render(inserted)
+
+
+def _insert_run(tx: Tx, ps: list[Prepared]) -> list[Row[Any]]:
+    created = [_created_values(p, tx) for p in ps]
+    stamp = iso(tx.now)
+    rows = [
+        dict(
+            uid=str(uuid.uuid4()),
+            kind=p.kind.name,
+            organization=p.organization,
+            name=p.name,
+            resource_version=tx.next_version(),
+            created_at=stamp,
+            updated_at=stamp,
+            password_hash=p.password_hash,
+            subscription_id=extra.get("subscription_id"),
+            trial_ends_at=extra.get("trial_ends_at"),
+            **_row_values(p),
+        )
+        for p, extra in zip(ps, created, strict=True)
+    ]
+    statement = resources.insert().returning(*DOCUMENT_COLUMNS, sort_by_parameter_order=True)
+    inserted = list(tx.conn.execute(statement, rows))
+    claim_rows = [
+        {"namespace": c.namespace, "key": c.key, "resource_id": row.id}
+        for p, row in zip(ps, inserted, strict=True)
+        for c in RULES[p.kind.name].claims(p.spec)
+    ]
+    if claim_rows:
+        tx.conn.execute(claims.insert(), claim_rows)
+    ref_rows = [r for p, row in zip(ps, inserted, strict=True) for r in _ref_rows(row.id, p)]
+    if ref_rows:
+        tx.conn.execute(refs.insert(), ref_rows)
+    return inserted
+
+
+def _plain_creates(tx: Tx, ps: list[Prepared]) -> bool:
+    """Whether every create passes its checks now, no two claim one name or unique value, and none of them
+    needs another of the run (an organization and what it holds, a parent and its child)."""
+    keys = {p.key for p in ps}
+    if len(keys) != len(ps):
+        return False
+    new_orgs = {p.name for p in ps if not p.kind.scoped}
+    # A quota's status counts the mailboxes on its domain: rendered after the whole run, it would count
+    # users that one-by-one creates insert after it.
+    domains = {kind: {RULES[p.kind.name].columns(p.spec).get("mail_domain") for p in ps if p.kind.name == kind}
+               for kind in ("User", "MailboxQuota")}
+    if domains["User"] & domains["MailboxQuota"] - {None}:
+        return False
+    try:
+        for p in ps:
+            if p.organization in new_orgs or p.spec.get("parent") in new_orgs:
+                return False
+            _check_place(tx, p, old=None)
+            _check_rights(tx, p, old=None)
+    except (Conflict, Forbidden, Invalid, NotFound):
+        return False
+    claimed = [(c.namespace, c.key) for p in ps for c in RULES[p.kind.name].claims(p.spec)]
+    return len(set(claimed)) == len(claimed)
+
+
 def _insert(tx: Tx, p: Prepared) -> Row[Any] | None:
     """The new row, or None when the name is taken (nothing inserted)."""
     stamp = iso(tx.now)
     values = _row_values(p) | _created_values(p, tx)
-    statement = insert_or_skip(tx.conn, resources).values(
+    row = dict(
         uid=str(uuid.uuid4()),
         kind=p.kind.name,
         organization=p.organization,
@@ -230,7 +315,19 @@ def _insert(tx: Tx, p: Prepared) -> Row[Any] | None:
         password_hash=p.password_hash,
         **values,
     )
-    return tx.conn.execute(statement.returning(*DOCUMENT_COLUMNS)).first()
+    # Values as parameters, not in the statement: one cached statement per set of columns (SQLAlchemy
+    # would otherwise coerce and cache-key every literal of every row, ~1 ms a row).
+    return tx.conn.execute(_insert_statement(tx.conn.dialect.name, tx.conn), row).first()
+
+
+_INSERTS: dict[str, Any] = {}
+_UPDATE = resources.update().where(resources.c.id == bindparam("row_id")).returning(*DOCUMENT_COLUMNS)
+
+
+def _insert_statement(dialect: str, conn: Any) -> Any:
+    if dialect not in _INSERTS:
+        _INSERTS[dialect] = insert_or_skip(conn, resources).returning(*DOCUMENT_COLUMNS)
+    return _INSERTS[dialect]
 
 
 def _rendered(tx: Tx, row: Row[Any]) -> dict[str, Any]:
@@ -254,8 +351,7 @@ def update(tx: Tx, p: Prepared, if_match: str | None = None) -> dict[str, Any]:
     changes = values | {"resource_version": tx.next_version(), "updated_at": iso(tx.now)}
     if p.password_hash is not None:
         changes["password_hash"] = p.password_hash
-    statement = resources.update().where(resources.c.id == row.id).values(**changes)
-    new_row = tx.conn.execute(statement.returning(*DOCUMENT_COLUMNS)).one()
+    new_row = tx.conn.execute(_UPDATE, {**changes, "row_id": row.id}).one()  # values as parameters: see _insert
     _write_claims(tx, row.id, p)
     _write_refs(tx, row.id, p)
     _defer(tx, p, old=row)
@@ -451,10 +547,13 @@ def _write_claims(tx: Tx, resource_id: int, p: Prepared, *, created: bool = Fals
     if not new:
         return
     rows = [{"namespace": c.namespace, "key": c.key, "resource_id": resource_id} for c in new]
-    # One row as keywords keeps the statement cacheable; several as a multi-row VALUES.
+    # One row as parameters keeps the statement cacheable; several as a multi-row VALUES.
     statement = insert_or_skip(tx.conn, claims)
-    statement = statement.values(**rows[0]) if len(rows) == 1 else statement.values(rows)
-    inserted = {(r.namespace, r.key) for r in tx.conn.execute(statement.returning(claims.c.namespace, claims.c.key))}
+    if len(rows) == 1:
+        result = tx.conn.execute(statement.returning(claims.c.namespace, claims.c.key), rows[0])
+    else:
+        result = tx.conn.execute(statement.values(rows).returning(claims.c.namespace, claims.c.key))
+    inserted = {(r.namespace, r.key) for r in result}
     for claim in new:
         if (claim.namespace, claim.key) not in inserted:
             _refuse_taken(tx, claim)
@@ -482,20 +581,25 @@ def _write_refs(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False)
         return
     if not created:
         tx.conn.execute(delete(refs).where(refs.c.resource_id == resource_id))
-    rows = []
-    for ref in kept:
-        for target in referenced_names(p.spec, ref):
-            rows.append(
-                {
-                    "resource_id": resource_id,
-                    "organization": p.organization,
-                    "field": ref.field,
-                    "target_kind": ref.kind,
-                    "target_name": target,
-                }
-            )
+    rows = _ref_rows(resource_id, p)
     if rows:
         tx.conn.execute(refs.insert(), rows)
+
+
+def _ref_rows(resource_id: int, p: Prepared) -> list[dict[str, Any]]:
+    # The hierarchy (an Organization's parent) lives in resources.parent, not here.
+    return [
+        {
+            "resource_id": resource_id,
+            "organization": p.organization,
+            "field": ref.field,
+            "target_kind": ref.kind,
+            "target_name": target,
+        }
+        for ref in p.kind.references
+        if ref.kind != ORGANIZATION
+        for target in referenced_names(p.spec, ref)
+    ]
 
 
 def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
@@ -526,6 +630,7 @@ __all__ = [
     "check_if_match",
     "check_text",
     "create",
+    "create_many",
     "existing",
     "kind_named",
     "prepare",

@@ -48,6 +48,7 @@ class Server:
     rate_limit: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    workers: int = 1
     token: str = ""
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
@@ -60,6 +61,8 @@ class Server:
         command = [sys.executable, "-m", "provider.cli", "serve", "--db", self.db_url, "--port", str(self.port)]
         if self.rate_limit:
             command += ["--rate-limit", str(self.rate_limit)]
+        if self.workers != 1:
+            command += ["--workers", str(self.workers)]
         command += list(self.extra_args)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
         env.update(self.env)
@@ -133,9 +136,10 @@ def start_server(
     env: dict[str, str] | None = None,
     port: int | None = None,
     extra_args: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> Server:
     """Start `python -m provider.cli serve` on a free loopback port; returns once /healthz answers."""
-    server = Server(db_url, port or free_port(), rate_limit, dict(env or {}), tuple(extra_args))
+    server = Server(db_url, port or free_port(), rate_limit, dict(env or {}), tuple(extra_args), workers)
     return server.start()
 
 

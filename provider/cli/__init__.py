@@ -5,6 +5,7 @@ Commands live in sibling modules, one per area, each exposing `register(group)`.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -15,6 +16,7 @@ from provider.errors import TenancyError
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+GC_THRESHOLD = 50_000  # allocations between young-generation collections (Python's default: 700)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,4 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
+    # A plan of 100,000 resources holds millions of small dicts and lists; at the default thresholds the
+    # cyclic collector rescans that growing heap again and again (a quarter of a big plan's CPU time).
+    # Collections stay on, just rarer: the command creates few reference cycles.
+    gc.set_threshold(GC_THRESHOLD, 20, 100)
     sys.exit(main())

@@ -168,8 +168,12 @@ def serve(
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Without TCP_NODELAY a keep-alive response waits ~40 ms for a delayed ACK between its headers and body.
+    # asyncio sets it on accepted sockets only when the listener says IPPROTO_TCP; the option set on the
+    # listener is inherited by accepted sockets on Linux (the --workers path, where uvicorn re-wraps the fd).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as e:

@@ -51,6 +51,10 @@ def upgrade() -> None:
     op.create_index("ix_resources_stack", "resources", ["stack"])
     op.create_index("ix_resources_mail_domain", "resources", ["mail_domain"])
     op.create_index("ix_resources_organization", "resources", ["organization", "id"])
+    # Two equality columns, so that SQLite (no statistics) does not answer a per-domain or per-parent
+    # lookup by reading every resource of the kind through ix_resources_listing.
+    op.create_index("ix_resources_kind_mail_domain", "resources", ["kind", "mail_domain"])
+    op.create_index("ix_resources_kind_parent", "resources", ["kind", "parent"])
 
     op.create_table(
         "claims",

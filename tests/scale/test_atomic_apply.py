@@ -1,0 +1,77 @@
+"""`tenancy apply --atomic` that fails half-way leaves the backend exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from provider.connect import connect
+from provider.kinds import ResourceKey
+
+REPO = Path(__file__).resolve().parents[2]
+
+MANIFESTS = """\
+apiVersion: tenancy/v1
+kind: Organization
+metadata: {name: acme}
+spec: {displayName: Acme, plan: pro, domains: [acme.example]}
+---
+apiVersion: tenancy/v1
+kind: MailboxQuota
+metadata: {name: main, organization: acme}
+spec: {domain: acme.example, maxAddresses: 10}
+---
+apiVersion: tenancy/v1
+kind: User
+metadata: {name: admin, organization: acme}
+spec: {email: admin@acme.example, displayName: Admin, role: administrator}
+---
+apiVersion: tenancy/v1
+kind: User
+metadata: {name: alice, organization: acme}
+spec: {email: alice@acme.example, displayName: Alice}
+"""
+
+
+def _state(db: str) -> list[dict]:
+    client = connect(db)
+    try:
+        return sorted(client.export(), key=lambda d: (d["kind"], d["metadata"].get("organization", ""), d["metadata"]["name"]))
+    finally:
+        client.close()
+
+
+def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'tenancy.db'}"
+    # Outside the stack, an external user of another organization already holds alice's address: only the
+    # backend can know, so the plan is valid and the changeset fails at its fourth operation.
+    client = connect(db)
+    try:
+        client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "other"},
+                       "spec": {"displayName": "Other", "plan": "pro", "domains": ["other.example"]}})
+        client.create({"apiVersion": "tenancy/v1", "kind": "User",
+                       "metadata": {"name": "guest", "organization": "other"},
+                       "spec": {"email": "alice@acme.example", "displayName": "Guest", "role": "external"}})
+    finally:
+        client.close()
+    before = _state(db)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "acme.yaml").write_text(MANIFESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
+    env.update(PYTHONPATH=str(REPO), NO_COLOR="1")
+    run = subprocess.run(
+        [sys.executable, "-m", "provider.cli", "apply", str(tmp_path / "m"), "--atomic", "--yes",
+         "--backend", db, "--stack", "s"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Plan: 4 to create" in run.stdout
+    assert "alice@acme.example" in run.stdout + run.stderr
+    assert _state(db) == before
+    client = connect(db)
+    try:
+        assert client.get(ResourceKey("Organization", "", "acme")) is None
+    finally:
+        client.close()
