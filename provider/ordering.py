@@ -181,7 +181,50 @@ def build(operations: list[Operation]) -> Graph:
     _claim_edges(operations, edge)
     _quota_edges(operations, edge)
     _narrowing_edges(operations, edge)
+    _make_room_first(operations, waits)
     return Graph(operations, waits)
+
+
+def _make_room_first(operations: list[Operation], waits: list[set[int]]) -> None:
+    """On a domain whose quota does not move, mailboxes that leave go before those that arrive.
+
+    The quota may be full: a newcomer must not land before the address it replaces is freed. Added only
+    where it creates no cycle (a team swapping members already orders these through its own update).
+    """
+    arriving: dict[str, list[int]] = {}
+    leaving: dict[str, list[int]] = {}
+    for i, op in enumerate(operations):
+        consumes = None if isinstance(op, Delete) else _mail_domain(op.desired)
+        frees = _mail_domain(op.live)
+        if consumes == frees and not isinstance(op, Replace):
+            continue
+        if consumes:
+            arriving.setdefault(consumes, []).append(i)
+        if frees:
+            leaving.setdefault(frees, []).append(i)
+    for q, op in enumerate(operations):
+        created = _quota(op.desired) if isinstance(op, Create) else None
+        for i in leaving.get(created[0], ()) if created else ():
+            if not _waits_on(waits, i, q):
+                waits[q].add(i)  # a new quota counts what is there: let the leavers go first
+    for domain, newcomers in arriving.items():
+        for j in newcomers:
+            for i in leaving.get(domain, ()):
+                if i != j and not _waits_on(waits, i, j):
+                    waits[j].add(i)
+
+
+def _waits_on(waits: list[set[int]], start: int, target: int) -> bool:
+    """Whether `start` already waits, directly or not, for `target`."""
+    seen, stack = {start}, [start]
+    while stack:
+        for k in waits[stack.pop()]:
+            if k == target:
+                return True
+            if k not in seen:
+                seen.add(k)
+                stack.append(k)
+    return False
 
 
 def _claim_edges(operations: list[Operation], edge: Any) -> None:
@@ -205,6 +248,9 @@ def _quota_edges(operations: list[Operation], edge: Any) -> None:
     quotas = {}
     for i, op in enumerate(operations):
         new, old = _quota(op.desired), _quota(op.live)
+        if isinstance(op, Delete) and old is not None:
+            quotas[old[0]] = (i, 1)  # no quota is no limit: deleting one makes room
+            continue
         if isinstance(op, Delete) or new is None:
             continue
         quotas[new[0]] = (i, new[1] - (old[1] if old else 0) if old else None)

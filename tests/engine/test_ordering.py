@@ -111,3 +111,29 @@ def test_a_domain_moves_between_organizations_in_order():
     desired = [org("old", domains=[]), org("new", domains=["shared.example"])]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "update Organization old", "create Organization new")
+
+
+def test_a_mailbox_leaves_before_another_arrives_on_an_unchanged_quota():
+    current = [live(org("acme"), stack="s"), quota(5, "s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(5)]
+    desired = [org("acme"), quota(5)] + [user("acme", f"u{i}") for i in range(4)]
+    desired += [user("acme", "u4", email="u4@partner.example", role="external"), user("acme", "u5")]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "replace User acme/u4", "create User acme/u5")
+
+
+def test_a_team_swapping_members_still_orders_without_a_cycle():
+    team = scoped("Team", "acme", "t", displayName="T", members=["ann", "bob"])
+    current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
+               live(user("acme", "bob"), stack="s"), live(team, stack="s")]
+    desired = [org("acme"), user("acme", "ann"), user("acme", "carol"),
+               scoped("Team", "acme", "t", displayName="T", members=["ann", "carol"])]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "create User acme/carol", "update Team acme/t")
+    assert before(ops, "update Team acme/t", "delete User acme/bob")
+
+
+def test_mailboxes_wait_for_the_quota_to_be_lifted():
+    current = [live(org("acme"), stack="s"), quota(5, "s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(5)]
+    desired = [org("acme")] + [user("acme", f"u{i}") for i in range(6)]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "delete MailboxQuota acme/q", "create User acme/u5")
