@@ -242,24 +242,8 @@ def create_many(tx: Tx, ps: list[Prepared]) -> list[dict[str, Any]] | None:
 
 
 def _insert_run(tx: Tx, ps: list[Prepared]) -> list[Row[Any]]:
-    created = [_created_values(p, tx) for p in ps]
     stamp = iso(tx.now)
-    rows = [
-        dict(
-            uid=str(uuid.uuid4()),
-            kind=p.kind.name,
-            organization=p.organization,
-            name=p.name,
-            resource_version=tx.next_version(),
-            created_at=stamp,
-            updated_at=stamp,
-            password_hash=p.password_hash,
-            subscription_id=extra.get("subscription_id"),
-            trial_ends_at=extra.get("trial_ends_at"),
-            **_row_values(p),
-        )
-        for p, extra in zip(ps, created, strict=True)
-    ]
+    rows = [_new_row(tx, p, stamp) for p in ps]
     statement = resources.insert().returning(*DOCUMENT_COLUMNS, sort_by_parameter_order=True)
     inserted = list(tx.conn.execute(statement, rows))
     claim_rows = [
@@ -302,19 +286,7 @@ def _plain_creates(tx: Tx, ps: list[Prepared]) -> bool:
 
 def _insert(tx: Tx, p: Prepared) -> Row[Any] | None:
     """The new row, or None when the name is taken (nothing inserted)."""
-    stamp = iso(tx.now)
-    values = _row_values(p) | _created_values(p, tx)
-    row = dict(
-        uid=str(uuid.uuid4()),
-        kind=p.kind.name,
-        organization=p.organization,
-        name=p.name,
-        resource_version=tx.next_version(),
-        created_at=stamp,
-        updated_at=stamp,
-        password_hash=p.password_hash,
-        **values,
-    )
+    row = _new_row(tx, p, iso(tx.now))
     # Values as parameters, not in the statement: one cached statement per set of columns (SQLAlchemy
     # would otherwise coerce and cache-key every literal of every row, ~1 ms a row).
     return tx.conn.execute(_insert_statement(tx.conn.dialect.name, tx.conn), row).first()
@@ -518,6 +490,24 @@ def _row_values(p: Prepared) -> dict[str, Any]:
         "protected": p.protected,
         **columns,
     }
+
+
+def _new_row(tx: Tx, p: Prepared, stamp: str) -> dict[str, Any]:
+    """A new resource row. Every row has the same columns, so a run of them inserts as one executemany."""
+    extra = _created_values(p, tx)
+    return dict(
+        uid=str(uuid.uuid4()),
+        kind=p.kind.name,
+        organization=p.organization,
+        name=p.name,
+        resource_version=tx.next_version(),
+        created_at=stamp,
+        updated_at=stamp,
+        password_hash=p.password_hash,
+        subscription_id=extra.get("subscription_id"),
+        trial_ends_at=extra.get("trial_ends_at"),
+        **_row_values(p),
+    )
 
 
 def _created_values(p: Prepared, tx: Tx) -> dict[str, Any]:
