@@ -30,8 +30,14 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import orjson
 import pydantic
 import yaml
+
+try:  # a Rust YAML 1.2 reader: ~7x faster than libyaml's event stream, used only where it reads as we do
+    import yaml_rs
+except ImportError:  # pragma: no cover - a platform without its wheel: the libyaml paths do everything
+    yaml_rs = None
 
 from provider.errors import ConfigError, Finding, ManifestError, Severity
 from provider.kinds import (
@@ -266,7 +272,9 @@ def _read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
 
 
 def _parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:
-    fast = _parse_plain_manifests(text, file, root)
+    fast = _parse_simple_manifests(text, file, root)
+    if fast is None:
+        fast = _parse_plain_manifests(text, file, root)
     if fast is not None:
         return fast, []
     manifests: list[Manifest] = []
@@ -301,6 +309,119 @@ def _parse_plain_manifests(text: str, file: str, root: Path) -> list[Manifest] |
     return manifests
 
 
+# Text the Rust reader is not trusted with, because it reads it differently from the YAML 1.2 core schema
+# as `_core_value` does (digits with underscores, signed hex or octal, binary: numbers to it, strings to
+# us; an empty block scalar at the end of a file; NaN, which JSON cannot carry), or because only the
+# event readers word it (anchors, aliases, tags, merge keys, directives, '...' ends, content on a '---'
+# line, tabs, carriage returns). Such a file takes the libyaml paths. The equivalence of the paths on
+# everything else is a property test (tests/foundation/test_fast_reader.py).
+_NOT_SIMPLE_TEXT = ("&", "*", "!", "\t", "\r", "<<", "\n%", "\n...", ".nan", ".NaN", ".NAN")
+_NOT_SIMPLE_PATTERNS = (  # (substrings that must be present for the pattern to match, the pattern)
+    (("_",), re.compile(r"[0-9]_|_[0-9]")),
+    (("0x", "0X", "0o", "0O", "0b", "0B"), re.compile(r"[-+]0[xXoObB]|0[bB][01]")),
+    (("|", ">"), re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?$", re.MULTILINE)),
+)
+_MARKER = re.compile(r"^---(.*)$", re.MULTILINE)
+_CONTENT = re.compile(r"^[ \t]*([^ \t#\n])", re.MULTILINE)  # the first character of a line that holds data
+_MAX_SIMPLE_DOCUMENT = 2 * MAX_NODES  # characters: a document this short cannot hold MAX_NODES values
+_LIST_ADAPTERS: dict[str, pydantic.TypeAdapter[Any]] = {}
+
+
+def _parse_simple_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
+    """The fastest path: the Rust reader, then one pydantic validation per kind for the whole file.
+
+    None unless the file is simple YAML (see `_NOT_SIMPLE`) holding only valid manifests without `status`;
+    then the next path reads it, so a file gives the same manifests and findings whichever path reads it.
+    """
+    if yaml_rs is None or not _simple(text):
+        return None
+    starts = _document_starts(text)
+    if starts is None:
+        return None
+    try:
+        value = yaml_rs.loads(text, parse_datetime=False)
+    except Exception:  # noqa: BLE001 - any refusal: the event readers find and word the problem
+        return None
+    values = value if len(starts) > 1 else [value]
+    if len(starts) > 1 and (not isinstance(value, list) or len(value) != len(starts)):
+        return None
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    kept: list[tuple[dict[str, Any], int | None]] = []
+    for value, start in zip(values, starts):
+        if value is None and start is None:
+            continue  # an empty document, as the event readers skip it
+        if not isinstance(value, dict) or start is None or "status" in value:
+            return None
+        name = value.get("kind")
+        kind = KINDS.get(name) if isinstance(name, str) and value.get("apiVersion") == API_VERSION else None
+        if kind is None:
+            return None
+        by_kind[kind.name].append(len(kept))
+        kept.append((value, start))
+    documents: list[Any] = [None] * len(kept)
+    for name, indexes in by_kind.items():
+        adapter = _LIST_ADAPTERS.get(name)
+        if adapter is None:
+            adapter = _LIST_ADAPTERS[name] = pydantic.TypeAdapter(list[KINDS[name].document])  # type: ignore[name-defined]
+        try:
+            models = adapter.validate_json(orjson.dumps([kept[i][0] for i in indexes]), strict=True)
+        except (orjson.JSONEncodeError, pydantic.ValidationError):
+            return None
+        for i, dumped in zip(indexes, adapter.dump_python(models, by_alias=True, mode="json", exclude_unset=True)):
+            documents[i] = dumped
+    lazy = _FilePositions(text, file)
+    manifests: list[Manifest] = []
+    line, counted = 1, 0
+    for index, ((_, start), document) in enumerate(zip(kept, documents)):
+        assert start is not None
+        line += text.count("\n", counted, start)
+        counted = start
+        col = start - text.rfind("\n", 0, start)
+        manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, Origin(file, line, col), root)
+        manifest.locate = functools.partial(lazy.document, index)
+        manifests.append(manifest)
+    return manifests
+
+
+def _simple(text: str) -> bool:
+    """No `_NOT_SIMPLE_*` (substring tests first: a regular expression over every file costs seconds), and
+    nothing but printable characters and newlines (libyaml refuses control characters the Rust reader takes;
+    `isprintable` is stricter still: no-break spaces, BOMs, line separators take the event readers too)."""
+    if text.startswith(("%", "...")) or any(s in text for s in _NOT_SIMPLE_TEXT):
+        return False
+    if not text.replace("\n", "").isprintable():
+        return False
+    return not any(
+        any(s in text for s in needles) and pattern.search(text) for needles, pattern in _NOT_SIMPLE_PATTERNS
+    )
+
+
+def _document_starts(text: str) -> list[int | None] | None:
+    """Per document, the offset of its first data character (None for an empty document), as the event
+    readers split the file; None when a '---' line holds data or a document is too long for this path."""
+    spans: list[tuple[int, int]] = []  # per document: where its text begins and ends
+    for marker in _MARKER.finditer(text):
+        rest = marker.group(1).strip()
+        if rest and not rest.startswith("#"):
+            return None
+        if spans:
+            spans[-1] = (spans[-1][0], marker.start())
+        elif _CONTENT.search(text, 0, marker.start()) is not None:
+            spans.append((0, marker.start()))  # data before the first '---': a document of its own
+        spans.append((marker.end(), len(text)))
+    if not spans:
+        spans.append((0, len(text)))
+    starts: list[int | None] = []
+    for begin, end in spans:
+        if end - begin > _MAX_SIMPLE_DOCUMENT:
+            return None
+        found = _CONTENT.search(text, begin, end)
+        starts.append(found.start(1) if found else None)
+    if len(starts) == 1 and starts[0] is None:
+        return []  # nothing but comments and blank lines
+    return starts
+
+
 class _FilePositions:
     """Every document's field positions in one file, read by the full reader on first request."""
 
@@ -313,7 +434,9 @@ class _FilePositions:
         if self.text is not None:
             self.documents = [positions for _, positions in _values(self.text, self.file, [])]
             self.text = None
-        return self.documents[index]
+        # The readers agree on the documents of any file the fast paths accept (a property test); a
+        # document the full reader does not see would only lose its field positions, not its manifest.
+        return self.documents[index] if index < len(self.documents) else {}
 
 
 def _without_duplicates(manifests: list[Manifest], findings: list[Finding]) -> list[Manifest]:

@@ -1,0 +1,161 @@
+"""The manifest reader's three paths agree: the Rust fast path (`yaml_rs`) reads exactly what the event
+readers read, or declines and lets them read the file.
+
+The fast path is only taken for "simple" YAML; these properties feed it manifests whose scalars, layout
+and document markers vary (numbers in every notation YAML has, signs, underscores, quotes, comments,
+blank and empty documents, flow and block styles) and compare documents and positions with the full
+reader, which words every finding.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from provider import manifests
+from provider.manifests import _manifest, _parse_simple_manifests, _values, load
+
+from .helpers import BASE
+
+FILE = "f.yaml"
+
+pytestmark = pytest.mark.skipif(manifests.yaml_rs is None, reason="yaml-rs is a declared dependency")
+
+
+def full_reader(text: str) -> tuple[list[manifests.Manifest], list[Any]]:
+    findings: list[Any] = []
+    out = []
+    for value, positions in _values(text, FILE, findings):
+        manifest = _manifest(value, positions, FILE, Path("."), findings)
+        if manifest is not None:
+            out.append(manifest)
+    return out, findings
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def assert_agree(text: str) -> bool:
+    """True when the fast path read the text (and agreed); False when it declined."""
+    fast = _parse_simple_manifests(text, FILE, Path("."))
+    if fast is None:
+        return False
+    slow, findings = full_reader(text)
+    assert findings == [], f"the fast path accepted what the full reader refuses: {findings}"
+    assert [m.document for m in fast] == [m.document for m in slow]
+    assert all(same(f.document, s.document) for f, s in zip(fast, slow))  # types too: 1 is not 1.0 or True
+    assert [m.origin for m in fast] == [m.origin for m in slow]
+    assert [m.field_origin(("spec",)) for m in fast] == [m.field_origin(("spec",)) for m in slow]
+    return True
+
+
+NUMBER_LIKE = st.text(alphabet="0123456789+-._xXoObBeEaAfFnNiIlLtTrRuUsS~", min_size=1, max_size=8)
+ANY_PLAIN = st.text(alphabet="abcxyz019 +-._~:#'\"!&*|>%@`?,[]{}\\\x00\x07\x85\xa0\u2028\ufeffé", min_size=1, max_size=8)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.one_of(NUMBER_LIKE, ANY_PLAIN))
+@example(value="1_000")
+@example(value="-0x1F")
+@example(value="+0o17")
+@example(value="0b101")
+@example(value=".nan")
+@example(value="012")
+@example(value="5.0")
+@example(value="|")
+def test_a_scalar_reads_the_same_in_every_field_type(value: str) -> None:
+    # maxAddresses takes an integer, customerName a string, a label value a string: a scalar the fast
+    # path reads differently would be accepted by one path and refused by the other.
+    for old, new in (
+        ("maxAddresses: 10", f"maxAddresses: {value}"),
+        ("customerName: Acme Customer", f"customerName: {value}"),
+        ("displayName: Sales", f"displayName: {value}"),
+    ):
+        assert_agree(BASE.replace(old, new))
+
+
+SEPARATORS = st.sampled_from(["---\n", "---\n\n", "--- # next\n", "---\n# a comment\n", "---\n---\n", "\n---\n"])
+PREFIXES = st.sampled_from(["", "# header\n", "\n\n", "---\n", "# c\n---\n", "%YAML 1.2\n---\n"])
+SUFFIXES = st.sampled_from(["", "\n", "---\n", "...\n", "# trailing\n", "---\n# nothing\n"])
+BODIES = st.sampled_from([doc.lstrip("-\n") for doc in BASE.split("---\n") if doc.strip()])
+STYLES = st.sampled_from(["as written", "indented by 4", "flow spec"])
+
+
+def styled(body: str, style: str) -> str:
+    if style == "indented by 4":
+        return body.replace("\n  ", "\n    ")
+    if style == "flow spec":
+        head, _, spec = body.partition("spec:\n")
+        fields = [line.strip() for line in spec.splitlines() if line.strip()]
+        if all(": " in f and not f.split(": ", 1)[1].startswith("{") for f in fields):
+            return head + "spec: {" + ", ".join(fields) + "}\n"
+    return body
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prefix=PREFIXES,
+    bodies=st.lists(st.tuples(BODIES, STYLES), min_size=1, max_size=5),
+    separators=st.lists(SEPARATORS, min_size=4, max_size=4),
+    suffix=SUFFIXES,
+)
+def test_documents_split_and_located_the_same(
+    prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str
+) -> None:
+    text = prefix
+    for i, (body, style) in enumerate(bodies):
+        text += (separators[i - 1] if i else "") + styled(body, style)
+    text += suffix
+    assert_agree(text)
+
+
+def test_the_fast_path_reads_the_common_file() -> None:
+    """Not only declines: plain generated manifests (the benchmark's and most users') take it."""
+    assert assert_agree(BASE)
+    assert len(load_text_fast(BASE)) == BASE.count("apiVersion")
+
+
+def load_text_fast(text: str) -> list[manifests.Manifest]:
+    found = _parse_simple_manifests(text, FILE, Path("."))
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE.replace("displayName: Sales", "displayName: R&D"),  # '&' would be an anchor unquoted
+        BASE.replace("maxAddresses: 10", "maxAddresses: 1_0"),
+        BASE.replace("maxAddresses: 10", "maxAddresses: +0xA"),
+        BASE.replace("customerName: Acme Customer", "customerName: |\n    Acme\n    Customer"),
+        BASE.replace("kind: Team", "kind: Team\nstatus: {}"),  # a warning only the full reader words
+        BASE.replace("\n", "\r\n"),
+        BASE.replace("displayName: Sales", "displayName: Sa\x00les"),  # libyaml refuses control characters
+        BASE.replace("displayName: Sales", "displayName: Sa\u2028les"),  # a line break to libyaml
+        "- " + BASE.replace("\n", "\n  ").split("---")[0],  # one document that is a list
+    ],
+)
+def test_declines_what_it_would_read_differently(text: str) -> None:
+    assert _parse_simple_manifests(text, FILE, Path(".")) is None
+
+
+def test_whole_loader_gives_the_same_set_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.yaml").write_text(BASE)
+    fast = load([tmp_path])
+    monkeypatch.setattr(manifests, "yaml_rs", None)
+    slow = load([tmp_path])
+    assert [(m.key, m.document, m.origin) for m in fast] == [(m.key, m.document, m.origin) for m in slow]
