@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from provider import manifests, rules, secrets
 from provider.apply import SecretValues
 from provider.client import Client
@@ -59,8 +61,8 @@ def load_checked(
 
 def digest(manifest_set: manifests.ManifestSet) -> str:
     """A fingerprint of the declared documents (secret *sources*, never values)."""
-    documents = sorted((json.dumps(m.document, sort_keys=True) for m in manifest_set.manifests))
-    return hashlib.sha256("\n".join(documents).encode()).hexdigest()
+    documents = sorted(orjson.dumps(m.document, option=orjson.OPT_SORT_KEYS) for m in manifest_set.manifests)
+    return hashlib.sha256(b"\n".join(documents)).hexdigest()
 
 
 def live_state(client: Client) -> list[dict[str, Any]]:

@@ -346,16 +346,20 @@ class Kind:
     def essence(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The comparable core of a spec: defaults filled in, sets sorted, sensitive fields left out.
 
-        `spec` must already be valid for this kind (manifest or wire form); values are JSON-plain.
+        `spec` must already be valid for this kind (manifest or wire form) and JSON-plain (no enums: plans
+        compare 200,000 of these at 100,000 resources, so nothing is converted here). Lists are shared with
+        `spec`, except unordered ones, which are new sorted lists.
         """
         out = self.defaults()
-        out.update({k: v for k, v in spec.items() if v is not None or k not in out})
+        for k, v in spec.items():
+            if v is not None or k not in out:
+                out[k] = v
         for name in self.sensitive:
             out.pop(name, None)
         for name in self.unordered:
             if isinstance(out.get(name), list):
                 out[name] = sorted(set(out[name]))
-        return _plain(out)
+        return out
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: a str Enum is not one of them
