@@ -8,7 +8,6 @@ else finishes, and every change's outcome is reported. Running apply again conve
 
 from __future__ import annotations
 
-import copy
 import heapq
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -61,13 +60,13 @@ class Report:
 def payload(op: Operation, stack: str | None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
     """The document sent for a create or update: declared spec, stack label, secrets only when due."""
     assert op.desired is not None
-    document = copy.deepcopy(op.desired)
-    document.pop("status", None)
-    metadata = document.setdefault("metadata", {})
+    # New top-level, metadata and spec dicts (what is changed below); deeper values are shared, never changed.
+    document = {k: v for k, v in op.desired.items() if k != "status"}
+    metadata = document["metadata"] = dict(document.get("metadata") or {})
     for name in SERVER_METADATA:
         metadata.pop(name, None)
     metadata["labels"] = desired_labels(op.desired, stack, op.live)
-    spec = document.setdefault("spec", {})
+    spec = document["spec"] = dict(document.get("spec") or {})
     for name in op.kind.sensitive:
         spec.pop(name, None)
         if op.sends_secret and secrets and name in secrets:

@@ -8,6 +8,7 @@ connection failures with backoff (honouring `Retry-After`) only where repeating 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -58,6 +59,15 @@ def _body(response: requests.Response) -> Any:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return response.json()
+
+
+def _encode(value: Any) -> bytes:
+    """A request body: orjson (a changeset of 50 documents encodes ~10x faster), the standard library for what
+    orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def collection_path(kind: str, organization: str | None) -> str:
@@ -144,12 +154,15 @@ class HttpClient:
     ) -> tuple[requests.Response, bool]:
         """Send with retries; answers (response, whether an earlier attempt may have been processed)."""
         url = self.base_url + path
+        body = None if json is None else _encode(json)
+        if body is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         maybe_done = False
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
                 response = self.session.request(
-                    method, url, json=json, params=params, headers=headers, timeout=(5.0, timeout or self.timeout)
+                    method, url, data=body, params=params, headers=headers, timeout=(5.0, timeout or self.timeout)
                 )
             except requests.RequestException as e:
                 # The request may have reached the server: repeating it is safe because every mutating
