@@ -231,9 +231,15 @@ def _secret_rotation(kind: Kind, desired: dict[str, Any], live: dict[str, Any] |
     return diffs
 
 
-def diff(kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None, stack: str | None = None) -> Operation | None:
+def diff(
+    kind: Kind,
+    desired: dict[str, Any],
+    live: dict[str, Any] | None,
+    stack: str | None = None,
+    key: ResourceKey | None = None,
+) -> Operation | None:
     """The one operation that makes `live` match `desired`, or None when they already agree."""
-    key = ResourceKey.of(desired)
+    key = key or ResourceKey.of(desired)
     secrets = _secret_rotation(kind, desired, live)
     if live is None:
         after = {
@@ -300,7 +306,7 @@ def plan(
                 f"or delete its `{STACK_LABEL}` label to let this stack adopt it"
             )
             continue
-        op = diff(KINDS[key.kind], document, current, stack)
+        op = diff(KINDS[key.kind], document, current, stack, key)
         if op is not None:
             operations.append(op)
 
@@ -323,7 +329,7 @@ def plan(
     result = Plan(operations=operations, stack=stack, notes=notes)
     result.warnings.extend(_replace_warnings(operations))
     if prices is not None:
-        result.costs = cost_changes(operations, live, prices)
+        result.costs = cost_changes(operations, live, prices, live_by_key)
         result.warnings.extend(_balance_warnings(result.costs))
     return result
 
@@ -367,9 +373,20 @@ def _user_costs(documents: dict[ResourceKey, dict[str, Any]], prices: Prices) ->
     return totals
 
 
-def cost_changes(operations: list[Operation], live: list[dict[str, Any]], prices: Prices) -> list[CostChange]:
-    """Monthly cost per organization before and after the plan, for organizations whose cost moves."""
-    before_docs = {ResourceKey.of(d): d for d in live if d.get("kind") == "User"}
+def cost_changes(
+    operations: list[Operation],
+    live: list[dict[str, Any]],
+    prices: Prices,
+    live_by_key: dict[ResourceKey, dict[str, Any]] | None = None,
+) -> list[CostChange]:
+    """Monthly cost per organization before and after the plan, for organizations whose cost moves (only
+    those with a User operation can: the others are not summed at all)."""
+    touched = {op.key.organization for op in operations if op.key.kind == "User"}
+    if not touched:
+        return []
+    if live_by_key is None:
+        live_by_key = {ResourceKey.of(d): d for d in live}
+    before_docs = {k: d for k, d in live_by_key.items() if k.kind == "User" and k.organization in touched}
     after_docs = dict(before_docs)
     for op in operations:
         if op.key.kind != "User":
@@ -380,9 +397,9 @@ def cost_changes(operations: list[Operation], live: list[dict[str, Any]], prices
             after_docs[op.key] = op.desired
     before, after = _user_costs(before_docs, prices), _user_costs(after_docs, prices)
     balances = {
-        ResourceKey.of(d).name: _money((d.get("status") or {}).get("balance"))
-        for d in live
-        if d.get("kind") == "Organization"
+        k.name: _money((d.get("status") or {}).get("balance"))
+        for k, d in live_by_key.items()
+        if k.kind == "Organization" and k.name in touched
     }
     changes = []
     for org in sorted(set(before) | set(after)):
