@@ -377,7 +377,7 @@ def _register_extras(app: FastAPI) -> None:
         if not isinstance(body, dict) or set(body) != {"operations"}:
             raise _invalid_body('the body must be {"operations": [...]}', "operations")
         results = await run_in_threadpool(_service(request).changeset, scope, body["operations"], idempotency_key)
-        return JSONResponse({"results": results})
+        return _json_response({"results": results})
 
     @app.get(
         "/v1/export",
@@ -422,6 +422,16 @@ def _invalid_body(message: str, path: str) -> ServiceError:
     return Invalid(message, [{"path": path, "message": message}])
 
 
+def _json_response(content: Any) -> Response:
+    """The JSONResponse of `content`, byte for byte, encoded by orjson (a changeset's results are tens of
+    kilobytes: ten times faster); JSONResponse itself for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        body = orjson.dumps(content)
+    except orjson.JSONEncodeError:
+        return JSONResponse(content)
+    return Response(body, media_type="application/json")
+
+
 def _dumps(doc: dict[str, Any]) -> str:
     """Compact JSON: orjson (an export of 100,000 documents spends most of its time here), or the standard
     library for what orjson refuses (integers beyond 64 bits)."""
@@ -431,17 +441,27 @@ def _dumps(doc: dict[str, Any]) -> str:
         return json.dumps(doc, separators=(",", ":"))
 
 
+def _dumps_many(docs: list[dict[str, Any]]) -> bytes:
+    """The documents as comma-separated compact JSON: one orjson call for the whole chunk (what `_dumps`
+    gives document by document, minus a call and a decode/encode per document), `_dumps` each when
+    orjson refuses one of them."""
+    try:
+        return orjson.dumps(docs)[1:-1]
+    except orjson.JSONEncodeError:
+        return ",".join(_dumps(doc) for doc in docs).encode()
+
+
 def _json_items(documents: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     yield b'{"items":['
-    batch: list[str] = []
+    batch: list[dict[str, Any]] = []
     first = True
     for doc in documents:
-        batch.append(_dumps(doc))
+        batch.append(doc)
         if len(batch) >= EXPORT_CHUNK:
-            yield (b"" if first else b",") + ",".join(batch).encode()
+            yield (b"" if first else b",") + _dumps_many(batch)
             first, batch = False, []
     if batch:
-        yield (b"" if first else b",") + ",".join(batch).encode()
+        yield (b"" if first else b",") + _dumps_many(batch)
     yield b"]}"
 
 

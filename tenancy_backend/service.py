@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from provider.kinds import ResourceKey
@@ -359,7 +359,7 @@ class Service:
         if not token:
             raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>` (tenancy token create)")
         with self._read(Scope.root()) as tx:
-            row = tx.conn.execute(select(tokens).where(tokens.c.token_hash == _token_hash(token))).first()
+            row = tx.conn.execute(_TOKEN, {"token_hash": _token_hash(token)}).first()
             now = tx.now
         if row is None:
             raise Unauthorized("invalid token: it is not known to this backend")
@@ -513,6 +513,15 @@ def _run_step(tx: Tx, index: int, step: _Step) -> dict[str, Any] | None:
 # --- idempotency ----------------------------------------------------------------------------------
 
 
+# Statements of every request, built once (building one costs more than SQLite takes to run it).
+_REPLAY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
+    idempotency_keys.c.principal == bindparam("principal"), idempotency_keys.c.key == bindparam("key")
+)
+_EXPIRE_KEYS = delete(idempotency_keys).where(idempotency_keys.c.created_at < bindparam("before"))
+_REMEMBER = idempotency_keys.insert()
+_TOKEN = select(tokens).where(tokens.c.token_hash == bindparam("token_hash"))
+
+
 def _fingerprint(op: str, kind: str, organization: str | None, name: str | None, payload: Any) -> str:
     """A digest of the request; clear passwords are masked (the digest is stored)."""
     data = json.dumps([op, kind, organization, name, _masked(payload)], sort_keys=True, default=str)
@@ -537,11 +546,7 @@ def _replay(tx: Tx, key: str | None, fingerprint: str) -> Any:
     if key is None:
         return None
     _check_key(key)
-    row = tx.conn.execute(
-        select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
-            idempotency_keys.c.principal == tx.scope.principal, idempotency_keys.c.key == key
-        )
-    ).first()
+    row = tx.conn.execute(_REPLAY, {"principal": tx.scope.principal, "key": key}).first()
     if row is None:
         return None
     if row.fingerprint != fingerprint:
@@ -556,11 +561,16 @@ def _replay(tx: Tx, key: str | None, fingerprint: str) -> Any:
 def _remember(tx: Tx, key: str | None, fingerprint: str, response: Any) -> None:
     if key is None:
         return
-    tx.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < iso(tx.now - IDEMPOTENCY_TTL)))
+    tx.conn.execute(_EXPIRE_KEYS, {"before": iso(tx.now - IDEMPOTENCY_TTL)})
     tx.conn.execute(
-        idempotency_keys.insert().values(
-            principal=tx.scope.principal, key=key, fingerprint=fingerprint, response=response, created_at=iso(tx.now)
-        )
+        _REMEMBER,
+        {
+            "principal": tx.scope.principal,
+            "key": key,
+            "fingerprint": fingerprint,
+            "response": response,
+            "created_at": iso(tx.now),
+        },
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, Connection, Row, select
+from sqlalchemy import CTE, Connection, Row, bindparam, select
 
 from provider.kinds import SLUG_PATTERN, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
@@ -19,6 +20,23 @@ ORGANIZATION = "Organization"
 MAX_DEPTH = 256  # deeper hierarchies are refused as cycles; walks never loop forever
 
 _SLUG = re.compile(SLUG_PATTERN)
+
+# The statements every write transaction runs, built once: building a Core statement (and its cache key)
+# costs more than SQLite takes to run it, and a changeset runs a dozen of them under the write lock.
+_COUNTER = counters.c.name == RESOURCE_VERSION_COUNTER
+_LOCK = select(counters.c.value).where(_COUNTER).with_for_update()
+_SAVE_VERSION = counters.update().where(_COUNTER).values(value=bindparam("version"))
+_FIND = select(*DOCUMENT_COLUMNS).where(
+    resources.c.kind == bindparam("kind"),
+    resources.c.organization == bindparam("organization"),
+    resources.c.name == bindparam("name"),
+)
+_FIND_MANY = select(*DOCUMENT_COLUMNS).where(
+    resources.c.kind == bindparam("kind"),
+    resources.c.organization == bindparam("organization"),
+    resources.c.name.in_(bindparam("names", expanding=True)),
+)
+CHUNK = 500  # names per IN (...) list
 
 
 def is_slug(value: object) -> bool:
@@ -53,6 +71,7 @@ class Tx:
         self.write = write
         self.pending = Pending()
         self._orgs: dict[str, Row[Any] | None] = {}
+        self._fresh: dict[ResourceKey, Row[Any]] = {}
         self._version: int | None = None
         self._version_dirty = False
 
@@ -60,8 +79,7 @@ class Tx:
 
     def lock(self) -> None:
         """Serialise with every other writer, across processes, and read the version counter."""
-        query = select(counters.c.value).where(counters.c.name == RESOURCE_VERSION_COUNTER).with_for_update()
-        self._version = int(self.conn.execute(query).scalar_one())
+        self._version = int(self.conn.execute(_LOCK).scalar_one())
 
     def next_version(self) -> int:
         assert self._version is not None, "lock() first"
@@ -71,9 +89,7 @@ class Tx:
 
     def save_version(self) -> None:
         if self._version_dirty:
-            self.conn.execute(
-                counters.update().where(counters.c.name == RESOURCE_VERSION_COUNTER).values(value=self._version)
-            )
+            self.conn.execute(_SAVE_VERSION, {"version": self._version})
             self._version_dirty = False
 
     # --- lookups ---------------------------------------------------------------------------------
@@ -81,31 +97,40 @@ class Tx:
     def find(self, kind: str, organization: str, name: str) -> Row[Any] | None:
         if kind == ORGANIZATION:
             return self.organization(name)
-        query = select(*DOCUMENT_COLUMNS).where(
-            resources.c.kind == kind, resources.c.organization == organization, resources.c.name == name
-        )
-        return self.conn.execute(query).first()
+        return self.conn.execute(_FIND, {"kind": kind, "organization": organization, "name": name}).first()
 
     def organization(self, name: str) -> Row[Any] | None:
         if name not in self._orgs:
-            query = select(*DOCUMENT_COLUMNS).where(
-                resources.c.kind == ORGANIZATION, resources.c.organization == "", resources.c.name == name
-            )
-            self._orgs[name] = self.conn.execute(query).first()
+            where = {"kind": ORGANIZATION, "organization": "", "name": name}
+            self._orgs[name] = self.conn.execute(_FIND, where).first()
         return self._orgs[name]
 
     def remember_organization(self, row: Row[Any]) -> None:
         self._orgs[row.name] = row
 
+    def remember_inserted(self, rows: Mapping[ResourceKey, Row[Any]]) -> None:
+        """Rows just inserted (with RETURNING): `find_many` answers from them instead of reading them back,
+        until `forget_inserted` (any other write)."""
+        self._fresh.update(rows)
+
+    def forget_inserted(self) -> None:
+        """Called before any write but a bulk insert: the remembered rows may no longer be what is stored."""
+        self._fresh.clear()
+
     def find_many(self, kind: str, organization: str, names: list[str]) -> dict[str, Row[Any]]:
-        """Rows by name, in chunks (a changeset may touch thousands)."""
+        """Rows by name, in chunks (a changeset may touch thousands); rows this transaction just inserted
+        are not read again."""
         found: dict[str, Row[Any]] = {}
-        for start in range(0, len(names), 500):
-            chunk = names[start : start + 500]
-            query = select(*DOCUMENT_COLUMNS).where(
-                resources.c.kind == kind, resources.c.organization == organization, resources.c.name.in_(chunk)
-            )
-            found.update((row.name, row) for row in self.conn.execute(query))
+        unread = []
+        for name in names:
+            row = self._fresh.get(ResourceKey(kind, organization, name))
+            if row is None:
+                unread.append(name)
+            else:
+                found[name] = row
+        for start in range(0, len(unread), CHUNK):
+            where = {"kind": kind, "organization": organization, "names": unread[start : start + CHUNK]}
+            found.update((row.name, row) for row in self.conn.execute(_FIND_MANY, where))
         return found
 
     def forget_organization(self, name: str) -> None:
@@ -152,4 +177,4 @@ class Tx:
         return render(self.context(), rows)
 
 
-__all__ = ["ORGANIZATION", "Pending", "Tx", "is_slug"]
+__all__ = ["CHUNK", "ORGANIZATION", "Pending", "Tx", "is_slug"]
