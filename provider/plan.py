@@ -381,7 +381,7 @@ def cost_changes(
 ) -> list[CostChange]:
     """Monthly cost per organization before and after the plan, for organizations whose cost moves (only
     those with a User operation can: the others are not summed at all)."""
-    touched = {op.key.organization for op in operations if op.key.kind == "User"}
+    touched = {op.key.organization for op in operations if op.key.kind == "User" and _may_cost(op)}
     if not touched:
         return []
     if live_by_key is None:
@@ -407,6 +407,14 @@ def cost_changes(
         if old != new:
             changes.append(CostChange(org, old, new, prices.currency, balances.get(org)))
     return changes
+
+
+def _may_cost(op: Operation) -> bool:
+    """Whether a User operation can move its organization's cost: a user arrives, leaves, or changes tier."""
+    if op.live is None or op.desired is None:
+        return True
+    tier = lambda d: (d.get("spec") or {}).get("subscription") or "free"  # noqa: E731
+    return bool(tier(op.live) != tier(op.desired))
 
 
 def _money(value: Any) -> Decimal | None:

@@ -94,9 +94,10 @@ class Context:
 
     def spec(self, m: Manifest) -> dict[str, Any]:
         """The spec with the kind's defaults filled in (rules reason about effective values)."""
-        if id(m) not in self._specs:
-            self._specs[id(m)] = {**m.kind.defaults(), **{k: v for k, v in m.spec.items() if v is not None}}
-        return self._specs[id(m)]
+        spec = self._specs.get(id(m))
+        if spec is None:
+            spec = self._specs[id(m)] = {**m.kind.defaults(), **{k: v for k, v in m.spec.items() if v is not None}}
+        return spec
 
     def resources(self, organization: str, kind: str) -> list[Manifest]:
         return [m for m in self.by_org.get(organization, []) if m.kind.name == kind]
@@ -115,8 +116,9 @@ def check(
     """Every finding about the set (the loader's warnings included), sorted by file and line."""
     ctx = Context.of(manifest_set, env, resolve_secrets, allow_outside)
     findings: set[Finding] = set(manifest_set.warnings)
+    per_kind = {name: KIND_RULES.get("*", []) + KIND_RULES.get(name, []) for name in KINDS}
     for m in ctx.manifests:
-        for rule in KIND_RULES.get("*", []) + KIND_RULES.get(m.kind.name, []):
+        for rule in per_kind[m.kind.name]:
             findings.update(rule(m, ctx))
     for set_check in SET_RULES:
         findings.update(set_check(ctx))

@@ -159,3 +159,31 @@ def test_whole_loader_gives_the_same_set_either_way(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(manifests, "yaml_rs", None)
     slow = load([tmp_path])
     assert [(m.key, m.document, m.origin) for m in fast] == [(m.key, m.document, m.origin) for m in slow]
+
+
+def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PARALLEL_MIN_FILES a forked child reads the second half of the files: same manifests, same
+    order, same findings (an error and a warning in each half), same positions when a rule asks."""
+    count = manifests.PARALLEL_MIN_FILES + 6
+    for i in range(count):
+        text = BASE.replace("acme", f"acme{i:03d}")
+        if i in (3, count - 3):  # one error per half, with its position
+            text = text.replace("maxAddresses: 10", "maxAddresses: ten")
+        if i in (5, count - 5):  # one warning per half (only the full reader words it)
+            text = text.replace("kind: Team\n", "kind: Team\nstatus: {}\n")
+        (tmp_path / f"f{i:03d}.yaml").write_text(text)
+
+    def read() -> tuple[list[Any], list[Any], list[Any]]:
+        manifest_set, findings = manifests.collect([tmp_path])
+        located = [m.field_origin(("spec", "displayName")) for m in manifest_set]
+        return [(m.key, m.document, m.origin) for m in manifest_set], findings, located
+
+    parallel = read()
+    monkeypatch.setattr(manifests, "PARALLEL_MIN_FILES", 10**9)
+    serial = read()
+    assert parallel == serial
+    assert len(parallel[0]) == (count - 2) * BASE.count("apiVersion") + 2 * (BASE.count("apiVersion") - 1)
+    assert {(Path(f.file).name, f.severity.value) for f in parallel[1]} >= {
+        ("f003.yaml", "error"), (f"f{count - 3:03d}.yaml", "error"),
+        ("f005.yaml", "warning"), (f"f{count - 5:03d}.yaml", "warning"),
+    }
