@@ -203,6 +203,16 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns encoded by orjson (on PostgreSQL the standard library's encoder took 9 % of a bulk
+    create's CPU); the standard library for what orjson refuses (integers beyond 64 bits). The same values
+    either way: only the stored text's spacing and escapes differ."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
 def json_loads(text: str | bytes) -> Any:
     """JSON columns decoded by orjson (several times faster on exports); the standard library for what orjson
     refuses (integers beyond 64 bits), so that both read exactly what was stored."""
@@ -218,7 +228,9 @@ def create_db_engine(db_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url.render_as_string(hide_password=False), url.database)
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=json_loads)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=json_loads, json_serializer=json_dumps
+        )
     raise ValueError(f"unsupported database URL {redact_url(db_url)!r}: use sqlite:///path or postgresql://...")
 
 
@@ -233,6 +245,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, pool_size=8,
         json_deserializer=json_loads,
+        json_serializer=json_dumps,
     )
 
     @event.listens_for(engine, "connect")
