@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import multiprocessing
 import os
@@ -41,6 +42,7 @@ try:  # a Rust YAML 1.2 reader: ~7x faster than libyaml's event stream, used onl
 except ImportError:  # pragma: no cover - a platform without its wheel: the libyaml paths do everything
     yaml_rs = None
 
+from provider import kinds as kinds_module
 from provider.errors import ConfigError, Finding, ManifestError, Severity
 from provider.kinds import (
     API_VERSION,
@@ -268,6 +270,20 @@ def _read_text(file: Path) -> tuple[str | None, list[Finding]]:
 
 
 def _read_files(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], list[Finding]]]:
+    """Every file's manifests and findings, in order: from the cache where it has them, the rest read."""
+    results: list[tuple[list[Manifest], list[Finding]] | None] = [None] * len(files)
+    if _cache_dir() is not None:
+        for index, (file, root) in enumerate(files):
+            cached = _cached_file(file, root)
+            if cached is not None:
+                results[index] = (cached, [])
+    missing = [index for index, found in enumerate(results) if found is None]
+    for index, read in zip(missing, _read_many([files[i] for i in missing])):
+        results[index] = read
+    return [read for read in results if read is not None]
+
+
+def _read_many(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], list[Finding]]]:
     """Every file's manifests and findings, in order. Many files are read by two processes: a forked child
     reads the second half while this process reads the first (reading is CPU-bound, and on two cores it
     halves a 100,000-resource load). Anything unexpected in the child: this process reads its half too."""
@@ -316,7 +332,86 @@ def _read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
     text, findings = _read_text(file)
     if text is None:
         return [], findings
-    return _parse_manifests(text, str(file), root)
+    entry = _cache_entry(text)
+    cached = None if entry is None else _from_cache(entry, text, str(file), root)
+    if cached is not None:
+        return cached, []
+    manifests, findings = _parse_manifests(text, str(file), root)
+    if entry is not None and not findings:
+        _to_cache(entry, manifests)
+    return manifests, findings
+
+
+def _cached_file(file: Path, root: Path) -> list[Manifest] | None:
+    """The file's manifests from the cache, or None (not cached, or unreadable: `_read_file` words why)."""
+    text, _ = _read_text(file)
+    entry = None if text is None else _cache_entry(text)
+    return None if entry is None or text is None else _from_cache(entry, text, str(file), root)
+
+
+# --- the cache of validated files ---------------------------------------------------------------------
+#
+# A file that validated without a finding is remembered by the SHA-256 of its text and of the code that
+# validated it (this module, the table of kinds, pydantic's version): the same bytes read by the same code
+# give the same documents, so an edit or an upgrade never meets a stale entry. Only documents are kept
+# (secret *sources*, never values); positions are recomputed from the text when a message needs them.
+
+CACHE_FORMAT = b"tenancy-manifest-cache/1"
+
+
+def _cache_dir() -> Path | None:
+    """$TENANCY_CACHE_DIR, else $XDG_CACHE_HOME/tenancy/manifests (~/.cache/...); None with TENANCY_NO_CACHE."""
+    if os.environ.get("TENANCY_NO_CACHE"):
+        return None
+    configured = os.environ.get("TENANCY_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tenancy" / "manifests"
+
+
+def _cache_entry(text: str) -> Path | None:
+    cache = _cache_dir()
+    if cache is None:
+        return None
+    key = hashlib.sha256(_cache_salt() + text.encode("utf-8", "surrogatepass")).hexdigest()
+    return cache / key[:2] / key
+
+
+@functools.cache
+def _cache_salt() -> bytes:
+    digest = hashlib.sha256(CACHE_FORMAT)
+    for module in (__file__, kinds_module.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(pydantic.VERSION.encode())
+    return digest.digest()
+
+
+def _from_cache(entry: Path, text: str, file: str, root: Path) -> list[Manifest] | None:
+    try:
+        documents = orjson.loads(entry.read_bytes())
+        lazy = _FilePositions(text, file)
+        manifests = []
+        for index, (document, line, col) in enumerate(documents):
+            origin = Origin(file, line, col)
+            manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
+            manifest.locate = functools.partial(lazy.document, index)
+            manifests.append(manifest)
+        return manifests
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # absent, unreadable or not ours: read
+        return None
+
+
+def _to_cache(entry: Path, manifests: list[Manifest]) -> None:
+    """Write the entry atomically; a cache that cannot be written is no cache, never an error."""
+    try:
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = orjson.dumps([(m.document, m.origin.line, m.origin.col) for m in manifests])
+        temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, entry)
+    except (OSError, TypeError):
+        return
 
 
 def _parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:

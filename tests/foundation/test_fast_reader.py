@@ -164,6 +164,7 @@ def test_whole_loader_gives_the_same_set_either_way(tmp_path: Path, monkeypatch:
 def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past PARALLEL_MIN_FILES a forked child reads the second half of the files: same manifests, same
     order, same findings (an error and a warning in each half), same positions when a rule asks."""
+    monkeypatch.setenv("TENANCY_NO_CACHE", "1")  # both reads parse
     count = manifests.PARALLEL_MIN_FILES + 6
     for i in range(count):
         text = BASE.replace("acme", f"acme{i:03d}")
@@ -187,3 +188,81 @@ def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, mo
         ("f003.yaml", "error"), (f"f{count - 3:03d}.yaml", "error"),
         ("f005.yaml", "warning"), (f"f{count - 5:03d}.yaml", "warning"),
     }
+
+
+# --- the cache of validated files ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("TENANCY_CACHE_DIR", str(directory))
+    monkeypatch.delenv("TENANCY_NO_CACHE", raising=False)
+    return directory
+
+
+def _seen(manifest_set: manifests.ManifestSet) -> list[Any]:
+    return [(m.key, m.document, m.origin, m.field_origin(("spec", "displayName"))) for m in manifest_set]
+
+
+def _entries(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+
+
+def test_a_cached_file_gives_what_reading_it_gives(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE)
+    first = load([tmp_path / "m"])
+    assert len(_entries(cache)) == 1
+
+    def no_reading(*_: Any) -> Any:
+        raise AssertionError("a cached file was parsed again")
+
+    monkeypatch.setattr(manifests, "_parse_manifests", no_reading)
+    assert _seen(load([tmp_path / "m"])) == _seen(first)
+
+
+def test_an_edited_file_is_read_again(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    load([tmp_path / "m"])
+    file.write_text(BASE.replace("displayName: Sales", "displayName: Sales EMEA"))
+    team = next(m for m in load([tmp_path / "m"]) if m.key.kind == "Team")
+    assert team.document["spec"]["displayName"] == "Sales EMEA"
+    assert len(_entries(cache)) == 2
+
+
+def test_a_file_with_findings_is_never_cached_and_still_reported(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE.replace("maxAddresses: 10", "maxAddresses: ten"))
+    for _ in range(2):
+        _, findings = manifests.collect([tmp_path / "m"])
+        assert [f.field for f in findings] == ["spec.maxAddresses"]
+    assert _entries(cache) == []
+
+
+def test_a_damaged_entry_is_ignored(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE)
+    first = load([tmp_path / "m"])
+    for entry in _entries(cache):
+        entry.write_bytes(b'[["not a document", 1, 1]]')
+    assert _seen(load([tmp_path / "m"])) == _seen(first)
+
+
+def test_an_unwritable_cache_is_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("TENANCY_CACHE_DIR", str(blocker / "cache"))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE)
+    assert len(load([tmp_path / "m"])) == BASE.count("apiVersion")
+
+
+def test_no_cache_when_asked(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANCY_NO_CACHE", "1")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE)
+    load([tmp_path / "m"])
+    assert _entries(cache) == []
