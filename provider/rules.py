@@ -77,6 +77,7 @@ class Context:
     organizations: dict[str, Manifest] = field(default_factory=dict)
     by_org: dict[str, list[Manifest]] = field(default_factory=lambda: defaultdict(list))
     _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _mailboxes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -98,6 +99,18 @@ class Context:
         if spec is None:
             spec = self._specs[id(m)] = {**m.kind.defaults(), **{k: v for k, v in m.spec.items() if v is not None}}
         return spec
+
+    def mailboxes(self, organization: str) -> dict[str, int]:
+        """Per mail domain, the organization's users that have a mailbox there (not external), counted once."""
+        counts = self._mailboxes.get(organization)
+        if counts is None:
+            counts = self._mailboxes[organization] = {}
+            for u in self.resources(organization, "User"):
+                spec = self.spec(u)
+                if spec["role"] != Role.EXTERNAL.value:
+                    domain = _mail_domain(spec["email"])
+                    counts[domain] = counts.get(domain, 0) + 1
+        return counts
 
     def resources(self, organization: str, kind: str) -> list[Manifest]:
         return [m for m in self.by_org.get(organization, []) if m.kind.name == kind]
@@ -424,16 +437,12 @@ def quota_minimum(m: Manifest, ctx: Context) -> Iterator[Finding]:
 def quota_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
     spec = ctx.spec(m)
     domain = spec["domain"].lower()
-    mailboxes = [
-        u
-        for u in ctx.resources(m.key.organization, "User")
-        if ctx.spec(u)["role"] != Role.EXTERNAL.value and _mail_domain(ctx.spec(u)["email"]) == domain
-    ]
-    if len(mailboxes) > spec["maxAddresses"]:
+    mailboxes = ctx.mailboxes(m.key.organization).get(domain, 0)
+    if mailboxes > spec["maxAddresses"]:
         yield m.finding(
             ("spec", "maxAddresses"),
-            f"{len(mailboxes)} users have a mailbox on {domain} but the quota allows {spec['maxAddresses']}; raise "
-            f"maxAddresses to at least {len(mailboxes)} or remove users (aliases do not count)",
+            f"{mailboxes} users have a mailbox on {domain} but the quota allows {spec['maxAddresses']}; raise "
+            f"maxAddresses to at least {mailboxes} or remove users (aliases do not count)",
         )
 
 
