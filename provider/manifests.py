@@ -307,14 +307,7 @@ def _read_many(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], lis
         if documents is None:  # a file with findings: read here, where every field keeps its position
             theirs.append(_read_file(file, root))
             continue
-        lazy = _FilePositions(None, str(file))
-        manifests = []
-        for index, (document, line, col) in enumerate(documents):
-            origin = Origin(str(file), line, col)
-            manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
-            manifest.locate = functools.partial(lazy.document, index)
-            manifests.append(manifest)
-        theirs.append((manifests, []))
+        theirs.append((_validated(documents, None, str(file), root), []))
     return mine + theirs
 
 
@@ -389,15 +382,7 @@ def _cache_salt() -> bytes:
 
 def _from_cache(entry: Path, text: str, file: str, root: Path) -> list[Manifest] | None:
     try:
-        documents = orjson.loads(entry.read_bytes())
-        lazy = _FilePositions(text, file)
-        manifests = []
-        for index, (document, line, col) in enumerate(documents):
-            origin = Origin(file, line, col)
-            manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
-            manifest.locate = functools.partial(lazy.document, index)
-            manifests.append(manifest)
-        return manifests
+        return _validated(orjson.loads(entry.read_bytes()), text, file, root)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # absent, unreadable or not ours: read
         return None
 
@@ -512,15 +497,26 @@ def _parse_simple_manifests(text: str, file: str, root: Path) -> list[Manifest] 
             return None
         for i, dumped in zip(indexes, adapter.dump_python(models, by_alias=True, mode="json", exclude_unset=True)):
             documents[i] = dumped
-    lazy = _FilePositions(text, file)
-    manifests: list[Manifest] = []
+    located = []
     line, counted = 1, 0
-    for index, ((_, start), document) in enumerate(zip(kept, documents)):
+    for (_, start), document in zip(kept, documents):
         assert start is not None
         line += text.count("\n", counted, start)
         counted = start
-        col = start - text.rfind("\n", 0, start)
-        manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, Origin(file, line, col), root)
+        located.append((document, line, start - text.rfind("\n", 0, start)))
+    return _validated(located, text, file, root)
+
+
+def _validated(
+    documents: Iterable[Sequence[Any]], text: str | None, file: str, root: Path
+) -> list[Manifest]:
+    """Manifests for documents already validated (by the fast path, the child process or the cache), as
+    (document, line, col) of each root; their field positions are read from `text` (or the file) on demand."""
+    lazy = _FilePositions(text, file)
+    manifests = []
+    for index, (document, line, col) in enumerate(documents):
+        origin = Origin(file, line, col)
+        manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
         manifest.locate = functools.partial(lazy.document, index)
         manifests.append(manifest)
     return manifests
