@@ -19,3 +19,7 @@ def test_benchmark_runs_at_1000_resources() -> None:
     for figure in ("cold apply", "no-op plan", "1 % edit plan + apply", "import one organization", "CLI peak RSS"):
         assert f"| {figure}" in table
     assert "| 1,000 (sqlite, 1 worker) |" in table
+    # The run judges itself against the targets (the figures, not their values, are checked here).
+    assert "Targets at 1,000 resources (this run's figures):" in table
+    for target in ("sqlite no-op plan", "sqlite cold apply", "sqlite 1 % edit plan + apply", "sqlite CLI peak RSS"):
+        assert f": {target} " in table
