@@ -684,6 +684,7 @@ class _Composer:
         self.stack: list[_Node] = []
         self.anchors: dict[str, _Node] = {}
         self.root: _Node | None = None
+        self.aliased = False  # whether an alias repeats a node (the document may expand past its text)
 
     def attach(self, node: _Node) -> None:
         if self.stack:
@@ -718,11 +719,13 @@ class _Composer:
                 f"alias *{event.anchor} does not refer to an anchor &{event.anchor} defined earlier in this document",
                 line, col,
             )
+        self.aliased = True
         self.attach(target)
 
 
-def _documents(text: str) -> Iterator[_Node | None]:
-    """Each document's root node (None when empty); raises `_Refused` or yaml.YAMLError at the first problem."""
+def _documents(text: str) -> Iterator[tuple[_Node | None, bool]]:
+    """Each document's root node (None when empty) and whether it uses aliases; raises `_Refused` or
+    yaml.YAMLError at the first problem."""
     composer = _Composer()
     for event in yaml.parse(text, Loader=_EVENT_LOADER):
         mark = event.start_mark
@@ -730,7 +733,7 @@ def _documents(text: str) -> Iterator[_Node | None]:
         if isinstance(event, yaml.DocumentStartEvent):
             composer = _Composer()
         elif isinstance(event, yaml.DocumentEndEvent):
-            yield composer.root
+            yield composer.root, composer.aliased
         elif isinstance(event, yaml.ScalarEvent):
             composer.scalar(event, line, col)
         elif isinstance(event, yaml.CollectionStartEvent):
@@ -869,9 +872,10 @@ def _short_tag(tag: str) -> str:
 class _Builder:
     """Expands one document's nodes into JSON-like values, recording each value's position by path."""
 
-    def __init__(self, file: str, findings: list[Finding]) -> None:
+    def __init__(self, file: str, findings: list[Finding], aliased: bool = False) -> None:
         self.file = file
         self.findings = findings
+        self.through = " (through aliases)" if aliased else ""
         self.positions: dict[FieldPath, Origin] = {}
         self.count = 0
 
@@ -882,11 +886,12 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _Refused(
-                f"this document expands to more than {MAX_NODES:,} values (through aliases); refusing to read it",
+                f"this document expands to more than {MAX_NODES:,} values{self.through}; refusing to read it: "
+                "split it into several documents" + (" or repeat fewer aliases" if self.through else ""),
                 node.line, node.col,
             )
         if depth > MAX_DEPTH:
-            raise _Refused(f"this document nests deeper than {MAX_DEPTH} levels (through aliases)", node.line, node.col)
+            raise _Refused(f"this document nests deeper than {MAX_DEPTH} levels{self.through}", node.line, node.col)
         if node.kind == "scalar":
             return self.scalar(node)
         if node.tag not in (None, "!", _COLLECTION_TAGS[node.kind]):
@@ -959,10 +964,10 @@ class _Builder:
 def _values(text: str, file: str, findings: list[Finding]) -> Iterator[tuple[Any, dict[FieldPath, Origin]]]:
     """Each non-empty document as (value, positions); YAML problems become findings and end the file."""
     try:
-        for root in _documents(text):
+        for root, aliased in _documents(text):
             if root is None:
                 continue
-            builder = _Builder(file, findings)
+            builder = _Builder(file, findings, aliased)
             before = len(findings)
             try:
                 value = builder.build(root, ())

@@ -92,7 +92,14 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     error = only_error(text, tmp_path)
     assert time.perf_counter() - start < 2
-    assert "expands to more than 100,000 values" in error.message
+    assert "expands to more than 100,000 values (through aliases)" in error.message
+
+
+def test_a_huge_plain_document_is_refused_without_blaming_aliases(tmp_path: Path) -> None:
+    text = "a: [" + ",".join(["1"] * 100_001) + "]\n"
+    error = only_error(text, tmp_path)
+    assert "expands to more than 100,000 values; refusing to read it: split it into several documents" in error.message
+    assert "alias" not in error.message
 
 
 def test_deep_nesting_is_refused_without_crashing(tmp_path: Path) -> None:
