@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -57,6 +58,18 @@ def time_limit(seconds: float, what: str = "the test") -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+DEFAULT_TIME_LIMIT_S = 120.0
+
+
+@pytest.fixture(autouse=True)
+def bounded_in_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of a package whose conftest imports this runs under a time limit (the module's
+    TIME_LIMIT_S, default 120 s)."""
+    seconds = float(getattr(request.module, "TIME_LIMIT_S", DEFAULT_TIME_LIMIT_S))
+    with time_limit(seconds, request.node.nodeid):
+        yield
 
 
 def env_int(name: str, default: int) -> int:
