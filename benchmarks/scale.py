@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -44,17 +45,20 @@ class Timed:
 
 
 def tenancy(args: list[str], env: dict[str, str], cwd: Path) -> Timed:
-    """Run the real CLI, measuring wall time and the child's own peak RSS (wait4)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "provider.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """Run the real CLI, measuring its wall time, CPU time and own peak RSS (through benchmarks/measure.py)."""
+    read_end, write_end = os.pipe()
+    command = [sys.executable, str(REPO / "benchmarks" / "measure.py"), str(write_end), sys.executable, "-m", "provider.cli", *args]
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            pass_fds=(write_end,))
+    os.close(write_end)
     out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    rc = os.waitstatus_to_exitcode(status)
-    proc.returncode = rc
+    proc.wait()
+    with os.fdopen(read_end) as report_file:
+        report = json.loads(report_file.read() or "null")
+    if proc.returncode != 0 or report is None:
+        raise SystemExit(f"could not measure `tenancy {' '.join(args)}`:\n{out[-2000:]}")
     tail = "\n".join(out.strip().splitlines()[-3:])
-    return Timed(elapsed, usage.ru_maxrss / 1024, rc, tail, usage.ru_utime + usage.ru_stime)
+    return Timed(report["seconds"], report["peak_rss_mib"], report["rc"], tail, report["cpu_seconds"])
 
 
 def baseline_refresh(url: str, token: str, organizations: int) -> float:
