@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import Result, Row, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
@@ -273,26 +273,18 @@ def _insert_run(tx: Tx, ps: list[Prepared]) -> list[Row[Any]]:
     rows = [_new_row(tx, p, stamp) for p in ps]
     # Not `sort_by_parameter_order`: SQLite has no sentinel for it, and SQLAlchemy then inserts one row per
     # statement. The rows come back in any order and are put back in the run's by their (unique) uid.
-    postgresql = tx.conn.dialect.name == "postgresql"
-    if postgresql:
-        result = tx.conn.execute(_RECORDS_INSERT_RESOURCES.statement, _RECORDS_INSERT_RESOURCES.parameters(rows))
-    else:
-        result = tx.conn.execute(_INSERT_RUN, rows)
-    returned = {row[_UID]: row for row in result}
+    returned = {row[_UID]: row for row in _insert_rows(tx, resources, rows)}
     inserted = [returned[row["uid"]] for row in rows]
     claim_rows = [
         {"namespace": c.namespace, "key": c.key, "resource_id": row.id}
         for p, row in zip(ps, inserted, strict=True)
         for c in p.claims
     ]
+    if claim_rows:
+        _insert_rows(tx, claims, claim_rows)
     ref_rows = [r for p, row in zip(ps, inserted, strict=True) for r in _ref_rows(row.id, p)]
-    for many, records_insert, table_rows in ((_INSERT_CLAIMS, _RECORDS_INSERT_CLAIMS, claim_rows), (_INSERT_REFS, _RECORDS_INSERT_REFS, ref_rows)):
-        if not table_rows:
-            continue
-        if postgresql:
-            tx.conn.execute(records_insert.statement, records_insert.parameters(table_rows))
-        else:
-            tx.conn.execute(many, table_rows)
+    if ref_rows:
+        _insert_rows(tx, refs, ref_rows)
     return inserted
 
 
@@ -328,14 +320,26 @@ def _insert(tx: Tx, p: Prepared) -> Row[Any] | None:
     return tx.conn.execute(_insert_statement(tx.conn.dialect.name, tx.conn), row).first()
 
 
+def _insert_rows(tx: Tx, table: Table, rows: list[dict[str, Any]]) -> Result[Any]:
+    """A run of rows in one statement: the rows as one JSON parameter on PostgreSQL (see RecordsInsert), a
+    multi-row INSERT on SQLite (SQLAlchemy's executemany); resources come back as DOCUMENT_COLUMNS."""
+    if tx.conn.dialect.name == "postgresql":
+        records = _RECORDS_INSERTS[table.name]
+        return tx.conn.execute(records.statement, records.parameters(rows))
+    return tx.conn.execute(_RUN_INSERTS[table.name], rows)
+
+
 _INSERTS: dict[str, Any] = {}
-_INSERT_RUN = resources.insert().returning(*DOCUMENT_COLUMNS)
-_INSERT_CLAIMS = claims.insert()
-_INSERT_REFS = refs.insert()
-# PostgreSQL: a run as one statement with the rows as one JSON parameter (see RecordsInsert).
-_RECORDS_INSERT_RESOURCES = RecordsInsert(resources, returning=DOCUMENT_COLUMNS)
-_RECORDS_INSERT_CLAIMS = RecordsInsert(claims)
-_RECORDS_INSERT_REFS = RecordsInsert(refs)
+_RUN_INSERTS = {
+    "resources": resources.insert().returning(*DOCUMENT_COLUMNS),
+    "claims": claims.insert(),
+    "refs": refs.insert(),
+}
+_RECORDS_INSERTS = {
+    "resources": RecordsInsert(resources, returning=DOCUMENT_COLUMNS),
+    "claims": RecordsInsert(claims),
+    "refs": RecordsInsert(refs),
+}
 _UID = DOCUMENT_FIELDS.index("uid")
 _UPDATE = resources.update().where(resources.c.id == bindparam("row_id")).returning(*DOCUMENT_COLUMNS)
 
@@ -617,7 +621,7 @@ def _write_refs(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False)
         tx.conn.execute(delete(refs).where(refs.c.resource_id == resource_id))
     rows = _ref_rows(resource_id, p)
     if rows:
-        tx.conn.execute(_INSERT_REFS, rows)
+        _insert_rows(tx, refs, rows)
 
 
 def _ref_rows(resource_id: int, p: Prepared) -> list[dict[str, Any]]:
