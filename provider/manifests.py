@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
 import orjson
 import pydantic
@@ -40,7 +40,7 @@ import yaml
 try:  # a Rust YAML 1.2 reader: ~7x faster than libyaml's event stream, used only where it reads as we do
     import yaml_rs
 except ImportError:  # pragma: no cover - a platform without its wheel: the libyaml paths do everything
-    yaml_rs = None
+    yaml_rs = None  # type: ignore[assignment]
 
 from provider import kinds as kinds_module
 from provider.errors import ConfigError, Finding, ManifestError, Severity
@@ -475,22 +475,22 @@ def _parse_simple_manifests(text: str, file: str, root: Path) -> list[Manifest] 
         return None
     by_kind: dict[str, list[int]] = defaultdict(list)
     kept: list[tuple[dict[str, Any], int | None]] = []
-    for value, start in zip(values, starts):
-        if value is None and start is None:
+    for document, start in zip(values, starts):
+        if document is None and start is None:
             continue  # an empty document, as the event readers skip it
-        if not isinstance(value, dict) or start is None or "status" in value:
+        if not isinstance(document, dict) or start is None or "status" in document:
             return None
-        name = value.get("kind")
-        kind = KINDS.get(name) if isinstance(name, str) and value.get("apiVersion") == API_VERSION else None
+        name = document.get("kind")
+        kind = KINDS.get(name) if isinstance(name, str) and document.get("apiVersion") == API_VERSION else None
         if kind is None:
             return None
         by_kind[kind.name].append(len(kept))
-        kept.append((value, start))
+        kept.append((document, start))
     documents: list[Any] = [None] * len(kept)
     for name, indexes in by_kind.items():
         adapter = _LIST_ADAPTERS.get(name)
         if adapter is None:
-            adapter = _LIST_ADAPTERS[name] = pydantic.TypeAdapter(list[KINDS[name].document])  # type: ignore[name-defined]
+            adapter = _LIST_ADAPTERS[name] = pydantic.TypeAdapter(cast(Any, list)[KINDS[name].document])
         try:
             models = adapter.validate_json(orjson.dumps([kept[i][0] for i in indexes]), strict=True)
         except (orjson.JSONEncodeError, pydantic.ValidationError):

@@ -245,7 +245,7 @@ def _claim_edges(operations: list[Operation], edge: Any) -> None:
 
 
 def _quota_edges(operations: list[Operation], edge: Any) -> None:
-    quotas = {}
+    quotas: dict[str, tuple[int, int | None]] = {}  # domain: (operation, its change of maxAddresses; None: new)
     for i, op in enumerate(operations):
         new, old = _quota(op.desired), _quota(op.live)
         if isinstance(op, Delete) and old is not None:

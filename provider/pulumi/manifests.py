@@ -75,5 +75,6 @@ def from_manifests(
         depends = [made[creations[j].key] for j in sorted(graph.waits_for[i])]
         options = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends))
         args = _arguments(by_key[key], os.environ if env is None else env)
-        made[key] = RESOURCES[key.kind](resource_name(key), opts=options, **args)
+        resource_class: Any = RESOURCES[key.kind]  # a dynamic.Resource taking (name, opts, **inputs)
+        made[key] = resource_class(resource_name(key), opts=options, **args)
     return {m.key: made[m.key] for m in loaded.manifests}
