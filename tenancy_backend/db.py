@@ -295,11 +295,11 @@ class RecordsInsert:
     def __init__(self, table: Table, returning: Sequence[Any] = ()) -> None:
         self.columns = [c.name for c in table.c if not (c.primary_key and c.autoincrement)]
         types = {c.name: _record_type(c.type) for c in table.c}
-        names = ", ".join(self.columns)
-        record = ", ".join(f"{name} {types[name]}" for name in self.columns)
-        sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS u({record})"
+        names = ", ".join(f'"{name}"' for name in self.columns)
+        record = ", ".join(f'"{name}" {types[name]}' for name in self.columns)
+        sql = f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS u({record})'
         if returning:
-            sql += " RETURNING " + ", ".join(c.name for c in returning)
+            sql += " RETURNING " + ", ".join(f'"{c.name}"' for c in returning)
         self.statement = text(sql)
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
