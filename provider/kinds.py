@@ -180,7 +180,7 @@ class UserSpec(Model):
     billing_rights: bool = False
     billing_reminders: bool = True
     password: SecretSource | None = Field(default=None, description="write-only secret source")
-    password_version: Annotated[int, Field(ge=1)] = 1
+    password_version: Annotated[int, Field(ge=1, le=2**31 - 1)] = 1  # stays an exact integer everywhere
 
 
 class WireUserSpec(UserSpec):

@@ -597,6 +597,10 @@ def _write_claims(tx: Tx, resource_id: int, p: Prepared, *, created: bool = Fals
             _refuse_taken(tx, claim)
 
 
+# Claims unique within a narrower set than the whole backend: how their refusal words the rule.
+_UNIQUE_WITHIN = {"org-display-name": "organizations with the same parent need different display names"}
+
+
 def _refuse_taken(tx: Tx, claim: Claim) -> None:
     query = (
         select(resources.c.kind, resources.c.organization, resources.c.name)
@@ -608,7 +612,8 @@ def _refuse_taken(tx: Tx, claim: Claim) -> None:
         raise Conflict(f"{claim.what} is in use; retry", [{"path": f"spec.{claim.field}", "message": "in use"}])
     owner = holder.name if holder.kind == ORGANIZATION else holder.organization
     who = str(ResourceKey(*holder)) if tx.visible(owner) else "a resource of another organization"
-    message = f"{claim.what} is already used by {who}; it must be unique across the backend"
+    rule = _UNIQUE_WITHIN.get(claim.namespace, "it must be unique across the backend")
+    message = f"{claim.what} is already used by {who}; {rule}"
     raise Conflict(message, [{"path": f"spec.{claim.field}", "message": message}])
 
 

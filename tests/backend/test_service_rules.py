@@ -63,7 +63,7 @@ def test_addresses_are_unique_across_users_and_aliases_ignoring_case(acme: Servi
 def test_display_names_are_unique_among_siblings(service: Service) -> None:
     service.create(ROOT, "Organization", None, org("holding", displayName="Holding"))
     service.create(ROOT, "Organization", None, org("a", parent="holding", displayName="Shop"))
-    with refused(409, "displayName 'Shop' under 'holding' is already used by Organization a"):
+    with refused(409, "displayName 'Shop' under 'holding' is already used by Organization a; organizations with the same parent need different display names"):
         service.create(ROOT, "Organization", None, org("b", parent="holding", displayName="Shop"))
     service.create(ROOT, "Organization", None, org("b", displayName="Shop"))  # top level: another parent
 
@@ -342,6 +342,12 @@ def test_rotating_a_password_needs_the_new_password(acme: Service) -> None:
     rotated = acme.update(ROOT, "User", "acme", "bob", user("acme", "bob", passwordVersion=2, password="N3w!pass-Word-77"))
     assert rotated["spec"]["passwordVersion"] == 2
     assert verify_password("N3w!pass-Word-77", _password_hash(acme, "acme", "bob") or "")
+
+
+def test_a_password_version_beyond_32_bits_is_refused(acme: Service) -> None:
+    """Larger numbers would come back as floats (1e+26) that a PUT of the same document then refuses."""
+    with refused(422, "spec.passwordVersion"):
+        acme.create(ROOT, "User", "acme", user("acme", "big", passwordVersion=10**26, password="N3w!pass-Word-77"))
 
 
 # --- billing --------------------------------------------------------------------------------------
