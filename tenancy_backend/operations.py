@@ -7,6 +7,7 @@ transaction takes the write lock. The state-dependent rules that can only be jud
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | 
     check_text(document)
     document = _filled(kind, organization, document, name)
     try:
-        model = kind.wire_document.model_validate(document)
+        model = _strictly_validated(kind, document)
     except ValidationError as e:
         raise Invalid(f"invalid {kind.name} document: {_summary(e)}", validation_errors(e)) from None
     meta = model.metadata  # type: ignore[attr-defined]
@@ -114,6 +115,16 @@ def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | 
         protected=meta.protected,
         password_hash=hash_password(password) if password is not None else None,
     )
+
+
+def _strictly_validated(kind: Kind, document: dict[str, Any]) -> Any:
+    """The document validated with JSON's own types, as manifests are: "yes" is not true, and "5", 5.0 and
+    true are not 5 (lax coercion would store values nobody wrote)."""
+    try:
+        raw = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library encodes them
+        raw = json.dumps(document).encode()
+    return kind.wire_document.model_validate_json(raw, strict=True)
 
 
 def check_text(value: Any, path: str = "") -> None:

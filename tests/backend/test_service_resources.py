@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,30 @@ def test_invalid_documents_locate_every_error(service: Service) -> None:
         service.create(ROOT, "Organization", None, org("acme", displayName="a\ud800b"))
     with refused(422, "unknown kind"):
         service.create(ROOT, "Widget", None, org("acme"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "document", "path"),
+    [
+        ("Organization", org("acme", meta={"protected": "yes"}), "metadata.protected"),
+        ("User", user("acme", "ann", billingRights="yes"), "spec.billingRights"),
+        ("User", user("acme", "ann", passwordVersion="2"), "spec.passwordVersion"),
+        ("CustomerSubscription", subscription("acme", "cust", users=True), "spec.users"),
+        ("CustomerSubscription", subscription("acme", "cust", users=5.0), "spec.users"),
+        ("CustomerSubscription", subscription("acme", "cust", users="5"), "spec.users"),
+        ("Team", team("acme", "devs", displayName=7), "spec.displayName"),
+    ],
+)
+def test_values_of_the_wrong_json_type_are_refused_not_coerced(
+    service: Service, kind: str, document: dict[str, Any], path: str
+) -> None:
+    """Coercing "yes" to true or true to 1 would store what nobody wrote: the API takes JSON's own types,
+    as manifests do."""
+    if kind != "Organization":
+        service.create(ROOT, "Organization", None, org("acme"))
+    organization = None if kind == "Organization" else "acme"
+    with refused(422, f"invalid {kind} document", path=path):
+        service.create(ROOT, kind, organization, document)
 
 
 def test_labels_and_selectors(service: Service) -> None:
