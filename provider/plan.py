@@ -323,6 +323,7 @@ def plan(
         )
 
     problems.extend(_protection_problems(operations))
+    problems.extend(_reactivation_problems(operations))
     if problems:
         raise PlanError(problems)
 
@@ -352,6 +353,18 @@ def _protection_problems(operations: list[Operation]) -> list[str]:
                 "(an update), or keep it in the manifests unchanged"
             )
     return problems
+
+
+def _reactivation_problems(operations: list[Operation]) -> list[str]:
+    """An archived subscription declared active again: the backend refuses it (archived is final), so the
+    plan does, before anything is applied."""
+    return [
+        f"{op.key} is archived, and archived is final: it cannot be reactivated. Keep `state: archived` in "
+        "the manifests (or remove it from them), and declare a new subscription under another name"
+        for op in operations
+        if isinstance(op, (Update, Adopt)) and op.live is not None and _is_archived(op.live)
+        and (op.desired or {}).get("spec", {}).get("state", "active") != "archived"
+    ]
 
 
 def _replace_warnings(operations: list[Operation]) -> list[str]:

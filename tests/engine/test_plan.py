@@ -95,6 +95,19 @@ def test_archived_subscriptions_are_not_deleted_again():
     assert plan([], [archived], stack="s").operations == []
 
 
+@pytest.mark.parametrize("stack", ["s", None])
+def test_reactivating_an_archived_subscription_is_refused_by_the_plan(stack: str | None):
+    fields = {"product": "signatures-microsoft-365", "customerName": "C"}
+    archived = live(scoped("CustomerSubscription", "r", "c", **fields, state="archived"), stack=stack)
+    for declared in (scoped("CustomerSubscription", "r", "c", **fields, state="active"),
+                     scoped("CustomerSubscription", "r", "c", **fields)):  # active by default: declared again
+        with pytest.raises(PlanError, match="r/c is archived, and archived is final: it cannot be reactivated"):
+            plan([declared], [archived], stack=stack)
+    # Still archived, with another field changed: an ordinary update.
+    changed = scoped("CustomerSubscription", "r", "c", **fields, state="archived", users=3)
+    assert [type(op) for op in plan([changed], [archived], stack=stack).operations] in ([Update], [Adopt])
+
+
 def test_summary_counts_adoptions_as_updates():
     result = plan([org("a"), org("b")], [live(org("a"))], stack="s")
     assert result.summary == "Plan: 1 to create, 1 to update, 0 to replace, 0 to delete."
