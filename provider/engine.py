@@ -13,7 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class Prepared:
     manifest_set: manifests.ManifestSet
     paths: list[str]
     backend: str
+    live: list[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
 
     @functools.cached_property
     def digest(self) -> str:
@@ -117,7 +118,7 @@ def prepare(
     result = plan([m.document for m in manifest_set.manifests], live, stack=stack, prices=prices, destroy=destroy)
     result.operations = ordered(result.operations)
     result.warnings = [f"{w.file}:{w.line}: {w.message}" for w in warnings] + result.warnings
-    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], backend)
+    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], backend, live)
 
 
 def resolve_secrets(prepared: Prepared, allow_outside: bool = False) -> SecretValues:
@@ -182,14 +183,31 @@ def prepare_saved(saved: dict[str, Any], client: Client, backend: str, allow_out
     moved = []
     if prepared.digest != saved["manifest_digest"]:
         moved.append("the manifests changed since the plan was made")
-    now = prepared.plan.versions()
-    for key_id in sorted(set(now) | set(saved["versions"])):
-        was, is_now = saved["versions"].get(key_id, "(not in the saved plan)"), now.get(key_id, "(unchanged now)")
-        if was != is_now:
-            moved.append(f"{_describe(key_id)}: resourceVersion {_version(was)} → {_version(is_now)}")
+    was = saved["versions"]
+    live = _live_versions(prepared.live, set(was))
+    for key_id in sorted(was):
+        if was[key_id] != live.get(key_id):
+            moved.append(_moved(key_id, was[key_id], live.get(key_id)))
+    for key_id in sorted(set(prepared.plan.versions()) - set(was)):
+        moved.append(f"{_describe(key_id)}: now needs a change the saved plan does not hold")
     if moved:
         raise StalePlanError(moved)
     return prepared
+
+
+def _live_versions(live: list[dict[str, Any]], wanted: set[str]) -> dict[str, str | None]:
+    """The backend's resourceVersion now of each wanted resource (absent ones left out)."""
+    out = {}
+    for document in live:
+        key_id = "/".join(ResourceKey.of(document))
+        if key_id in wanted:
+            out[key_id] = (document.get("metadata") or {}).get("resourceVersion")
+    return out
+
+
+def _moved(key_id: str, was: str | None, now: str | None) -> str:
+    what = "created since" if was is None else "deleted since" if now is None else "changed since"
+    return f"{_describe(key_id)}: {what} (resourceVersion {_version(was)} → {_version(now)})"
 
 
 def _describe(key_id: str) -> str:

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import yaml
+
 from provider.kinds import ResourceKey as K
 
 from .conftest import REPO, Backend, write
@@ -66,8 +68,25 @@ def test_a_stale_saved_plan_is_refused_and_changes_nothing(backend: Backend, tmp
     client.update(bob, if_match=bob["metadata"]["resourceVersion"])
     applied = backend.tenancy("apply", "--plan", str(saved), "--yes", env=ENV)
     assert applied.rc == 1, applied.both
-    assert "stale" in applied.err and "User acme/bob" in applied.err
+    assert "stale" in applied.err and "User acme/bob: changed since (resourceVersion " in applied.err
     assert client.get(K("User", "acme", "bob"))["spec"]["displayName"] == "Bob"
+
+
+def test_a_stale_saved_plan_says_what_was_created_or_deleted_since(backend: Backend, tmp_path: Path):
+    manifests = acme(tmp_path)
+    assert backend.tenancy("apply", str(manifests), "--yes", env=ENV).rc == 0
+    (manifests / "acme.yaml").write_text(ACME.replace("displayName: Bob", "displayName: Bob Builder") + users(1))
+    saved = tmp_path / "tenancy.plan"
+    assert backend.tenancy("plan", str(manifests), "--out", str(saved), env=ENV).rc == 0
+    client = backend.client()
+    client.create(yaml.safe_load(users(1).split("---\n", 1)[1]))  # the planned create, done by someone else
+    for key in (K("Alias", "acme", "info"), K("Team", "acme", "sales"), K("User", "acme", "bob")):
+        client.delete(key, if_match=None)  # the last one is the planned update's target
+    applied = backend.tenancy("apply", "--plan", str(saved), "--yes", env=ENV)
+    assert applied.rc == 1, applied.both
+    assert "User acme/u0: created since (resourceVersion absent → " in applied.err
+    assert "User acme/bob: deleted since (resourceVersion " in applied.err and " → absent)" in applied.err
+    assert "unchanged now" not in applied.err
 
 
 def test_a_fresh_saved_plan_applies(backend: Backend, tmp_path: Path):
