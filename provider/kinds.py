@@ -16,7 +16,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "tenancy/v1"
@@ -121,12 +121,35 @@ class Phase(str, Enum):
 # --- spec parts -----------------------------------------------------------------------------------
 
 
+# The 249 officially assigned ISO 3166-1 alpha-2 codes (as listed by pycountry 24.6): user-assigned codes
+# (XX, ZZ, QQ...) and reserved ones (UK: the United Kingdom is GB) are not countries.
+ISO_3166_ALPHA_2 = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV
+    BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES
+    ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE
+    IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY
+    MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU
+    NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM
+    SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE
+    VG VI VN VU WF WS YE YT ZA ZM ZW
+    """.split()
+)
+
+
+def _country(code: str) -> str:
+    if code not in ISO_3166_ALPHA_2:
+        hint = " (the United Kingdom is GB)" if code == "UK" else ""
+        raise ValueError(f"{code!r} is not an officially assigned ISO 3166-1 alpha-2 country code{hint}")
+    return code
+
+
 class BillingAddress(Model):
     name: Text
     street: Text
     postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     city: Text
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_country)] = Field(
         description="ISO 3166-1 alpha-2 country code, e.g. DE"
     )
 

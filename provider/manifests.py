@@ -1288,6 +1288,8 @@ def _message(kind: Kind, value: dict[str, Any], path: FieldPath, err: Any) -> st
         return f"{prefix}must be at least {ctx.get('ge', ctx.get('gt'))} (got {given})"
     if kind_of_error in ("less_than_equal", "less_than"):
         return f"{prefix}must be at most {ctx.get('le', ctx.get('lt'))} (got {given})"
+    if kind_of_error == "value_error":  # a validator's own words, without pydantic's "Value error, "
+        return f"{prefix}{ctx.get('error', err.get('msg', 'invalid value'))}"
     if kind_of_error in _EXPECTED_TYPE:
         got = "a value" if secret else _type_name(err.get("input"))
         return f"{prefix}expected {_EXPECTED_TYPE[kind_of_error]}, got {got}"

@@ -118,13 +118,36 @@ def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | 
 
 
 def _strictly_validated(kind: Kind, document: dict[str, Any]) -> Any:
-    """The document validated with JSON's own types, as manifests are: "yes" is not true, and "5", 5.0 and
-    true are not 5 (lax coercion would store values nobody wrote)."""
+    """The document validated with JSON's own types, as manifests are: "yes" is not true, and "5" and true
+    are not 5 (lax coercion would store values nobody wrote). A whole number written 5.0 is 5, as in JSON
+    Schema and in manifests."""
     try:
-        raw = orjson.dumps(document)
+        return kind.wire_document.model_validate_json(_encoded(document), strict=True)
+    except ValidationError:
+        whole, changed = _whole_numbers(document)
+        if not changed:
+            raise
+        return kind.wire_document.model_validate_json(_encoded(whole), strict=True)
+
+
+def _encoded(document: Any) -> bytes:
+    try:
+        return orjson.dumps(document)
     except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library encodes them
-        raw = json.dumps(document).encode()
-    return kind.wire_document.model_validate_json(raw, strict=True)
+        return json.dumps(document).encode()
+
+
+def _whole_numbers(value: Any) -> tuple[Any, bool]:
+    """`value` with every float that is a whole number made an int, and whether there was one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value), True
+    if isinstance(value, dict):
+        pairs = [(k, *_whole_numbers(v)) for k, v in value.items()]
+        return {k: v for k, v, _ in pairs}, any(c for _, _, c in pairs)
+    if isinstance(value, list):
+        items = [_whole_numbers(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    return value, False
 
 
 def check_text(value: Any, path: str = "") -> None:
@@ -219,7 +242,7 @@ def _message(error_type: str, message: str) -> str:
         return "unknown field: remove it or check its spelling"
     if error_type == "missing":
         return "required field is missing"
-    return message
+    return message.removeprefix("Value error, ")  # a validator's own words
 
 
 def _summary(error: ValidationError) -> str:

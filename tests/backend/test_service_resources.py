@@ -144,7 +144,7 @@ def test_invalid_documents_locate_every_error(service: Service) -> None:
         ("User", user("acme", "ann", billingRights="yes"), "spec.billingRights"),
         ("User", user("acme", "ann", passwordVersion="2"), "spec.passwordVersion"),
         ("CustomerSubscription", subscription("acme", "cust", users=True), "spec.users"),
-        ("CustomerSubscription", subscription("acme", "cust", users=5.0), "spec.users"),
+        ("CustomerSubscription", subscription("acme", "cust", users=5.5), "spec.users"),
         ("CustomerSubscription", subscription("acme", "cust", users="5"), "spec.users"),
         ("Team", team("acme", "devs", displayName=7), "spec.displayName"),
     ],
@@ -159,6 +159,23 @@ def test_values_of_the_wrong_json_type_are_refused_not_coerced(
     organization = None if kind == "Organization" else "acme"
     with refused(422, f"invalid {kind} document", path=path):
         service.create(ROOT, kind, organization, document)
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_that_number(service: Service) -> None:
+    """As in JSON Schema and in manifests: 5.0 is the integer 5 (Pulumi, for one, sends every number so)."""
+    service.create(ROOT, "Organization", None, org("acme"))
+    created = service.create(ROOT, "CustomerSubscription", "acme", subscription("acme", "cust", users=5.0))
+    assert created["spec"]["users"] == 5 and type(created["spec"]["users"]) is int
+
+
+def test_billing_countries_are_iso_3166_codes(service: Service) -> None:
+    address = {"name": "A", "street": "S 1", "postalCode": "1000", "city": "C"}
+    for code, fragment in (("XX", "'XX' is not an officially assigned ISO 3166-1 alpha-2 country code"),
+                           ("UK", "(the United Kingdom is GB)")):
+        with refused(422, fragment, path="spec.billingAddress.country"):
+            service.create(ROOT, "Organization", None, org("acme", billingAddress={**address, "country": code}))
+    created = service.create(ROOT, "Organization", None, org("acme", billingAddress={**address, "country": "GB"}))
+    assert created["spec"]["billingAddress"]["country"] == "GB"
 
 
 def test_labels_and_selectors(service: Service) -> None:

@@ -157,6 +157,13 @@ def test_yaml_1_2_booleans_and_numbers(tmp_path: Path) -> None:
     assert ok.manifests[0].spec["billingAddress"]["country"] == "NO"
 
 
+def test_billing_countries_are_iso_3166_codes(tmp_path: Path) -> None:
+    text = ORG.replace("  plan: entry\n", "  plan: entry\n  billingAddress: {name: N, street: S, postalCode: '1', city: C, country: UK}\n")
+    error = only_error(text, tmp_path)
+    assert error.field == "spec.billingAddress.country"
+    assert error.message.endswith("'UK' is not an officially assigned ISO 3166-1 alpha-2 country code (the United Kingdom is GB)")
+
+
 def test_integral_floats_are_integers_as_in_json() -> None:
     text = ORG + "---\napiVersion: tenancy/v1\nkind: MailboxQuota\nmetadata: {name: q, organization: acme}\nspec: {domain: acme.example, maxAddresses: 5.0}\n"
     assert load_text(text).manifests[1].spec["maxAddresses"] == 5
