@@ -11,6 +11,7 @@ User's `password` arrives there as the clear value (`WIRE_SPECS`), because the p
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonDict
 
 API_VERSION = "tenancy/v1"
 STACK_LABEL = "tenancy/stack"
@@ -212,13 +214,27 @@ class WireUserSpec(UserSpec):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None  # type: ignore[assignment]
 
 
+def _listed_once(values: list[Any]) -> list[Any]:
+    """A list that is a set (members, shares...): each value once."""
+    counts = Counter(getattr(v, "value", v) for v in values)
+    repeated = [(value, n) for value, n in counts.items() if n > 1]
+    if repeated:
+        value, n = repeated[0]
+        raise ValueError(f"{value!r} is listed {n} times; list it once")
+    return values
+
+
+LISTED_ONCE = AfterValidator(_listed_once)
+UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
+
+
 class TeamSpec(Model):
     display_name: Text
     description: LongText | None = None
-    members: list[Slug] = Field(default_factory=list)
-    external_members: list[Email] = Field(default_factory=list)
+    members: Annotated[list[Slug], LISTED_ONCE] = Field(default_factory=list, json_schema_extra=UNIQUE_ITEMS)
+    external_members: Annotated[list[Email], LISTED_ONCE] = Field(default_factory=list, json_schema_extra=UNIQUE_ITEMS)
     leader: Slug | None = None
-    shares: list[Share] = Field(default_factory=list)
+    shares: Annotated[list[Share], LISTED_ONCE] = Field(default_factory=list, json_schema_extra=UNIQUE_ITEMS)
 
 
 class MailboxQuotaSpec(Model):
@@ -238,7 +254,9 @@ class CustomerSubscriptionSpec(Model):
     users: Annotated[int, Field(ge=1, le=10_000_000)] = 1
     customer_can_edit_signatures: bool = False
     contact: Contact | None = None
-    signature_modes: list[SignatureMode] = Field(default_factory=lambda: [SignatureMode.SERVER_SIDE])
+    signature_modes: Annotated[list[SignatureMode], LISTED_ONCE] = Field(
+        default_factory=lambda: [SignatureMode.SERVER_SIDE], json_schema_extra=UNIQUE_ITEMS
+    )
     state: SubscriptionState = SubscriptionState.ACTIVE
 
 

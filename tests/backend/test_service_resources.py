@@ -168,6 +168,18 @@ def test_a_whole_number_written_with_a_decimal_point_is_that_number(service: Ser
     assert created["spec"]["users"] == 5 and type(created["spec"]["users"]) is int
 
 
+def test_lists_that_are_sets_refuse_repeated_values(service: Service) -> None:
+    service.create(ROOT, "Organization", None, org("acme"))
+    service.create(ROOT, "User", "acme", user("acme", "ann"))
+    for field, value in (("members", ["ann", "ann"]), ("shares", ["calendars", "calendars"]),
+                         ("externalMembers", ["x@y.example", "x@y.example"])):
+        with refused(422, "is listed 2 times; list it once", path=f"spec.{field}"):
+            service.create(ROOT, "Team", "acme", team("acme", "devs", **{field: value}))
+    with refused(422, "'server-side' is listed 2 times", path="spec.signatureModes"):
+        service.create(ROOT, "CustomerSubscription", "acme",
+                       subscription("acme", "cust", signatureModes=["server-side", "server-side"]))
+
+
 def test_billing_countries_are_iso_3166_codes(service: Service) -> None:
     address = {"name": "A", "street": "S 1", "postalCode": "1000", "city": "C"}
     for code, fragment in (("XX", "'XX' is not an officially assigned ISO 3166-1 alpha-2 country code"),

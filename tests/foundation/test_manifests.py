@@ -164,6 +164,13 @@ def test_billing_countries_are_iso_3166_codes(tmp_path: Path) -> None:
     assert error.message.endswith("'UK' is not an officially assigned ISO 3166-1 alpha-2 country code (the United Kingdom is GB)")
 
 
+def test_lists_that_are_sets_refuse_repeated_values(tmp_path: Path) -> None:
+    team = "---\napiVersion: tenancy/v1\nkind: Team\nmetadata: {name: devs, organization: acme}\nspec:\n  displayName: Devs\n"
+    error = only_error(ORG + team + "  shares: [calendars, contacts, calendars]\n", tmp_path)
+    assert (error.field, error.line) == ("spec.shares", 14)
+    assert error.message.endswith("'calendars' is listed 2 times; list it once")
+
+
 def test_integral_floats_are_integers_as_in_json() -> None:
     text = ORG + "---\napiVersion: tenancy/v1\nkind: MailboxQuota\nmetadata: {name: q, organization: acme}\nspec: {domain: acme.example, maxAddresses: 5.0}\n"
     assert load_text(text).manifests[1].spec["maxAddresses"] == 5
