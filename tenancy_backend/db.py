@@ -43,6 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 log = logging.getLogger(__name__)
 
 RESOURCE_VERSION_COUNTER = "resource_version"
+PASSWORD_PEPPER_COUNTER = "password_pepper"  # the database's salt for password fingerprints (migration 0002)
 MIGRATION_LOCK_ID = 0x7E4A_4E43  # pg_advisory_lock key for "tenancy migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -68,6 +69,7 @@ class Resource(Base):
         Index("ix_resources_organization", "organization", "id"),
         Index("ix_resources_kind_mail_domain", "kind", "mail_domain"),  # quota checks: see the migration
         Index("ix_resources_kind_parent", "kind", "parent"),  # hierarchy lookups
+        Index("ix_resources_password_fingerprint", "password_fingerprint"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -89,6 +91,7 @@ class Resource(Base):
     mail_domain: Mapped[str | None] = mapped_column(String(253))  # User email / Alias address / quota domain
     # Private to the backend, never returned:
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_fingerprint: Mapped[str | None] = mapped_column(String(64))  # see passwords.fingerprint
     subscription_id: Mapped[str | None] = mapped_column(String(64))
     trial_ends_at: Mapped[str | None] = mapped_column(Timestamp)
 

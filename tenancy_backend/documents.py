@@ -19,8 +19,8 @@ CENT = Decimal("0.01")
 DEFAULT_CURRENCY = "EUR"
 DEFAULT_PRICES = {Tier.FREE.value: "0.00", Tier.ENTRY.value: "3.50", Tier.PRO.value: "7.50"}
 
-# Everything a document needs; the password hash is never selected for rendering.
-DOCUMENT_COLUMNS = [c for c in resources.c if c.name != "password_hash"]
+# Everything a document needs; the password hash and fingerprint are never selected for rendering.
+DOCUMENT_COLUMNS = [c for c in resources.c if c.name not in ("password_hash", "password_fingerprint")]
 DOCUMENT_FIELDS = tuple(c.name for c in DOCUMENT_COLUMNS)
 
 # Rows are read by position: a Row's attribute access costs ~10 times its index access, and an export

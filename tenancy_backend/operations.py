@@ -31,7 +31,7 @@ from tenancy_backend.errors import (
     Violation,
     refuse,
 )
-from tenancy_backend.passwords import hash_password, weakness
+from tenancy_backend.passwords import fingerprint, hash_password, weakness
 from tenancy_backend.spec_rules import RULES, Claim, referenced_names
 from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
 
@@ -52,6 +52,7 @@ class Prepared:
     labels: dict[str, str]
     protected: bool
     password_hash: str | None  # set when the document carried a password
+    password_fingerprint: str | None = None  # likewise (passwords.fingerprint), when the database has a pepper
     # Derived once, when the document is prepared (before the write lock): a bulk create reads them often.
     key: ResourceKey = field(init=False, compare=False)
     columns: dict[str, Any] = field(init=False, compare=False, repr=False)  # denormalised: see _row_values
@@ -77,8 +78,11 @@ def kind_named(name: Any, path: str = "kind") -> Kind:
     return kind
 
 
-def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | None = None) -> Prepared:
-    """Validate a document for `kind` in `organization` (and, for updates, `name` from the path).
+def prepare(
+    kind: Kind, organization: str | None, document: Any, *, name: str | None = None, pepper: int | None = None
+) -> Prepared:
+    """Validate a document for `kind` in `organization` (and, for updates, `name` from the path); a
+    password is hashed, and fingerprinted with the database's `pepper`.
 
     Missing `metadata.organization` / `metadata.name` are filled from the path; different ones are refused.
     """
@@ -114,6 +118,7 @@ def prepare(kind: Kind, organization: str | None, document: Any, *, name: str | 
         labels=dict(meta.labels),
         protected=meta.protected,
         password_hash=hash_password(password) if password is not None else None,
+        password_fingerprint=fingerprint(password, pepper) if password is not None and pepper is not None else None,
     )
 
 
@@ -258,6 +263,7 @@ def create(tx: Tx, p: Prepared) -> dict[str, Any]:
     tx.forget_inserted()
     _check_place(tx, p, old=None)
     _check_rights(tx, p, old=None)
+    _check_password_unshared(tx, p)
     row = _insert(tx, p)
     if row is None:
         taken = tx.find(p.kind.name, p.organization, p.name)
@@ -326,8 +332,8 @@ def _plain_creates(tx: Tx, ps: list[Prepared]) -> bool:
     """Whether every create passes its checks now, no two claim one name or unique value, and none of them
     needs another of the run (an organization and what it holds, a parent and its child)."""
     keys = {p.key for p in ps}
-    if len(keys) != len(ps):
-        return False
+    if len(keys) != len(ps) or any(p.password_fingerprint for p in ps):
+        return False  # a password is checked against those stored before it, one create at a time
     new_orgs = {p.name for p in ps if not p.kind.scoped}
     # A quota's status counts the mailboxes on its domain: rendered after the whole run, it would count
     # users that one-by-one creates insert after it.
@@ -399,6 +405,7 @@ def update(tx: Tx, p: Prepared, if_match: str | None = None) -> dict[str, Any]:
     _check_place(tx, p, old=row)
     _check_rights(tx, p, old=row)
     _check_rotation(p, row)
+    _check_password_unshared(tx, p)
     values = _row_values(p)
     unchanged = all(getattr(row, k) == v for k, v in values.items()) and p.password_hash is None
     if unchanged:
@@ -406,6 +413,7 @@ def update(tx: Tx, p: Prepared, if_match: str | None = None) -> dict[str, Any]:
     changes = values | {"resource_version": tx.next_version(), "updated_at": iso(tx.now)}
     if p.password_hash is not None:
         changes["password_hash"] = p.password_hash
+        changes["password_fingerprint"] = p.password_fingerprint
     new_row = tx.conn.execute(_UPDATE, {**changes, "row_id": row.id}).one()  # values as parameters: see _insert
     _write_claims(tx, row.id, p)
     _write_refs(tx, row.id, p)
@@ -525,6 +533,27 @@ def _check_rights(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
         raise Forbidden(message, [{"path": "spec.role", "message": message}])
 
 
+_PASSWORD_ELSEWHERE = (
+    select(resources.c.id)
+    .where(resources.c.password_fingerprint == bindparam("fingerprint"), resources.c.organization != bindparam("organization"))
+    .limit(1)
+)
+
+
+def _check_password_unshared(tx: Tx, p: Prepared) -> None:
+    """Users of different organizations must not share a password (SPEC §2). Which organization has it
+    is not said: that would tell one tenant about another."""
+    if p.password_fingerprint is None:
+        return
+    taken = tx.conn.execute(_PASSWORD_ELSEWHERE, {"fingerprint": p.password_fingerprint, "organization": p.organization})
+    if taken.first() is not None:
+        message = (
+            "this password is already used by a user of another organization; users of different "
+            "organizations must not share a password: choose another"
+        )
+        raise Conflict(message, [{"path": "spec.password", "message": message}])
+
+
 def _check_immutable(p: Prepared, row: Row[Any]) -> None:
     changed = sorted(f for f in p.kind.immutable if p.spec.get(f) != row.spec.get(f))
     if changed:
@@ -586,6 +615,7 @@ def _new_row(tx: Tx, p: Prepared, stamp: str) -> dict[str, Any]:
         created_at=stamp,
         updated_at=stamp,
         password_hash=p.password_hash,
+        password_fingerprint=p.password_fingerprint,
         subscription_id=extra.get("subscription_id"),
         trial_ends_at=extra.get("trial_ends_at"),
         **_row_values(p),

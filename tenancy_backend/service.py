@@ -6,6 +6,8 @@ they enforce exactly the same things. See docs/architecture.md for the interface
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 import logging
@@ -24,6 +26,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from provider.kinds import ResourceKey
 from tenancy_backend import integrity
 from tenancy_backend.db import (
+    PASSWORD_PEPPER_COUNTER,
+    counters,
     create_db_engine,
     deposits,
     idempotency_keys,
@@ -104,6 +108,14 @@ class Service:
 
     def __repr__(self) -> str:
         return f"Service({redact_url(self.db_url)!r})"
+
+    @functools.cached_property
+    def _pepper(self) -> int | None:
+        """The database's salt for password fingerprints (drawn by migration 0002); None before it."""
+        with self._engine.connect() as conn:
+            query = select(counters.c.value).where(counters.c.name == PASSWORD_PEPPER_COUNTER)
+            value = conn.execute(query).scalar_one_or_none()
+        return None if value is None else int(value)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -226,7 +238,7 @@ class Service:
         document: Any,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        p = prepare(kind_named(kind), organization, document)
+        p = prepare(kind_named(kind), organization, document, pepper=self._pepper)
         fingerprint = _fingerprint("create", kind, organization, None, document)
         with self._write(scope) as tx:
             replay = _replay(tx, idempotency_key, fingerprint)
@@ -249,7 +261,7 @@ class Service:
         k = kind_named(kind)
         with self._read(scope) as tx:
             existing(tx, k, organization or "", name)  # 404 before 422: never judge what cannot be seen
-        p = prepare(k, organization, document, name=name)
+        p = prepare(k, organization, document, name=name, pepper=self._pepper)
         with self._write(scope) as tx:
             result = update(tx, p, if_match)
             self._finish(tx)
@@ -268,7 +280,7 @@ class Service:
         self, scope: Scope, operations: Any, idempotency_key: str | None = None
     ) -> Results:
         """Apply operations in order, all or nothing; rules on references and quotas judge the outcome."""
-        steps = _parse_operations(operations)
+        steps = _parse_operations(operations, self._pepper)
         fingerprint = _fingerprint("changeset", "", None, None, operations)
         with self._write(scope) as tx:
             replay = _replay(tx, idempotency_key, fingerprint)
@@ -386,7 +398,7 @@ class _Step:
     if_match: str | None
 
 
-def _parse_operations(operations: Any) -> list[_Step]:
+def _parse_operations(operations: Any, pepper: int | None) -> list[_Step]:
     if not isinstance(operations, list) or not operations:
         message = "operations must be a non-empty list of {op, kind, organization, name, document, ifMatch}"
         raise Invalid(message, [{"path": "operations", "message": message}])
@@ -397,7 +409,7 @@ def _parse_operations(operations: Any) -> list[_Step]:
     errors: list[dict[str, str]] = []
     for index, raw in enumerate(operations):
         try:
-            steps.append(_parse_step(raw))
+            steps.append(_parse_step(raw, pepper))
         except ServiceError as e:
             prefix = f"operations[{index}]"
             errors.extend(
@@ -409,7 +421,7 @@ def _parse_operations(operations: Any) -> list[_Step]:
     return steps
 
 
-def _parse_step(raw: Any) -> _Step:
+def _parse_step(raw: Any, pepper: int | None) -> _Step:
     if not isinstance(raw, dict):
         raise Invalid("an operation must be an object", [{"path": "", "message": "expected an object"}])
     unknown = sorted(set(raw) - {"op", "kind", "organization", "name", "document", "ifMatch"})
@@ -433,7 +445,7 @@ def _parse_step(raw: Any) -> _Step:
         return _Step(op, key, None, None if if_match is None else str(if_match))
     if name is not None and not isinstance(name, str):
         raise Invalid("bad name", [{"path": "name", "message": "a resource name"}])
-    p = _prefixed("document", lambda: prepare(kind, organization, raw.get("document"), name=name))
+    p = _prefixed("document", lambda: prepare(kind, organization, raw.get("document"), name=name, pepper=pepper))
     return _Step(op, p.key, p, None if if_match is None else str(if_match))
 
 

@@ -13,7 +13,7 @@ from tenancy_backend.passwords import verify_password
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
-from .docs import STRONG_PASSWORD, alias, org, quota, subscription, team, user
+from .docs import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user
 from .helpers import refused
 
 ROOT = Scope.root()
@@ -342,6 +342,29 @@ def test_rotating_a_password_needs_the_new_password(acme: Service) -> None:
     rotated = acme.update(ROOT, "User", "acme", "bob", user("acme", "bob", passwordVersion=2, password="N3w!pass-Word-77"))
     assert rotated["spec"]["passwordVersion"] == 2
     assert verify_password("N3w!pass-Word-77", _password_hash(acme, "acme", "bob") or "")
+
+
+def test_users_of_different_organizations_may_not_share_a_password(acme: Service) -> None:
+    shared, other = STRONG_PASSWORD, "Kp3$wZ9!qLm-Rt7x"
+    acme.create(ROOT, "User", "acme", user("acme", "carol", password=shared))
+    acme.create(ROOT, "User", "acme", user("acme", "dave", password=shared))  # within one organization: allowed
+    acme.create(ROOT, "Organization", None, org("globex"))
+    with refused(409, "already used by a user of another organization", path="spec.password") as refusal:
+        acme.create(ROOT, "User", "globex", user("globex", "gus", password=shared))
+    problem = str(refusal.value.problem())
+    assert "acme" not in problem and "carol" not in problem and shared not in problem  # nothing about the other
+    acme.create(ROOT, "User", "globex", user("globex", "gus", password=other))
+    with refused(409, "already used by a user of another organization"):  # nor by rotating to it
+        acme.update(ROOT, "User", "globex", "gus", user("globex", "gus", passwordVersion=2, password=shared))
+    with refused(409, "already used by a user of another organization"):  # nor within one changeset
+        acme.changeset(ROOT, [
+            op("create", org("initech")),
+            op("create", user("initech", "ian", password="Zq8!vBn4@Hs6-Lc2")),
+            op("create", user("globex", "gia", password="Zq8!vBn4@Hs6-Lc2")),
+        ])
+    assert acme.list(ROOT, "Organization", None).items[-1]["metadata"]["name"] == "globex"  # all or nothing
+    # The fingerprint is as private as the hash: never in a document.
+    assert "fingerprint" not in str(acme.get(ROOT, "User", "acme", "carol"))
 
 
 def test_a_password_version_beyond_32_bits_is_refused(acme: Service) -> None:

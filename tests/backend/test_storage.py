@@ -31,12 +31,31 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return new_pg_database()
 
 
+def test_a_database_of_the_first_schema_is_upgraded_in_place(fresh_url: str) -> None:
+    from alembic import command
+
+    from tenancy_backend.db import _alembic_config
+
+    engine = create_db_engine(fresh_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001_initial")
+    engine.dispose()
+    service = Service(fresh_url)  # migrates to head on start
+    try:
+        service.create(ROOT, "Organization", None, org("acme"))
+        created = service.create(ROOT, "User", "acme", user("acme", "ann", password="Vq8#rLm2!xTz9pKw"))
+        assert created["metadata"]["name"] == "ann"
+    finally:
+        service.close()
+
+
 def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
     Service(fresh_url).close()
     engine = create_db_engine(fresh_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001_initial"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002_password_fingerprints"
+        assert conn.execute(text("SELECT value FROM counters WHERE name = 'password_pepper'")).scalar_one() > 0
     engine.dispose()
 
 
