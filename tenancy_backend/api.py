@@ -57,12 +57,16 @@ def problem_response(error: ServiceError) -> JSONResponse:
     return JSONResponse(error.problem(), status_code=error.status, headers=error.headers, media_type=PROBLEM_JSON)
 
 
+# RFC 9110's names where Python's HTTPStatus keeps older ones (422 was "Unprocessable Entity").
+_TITLES = {422: "Unprocessable Content", 413: "Content Too Large"}
+
+
 def _problem(
     status: int, detail: str, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": _TITLES.get(status) or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "errors": errors or [],
@@ -361,6 +365,8 @@ def _scoped_routes(app: FastAPI, kind: Kind, collection: str) -> None:
 
 
 def _register_extras(app: FastAPI) -> None:
+    served: list[bytes] = []  # the rendered OpenAPI document, once
+
     @app.get("/healthz", operation_id="health", tags=["service"], openapi_extra={"x-tenancy-response": "health"})
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -415,7 +421,10 @@ def _register_extras(app: FastAPI) -> None:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> Response:
-        return JSONResponse(app.openapi())
+        # Byte for byte the checked-in schemas/openapi.json, not merely the same JSON.
+        if not served:
+            served.append(openapi_spec.render_openapi(app.openapi()).encode())
+        return Response(served[0], media_type="application/json")
 
 
 def _invalid_body(message: str, path: str) -> ServiceError:

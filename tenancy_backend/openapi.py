@@ -209,9 +209,9 @@ def openapi_document() -> dict[str, Any]:
     return build_app(None).openapi()
 
 
-def render_openapi() -> str:
-    """The checked-in form: sorted keys, indent 2, trailing newline."""
-    return json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def render_openapi(document: dict[str, Any] | None = None) -> str:
+    """The checked-in form (sorted keys, indent 2, trailing newline), which `GET /openapi.json` serves too."""
+    return json.dumps(openapi_document() if document is None else document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_openapi(path: str | Path) -> Path:

@@ -50,11 +50,18 @@ def make_org(api: Api, **spec: Any) -> str:
     return name
 
 
+RFC_9110_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+    412: "Precondition Failed", 413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests",
+}
+
+
 def assert_problem(response: requests.Response, status: int, *fragments: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
     problem = response.json()
-    assert problem["status"] == status and problem["title"] and "type" in problem
+    assert problem["status"] == status and "type" in problem
+    assert problem["title"] == RFC_9110_TITLES.get(status, problem["title"])  # one name per status, whoever refused
     assert isinstance(problem["errors"], list)
     text = problem["detail"] + " ".join(e["message"] for e in problem["errors"])
     for fragment in fragments:

@@ -27,6 +27,12 @@ def test_checked_in_openapi_is_current() -> None:
     )
 
 
+def test_the_served_openapi_is_the_checked_in_file_byte_for_byte(server: Server) -> None:
+    served = requests.get(f"{server.url}/openapi.json", timeout=30)
+    assert served.status_code == 200 and served.headers["content-type"].startswith("application/json")
+    assert served.content == CHECKED_IN.read_bytes()
+
+
 def test_openapi_is_deterministic_and_complete() -> None:
     document = openapi_document()
     assert json.dumps(document, sort_keys=True) == json.dumps(openapi_document(), sort_keys=True)
