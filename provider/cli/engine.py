@@ -96,6 +96,8 @@ def plan_command(
     allow_secret_outside: bool, backend: str | None, stack: str | None,
 ) -> int:
     """Compare the manifests with the live backend and print what would change."""
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} ask for two outputs; give one of them")
     with _client(backend) as (client, description):
         prepared = engine.prepare(
             _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside

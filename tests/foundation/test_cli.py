@@ -130,3 +130,15 @@ def test_console_script_reports_bad_paths_without_traceback(tmp_path: Path) -> N
     result = run_tenancy("validate", str(tmp_path / "nope"))
     assert result.returncode == 1
     assert "no such file or directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_refuses_two_output_formats_at_once(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": BASE})
+    run = subprocess.run(
+        [sys.executable, "-m", "provider.cli", "plan", str(tmp_path), "--json", "--format", "markdown",
+         "--backend", f"sqlite:///{tmp_path / 'never.db'}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 1
+    assert "--json and --format markdown ask for two outputs; give one of them" in run.stderr
+    assert run.stdout == "" and not (tmp_path / "never.db").exists()  # refused before touching any backend
