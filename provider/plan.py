@@ -324,6 +324,7 @@ def plan(
 
     problems.extend(_protection_problems(operations))
     problems.extend(_reactivation_problems(operations))
+    problems.extend(_problems_with_the_undeclared(operations, desired, live_by_key, declared))
     if problems:
         raise PlanError(problems)
 
@@ -365,6 +366,103 @@ def _reactivation_problems(operations: list[Operation]) -> list[str]:
         if isinstance(op, (Update, Adopt)) and op.live is not None and _is_archived(op.live)
         and (op.desired or {}).get("spec", {}).get("state", "active") != "archived"
     ]
+
+
+# --- rules the backend judges on everything it holds ------------------------------------------------
+#
+# The manifests' own rules (provider.rules) see only what is declared. Resources the backend holds that
+# these manifests do not declare, and that this plan does not delete, still take unique values and still
+# have mailboxes; judged here, the plan fails where apply would, before anything is applied.
+
+
+def _claims(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(namespace, value, wording) of what a resource holds that must be unique (as the backend's claims)."""
+    kind, spec = document["kind"], document.get("spec") or {}
+    if kind == "Organization":
+        parent, name = spec.get("parent"), spec.get("displayName")
+        where = f"under {parent!r}" if parent else "at the top level"
+        return [("domain", d.lower(), f"domain {d!r}") for d in spec.get("domains") or []] + [
+            ("org-display-name", f"{parent or ''}/{name}", f"displayName {name!r} {where}")
+        ]
+    if kind in ("User", "Alias"):
+        address = spec.get("email" if kind == "User" else "address")
+        return [("address", address.lower(), f"address {address!r}")] if isinstance(address, str) else []
+    if kind == "MailboxQuota" and isinstance(spec.get("domain"), str):
+        return [("quota-domain", spec["domain"].lower(), f"a mailbox quota for domain {spec['domain']!r}")]
+    return []
+
+
+def _mailbox(document: dict[str, Any]) -> tuple[str, str] | None:
+    """(organization, mail domain) of a user with a mailbox (not external)."""
+    spec = document.get("spec") or {}
+    email = spec.get("email")
+    if document["kind"] != "User" or spec.get("role") == "external" or not isinstance(email, str):
+        return None
+    return (document["metadata"].get("organization", ""), email.rsplit("@", 1)[-1].lower())
+
+
+def _problems_with_the_undeclared(
+    operations: list[Operation],
+    desired: list[dict[str, Any]],
+    live_by_key: dict[ResourceKey, dict[str, Any]],
+    declared: set[ResourceKey],
+) -> list[str]:
+    changing = [op for op in operations if not isinstance(op, Delete) and op.desired is not None]
+    if not changing:
+        return []
+    deleted = {op.key for op in operations if isinstance(op, Delete)}
+    kept = [d for key, d in live_by_key.items() if key not in declared and key not in deleted]
+    if not kept:
+        return []  # the common case: the manifests declare everything there is
+    problems = []
+    held = {(namespace, value): ResourceKey.of(d) for d in kept for namespace, value, _ in _claims(d)}
+    for op in changing:
+        for namespace, value, wording in _claims(op.desired or {}):
+            holder = held.get((namespace, value))
+            if holder is not None:
+                problems.append(
+                    f"{op.key}: {wording} is already used by {holder}, which these manifests do not declare; "
+                    f"choose another, or change or delete {holder} first"
+                )
+    kept_mailboxes: dict[tuple[str, str], int] = {}
+    for document in kept:
+        box = _mailbox(document)
+        if box is not None:
+            kept_mailboxes[box] = kept_mailboxes.get(box, 0) + 1
+    if kept_mailboxes:
+        problems.extend(_quota_problems(operations, desired, kept_mailboxes))
+    return problems
+
+
+def _quota_problems(
+    operations: list[Operation], desired: list[dict[str, Any]], kept_mailboxes: dict[tuple[str, str], int]
+) -> list[str]:
+    """A declared quota that the mailboxes after this plan would overflow: the declared users on its domain
+    plus those of undeclared users this plan keeps."""
+    organizations = {op.key.organization for op in operations}
+    declared_mailboxes: dict[tuple[str, str], int] = {}
+    quotas = []
+    for document in desired:
+        if document["metadata"].get("organization", "") not in organizations:
+            continue
+        box = _mailbox(document)
+        if box is not None:
+            declared_mailboxes[box] = declared_mailboxes.get(box, 0) + 1
+        elif document["kind"] == "MailboxQuota":
+            quotas.append(document)
+    problems = []
+    for quota in quotas:
+        spec = quota.get("spec") or {}
+        box = (quota["metadata"].get("organization", ""), str(spec.get("domain", "")).lower())
+        kept, declared = kept_mailboxes.get(box, 0), declared_mailboxes.get(box, 0)
+        limit = spec.get("maxAddresses")
+        if kept and isinstance(limit, int) and kept + declared > limit:
+            problems.append(
+                f"{ResourceKey.of(quota)}: maxAddresses {limit} is below the {kept + declared} addresses that "
+                f"would be in use on {box[1]} ({declared} declared here, {kept} of users these manifests do not "
+                "declare and this plan keeps); raise maxAddresses, or delete users"
+            )
+    return problems
 
 
 def _replace_warnings(operations: list[Operation]) -> list[str]:
