@@ -31,8 +31,9 @@ spec: {email: admin@acme.example, displayName: Admin, role: administrator}
 apiVersion: tenancy/v1
 kind: User
 metadata: {name: alice, organization: acme}
-spec: {email: alice@acme.example, displayName: Alice}
+spec: {email: alice@acme.example, displayName: Alice, password: {fromEnv: ALICE_PASSWORD}}
 """
+PASSWORD = "Wk5%tYp8!dGe3-Nv"
 
 
 def _state(db: str) -> list[dict]:
@@ -45,22 +46,23 @@ def _state(db: str) -> list[dict]:
 
 def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'tenancy.db'}"
-    # Outside the stack, an external user of another organization already holds alice's address: only the
-    # backend can know, so the plan is valid and the changeset fails at its fourth operation.
+    # A user of another organization already has alice's password: only the backend can know (it never
+    # shows passwords), so the plan is valid and the changeset fails at its fourth operation.
     client = connect(db)
     try:
         client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "other"},
                        "spec": {"displayName": "Other", "plan": "pro", "domains": ["other.example"]}})
         client.create({"apiVersion": "tenancy/v1", "kind": "User",
                        "metadata": {"name": "guest", "organization": "other"},
-                       "spec": {"email": "alice@acme.example", "displayName": "Guest", "role": "external"}})
+                       "spec": {"email": "guest@other.example", "displayName": "Guest", "role": "administrator",
+                                "password": PASSWORD}})
     finally:
         client.close()
     before = _state(db)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "acme.yaml").write_text(MANIFESTS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
-    env.update(PYTHONPATH=str(REPO), NO_COLOR="1")
+    env.update(PYTHONPATH=str(REPO), NO_COLOR="1", ALICE_PASSWORD=PASSWORD)
     run = subprocess.run(
         [sys.executable, "-m", "provider.cli", "apply", str(tmp_path / "m"), "--atomic", "--yes",
          "--backend", db, "--stack", "s"],
@@ -68,7 +70,9 @@ def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> Non
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Plan: 4 to create" in run.stdout
-    assert "alice@acme.example" in run.stdout + run.stderr
+    assert "User acme/alice" in run.stdout + run.stderr
+    assert "already used by a user of another organization" in run.stdout + run.stderr
+    assert PASSWORD not in run.stdout + run.stderr
     assert _state(db) == before
     client = connect(db)
     try:
