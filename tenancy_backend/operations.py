@@ -128,11 +128,8 @@ def _strictly_validated(kind: Kind, document: dict[str, Any]) -> Any:
     Schema and in manifests."""
     try:
         return kind.wire_document.model_validate_json(_encoded(document), strict=True)
-    except ValidationError:
-        whole, changed = _whole_numbers(document)
-        if not changed:
-            raise
-        return kind.wire_document.model_validate_json(_encoded(whole), strict=True)
+    except ValidationError:  # refused documents only: again with 5.0 read as 5 (any other error stands)
+        return kind.wire_document.model_validate_json(_encoded(_whole_numbers(document)), strict=True)
 
 
 def _encoded(document: Any) -> bytes:
@@ -142,17 +139,15 @@ def _encoded(document: Any) -> bytes:
         return json.dumps(document).encode()
 
 
-def _whole_numbers(value: Any) -> tuple[Any, bool]:
-    """`value` with every float that is a whole number made an int, and whether there was one."""
+def _whole_numbers(value: Any) -> Any:
+    """`value` with every float that is a whole number made an int."""
     if isinstance(value, float) and value.is_integer():
-        return int(value), True
+        return int(value)
     if isinstance(value, dict):
-        pairs = [(k, *_whole_numbers(v)) for k, v in value.items()]
-        return {k: v for k, v, _ in pairs}, any(c for _, _, c in pairs)
+        return {k: _whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        items = [_whole_numbers(v) for v in value]
-        return [v for v, _ in items], any(c for _, c in items)
-    return value, False
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def check_text(value: Any, path: str = "") -> None:

@@ -7,7 +7,6 @@ they enforce exactly the same things. See docs/architecture.md for the interface
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import json
 import logging
