@@ -493,6 +493,11 @@ KINDS: dict[str, Kind] = {
 KINDS_BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
 
 
+def mail_domain(address: str) -> str:
+    """The domain an email address is on, lowercased (the part after the last @)."""
+    return address.rsplit("@", 1)[-1].lower()
+
+
 class ResourceKey(NamedTuple):
     """A resource's identity: unique per (kind, organization, name). Organizations have organization ''."""
 
@@ -533,6 +538,7 @@ SERVER_METADATA = ("uid", "resourceVersion", "createdAt", "updatedAt")
 
 __all__ = [
     "ADMIN_ROLES",
+    "mail_domain",
     "API_VERSION",
     "KINDS",
     "KINDS_BY_PLURAL",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provider.errors import PlanError
-from provider.kinds import KINDS, ORGANIZATION, PAID_PLANS, ResourceKey
+from provider.kinds import KINDS, ORGANIZATION, PAID_PLANS, ResourceKey, mail_domain
 from provider.plan import Adopt, Create, Delete, Operation, Replace, Update
 
 CONSTRUCTIVE = (Create, Update, Adopt, Replace)
@@ -70,7 +70,7 @@ def _mail_domain(document: dict[str, Any] | None) -> str | None:
     spec = document.get("spec") or {}
     if spec.get("role") == "external" or "@" not in str(spec.get("email", "")):
         return None
-    return str(spec["email"]).rsplit("@", 1)[1].lower()
+    return mail_domain(str(spec["email"]))
 
 
 def _quota(document: dict[str, Any] | None) -> tuple[str, int] | None:
@@ -88,7 +88,7 @@ def _owned_domains(document: dict[str, Any] | None) -> set[str]:
     found = set()
     for field in ("email", "address"):
         if "@" in str(spec.get(field, "")):
-            found.add(str(spec[field]).rsplit("@", 1)[1].lower())
+            found.add(mail_domain(str(spec[field])))
     if document.get("kind") == "MailboxQuota" and spec.get("domain"):
         found.add(str(spec["domain"]).lower())
     return found

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from provider.errors import PlanError
-from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey
+from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, mail_domain
 
 Path = tuple[str, ...]
 SENSITIVE = "(sensitive)"
@@ -398,7 +398,7 @@ def _mailbox(document: dict[str, Any]) -> tuple[str, str] | None:
     email = spec.get("email")
     if document["kind"] != "User" or spec.get("role") == "external" or not isinstance(email, str):
         return None
-    return (document["metadata"].get("organization", ""), email.rsplit("@", 1)[-1].lower())
+    return (document["metadata"].get("organization", ""), mail_domain(email))
 
 
 def _problems_with_the_undeclared(

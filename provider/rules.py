@@ -29,6 +29,7 @@ from provider.kinds import (
     ResourceKey,
     Role,
     SignatureMode,
+    mail_domain,
     to_snake,
 )
 from provider.manifests import Manifest, ManifestSet
@@ -108,7 +109,7 @@ class Context:
             for u in self.resources(organization, "User"):
                 spec = self.spec(u)
                 if spec["role"] != Role.EXTERNAL.value:
-                    domain = _mail_domain(spec["email"])
+                    domain = mail_domain(spec["email"])
                     counts[domain] = counts.get(domain, 0) + 1
         return counts
 
@@ -154,10 +155,6 @@ def require_valid(
 def _hint(name: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _mail_domain(address: str) -> str:
-    return address.rsplit("@", 1)[-1].lower()
 
 
 def _owned(ctx: Context, m: Manifest) -> list[str] | None:
@@ -356,7 +353,7 @@ def user_email_on_owned_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
     owned = _owned(ctx, m)
     if owned is None or spec["role"] == Role.EXTERNAL.value:
         return
-    if _mail_domain(spec["email"]) not in owned:
+    if mail_domain(spec["email"]) not in owned:
         yield m.finding(
             ("spec", "email"),
             f"{spec['email']} is not on a domain of organization {m.key.organization} ({_listing(owned)}); use an "
@@ -379,7 +376,7 @@ def billing_rights_for_collaborators(m: Manifest, ctx: Context) -> Iterator[Find
 def alias_on_owned_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
     owned = _owned(ctx, m)
     address = m.spec["address"]
-    if owned is not None and _mail_domain(address) not in owned:
+    if owned is not None and mail_domain(address) not in owned:
         yield m.finding(
             ("spec", "address"),
             f"{address} is not on a domain of organization {m.key.organization} ({_listing(owned)}); an alias must "

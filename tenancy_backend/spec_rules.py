@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from provider.kinds import KINDS, OFFER_MINIMUM, OrgType, Product, Reference, Role, SignatureMode
+from provider.kinds import KINDS, OFFER_MINIMUM, OrgType, Product, Reference, Role, SignatureMode, mail_domain
 from tenancy_backend.errors import Violation
 
 Spec = dict[str, Any]
@@ -34,10 +34,6 @@ def referenced_names(spec: Spec, ref: Reference) -> list[str]:
     if ref.many:
         return list(dict.fromkeys(value or []))
     return [value] if value else []
-
-
-def mail_domain(address: str) -> str:
-    return address.rsplit("@", 1)[-1].lower()
 
 
 @dataclass(frozen=True)
