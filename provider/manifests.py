@@ -1019,6 +1019,8 @@ def _syntax_message(e: yaml.MarkedYAMLError, text: str) -> tuple[str, bool]:
     problem = (e.problem or "").strip()
     context = (e.context or "").strip()
     started = f" (opened at line {e.context_mark.line + 1})" if e.context_mark else ""
+    if "nesting depth" in problem:  # libyaml's own depth limit (some builds have one): our limit, our words
+        return f"the YAML nests deeper than {MAX_DEPTH} levels", False
     if "tab" in problem or _char_at(text, e.problem_mark) == "\t":
         return "a tab character cannot indent YAML; indent with spaces", False
     if "mapping values are not allowed" in problem:
