@@ -17,7 +17,7 @@ from typing import Any
 
 from provider.client import Client, changeset_operation
 from provider.errors import TenancyError, TransportError, Unavailable
-from provider.kinds import SERVER_METADATA, ResourceKey
+from tenancy_kinds import SERVER_METADATA, ResourceKey
 from provider.ordering import Graph, build
 from provider.plan import Adopt, Create, Delete, Operation, Plan, Replace, Update, desired_labels
 

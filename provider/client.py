@@ -21,7 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from provider.errors import BackendError, NotFound, TransportError, backend_error_for
-from provider.kinds import KINDS, ResourceKey
+from tenancy_kinds import KINDS, ResourceKey
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 

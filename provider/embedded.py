@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from provider.errors import NotFound, TenancyError, backend_error_for
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from provider import manifests, rules, secrets
 from provider.apply import SecretValues
 from provider.client import Client
 from provider.errors import ConfigError, Finding, ManifestError, Severity, StalePlanError
-from provider.kinds import SLUG_PATTERN, ResourceKey
+from tenancy_kinds import SLUG_PATTERN, ResourceKey
 from provider.ordering import ordered
 from provider.plan import Plan, Prices, plan
 from provider.render import as_json

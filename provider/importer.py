@@ -13,7 +13,7 @@ import yaml
 
 from provider.client import Client
 from provider.errors import ConfigError, NotFound
-from provider.kinds import API_VERSION, KINDS, ORGANIZATION, STACK_LABEL, ResourceKey
+from tenancy_kinds import API_VERSION, KINDS, ORGANIZATION, STACK_LABEL, ResourceKey
 
 HEADER = "# yaml-language-server: $schema={schema}\n# Imported by `tenancy import`; edit freely.\n"
 

@@ -42,9 +42,9 @@ try:  # a Rust YAML 1.2 reader: ~7x faster than libyaml's event stream, used onl
 except ImportError:  # pragma: no cover - a platform without its wheel: the libyaml paths do everything
     yaml_rs = None  # type: ignore[assignment]
 
-from provider import kinds as kinds_module
+import tenancy_kinds
 from provider.errors import ConfigError, Finding, ManifestError, Severity
-from provider.kinds import (
+from tenancy_kinds import (
     API_VERSION,
     DNS_PATTERN,
     EMAIL_PATTERN,
@@ -374,8 +374,9 @@ def _cache_entry(text: str) -> Path | None:
 @functools.cache
 def _cache_salt() -> bytes:
     digest = hashlib.sha256(CACHE_FORMAT)
-    for module in (__file__, kinds_module.__file__):
-        digest.update(Path(module).read_bytes())
+    kinds = sorted(Path(tenancy_kinds.__file__).parent.glob("*.py"))
+    for module in (Path(__file__), *kinds):
+        digest.update(module.read_bytes())
     digest.update(pydantic.VERSION.encode())
     return digest.digest()
 

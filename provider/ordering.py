@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provider.errors import PlanError
-from provider.kinds import KINDS, ORGANIZATION, PAID_PLANS, ResourceKey, mail_domain
+from tenancy_kinds import KINDS, ORGANIZATION, PAID_PLANS, ResourceKey, mail_domain
 from provider.plan import Adopt, Create, Delete, Operation, Replace, Update
 
 CONSTRUCTIVE = (Create, Update, Adopt, Replace)

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from provider.errors import PlanError
-from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, mail_domain
+from tenancy_kinds import KINDS, STACK_LABEL, Kind, ResourceKey, mail_domain
 
 Path = tuple[str, ...]
 SENSITIVE = "(sensitive)"

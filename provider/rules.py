@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.errors import Finding, ManifestError, SecretError, Severity
-from provider.kinds import (
+from tenancy_kinds import (
     ADMIN_ROLES,
     KINDS,
     OFFER_MINIMUM,
@@ -33,7 +33,8 @@ from provider.kinds import (
     to_snake,
 )
 from provider.manifests import Manifest, ManifestSet
-from provider.secrets import describe, resolve, weakness
+from provider.secrets import describe, resolve
+from tenancy_kinds.passwords import weakness
 
 WARNING = Severity.WARNING
 MAX_ADMINS = 3

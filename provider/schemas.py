@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from provider.kinds import API_VERSION, KINDS, Kind
+from tenancy_kinds import API_VERSION, KINDS, Kind
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://tenancy.example/schemas/v1/"  # a stable identifier, not a download location

@@ -34,7 +34,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from provider.kinds import KINDS, SLUG_PATTERN, Kind
+from tenancy_kinds import KINDS, SLUG_PATTERN, Kind
 from tenancy_backend import openapi as openapi_spec
 from tenancy_backend.errors import BadRequest, Invalid, RateLimited, ServiceError, TooLarge, Unauthorized
 from tenancy_backend.scope import Scope

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select
 
-from provider.kinds import ADMIN_ROLES, API_VERSION, KINDS, Phase, SubscriptionState, Tier
+from tenancy_kinds import ADMIN_ROLES, API_VERSION, KINDS, Phase, SubscriptionState, Tier
 from tenancy_backend.db import deposits, resources
 from tenancy_backend.spec_rules import EXTERNAL_ROLE
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select
 
-from provider.kinds import KINDS, PAID_PLANS, ResourceKey
+from tenancy_kinds import KINDS, PAID_PLANS, ResourceKey
 from tenancy_backend.db import refs, resources
 from tenancy_backend.documents import used_addresses
 from tenancy_backend.errors import Violation

@@ -1,7 +1,7 @@
 """The OpenAPI document of the Tenancy API, deterministic, with the real document models as bodies.
 
 FastAPI contributes paths and parameters from the routes; this module adds the request and response
-bodies (the kinds' wire document models from `provider.kinds`), RFC 9457 problem responses and bearer
+bodies (the kinds' wire document models from `tenancy_kinds`), RFC 9457 problem responses and bearer
 security. `schemas/openapi.json` is this document, written with sorted keys (`write_openapi`).
 """
 
@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 
 DESCRIPTION = (
     "The reference Tenancy HTTP API: organizations (tenants) and their users, teams, mailbox quotas, "

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import Result, Row, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
+from tenancy_kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
 from tenancy_backend.db import RecordsInsert, claims, insert_or_skip, refs, resources, tokens
 from tenancy_backend.documents import DOCUMENT_COLUMNS, DOCUMENT_FIELDS, iso
 from tenancy_backend.errors import (
@@ -31,7 +31,8 @@ from tenancy_backend.errors import (
     Violation,
     refuse,
 )
-from tenancy_backend.passwords import fingerprint, hash_password, weakness
+from tenancy_backend.passwords import fingerprint, hash_password
+from tenancy_kinds.passwords import weakness
 from tenancy_backend.spec_rules import RULES, Claim, referenced_names
 from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
 

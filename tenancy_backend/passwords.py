@@ -1,4 +1,4 @@
-"""Password strength and storage: only a slow salted hash (scrypt) is kept, the clear value never is."""
+"""Password storage: only a slow salted hash (scrypt) is kept, the clear value never is."""
 
 from __future__ import annotations
 
@@ -12,13 +12,6 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 SALT_BYTES = 16
 KEY_BYTES = 32
-
-
-def weakness(password: str) -> str | None:
-    """Why a password is too weak, or None; the rules are the provider's (`provider.secrets.weakness`)."""
-    from provider.secrets import weakness as provider_weakness  # imported lazily: an optional layer edge
-
-    return provider_weakness(password)
 
 
 def hash_password(password: str) -> str:
@@ -58,4 +51,4 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-__all__ = ["fingerprint", "hash_password", "verify_password", "weakness"]
+__all__ = ["fingerprint", "hash_password", "verify_password"]

@@ -16,7 +16,7 @@ from enum import Enum
 
 from sqlalchemy import ColumnElement, and_, or_, true
 
-from provider.kinds import LABEL_KEY_PATTERN, STACK_LABEL
+from tenancy_kinds import LABEL_KEY_PATTERN, STACK_LABEL
 from tenancy_backend.db import resources
 from tenancy_backend.errors import BadRequest
 

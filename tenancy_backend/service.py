@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 from tenancy_backend import integrity
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,

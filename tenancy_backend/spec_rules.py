@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from provider.kinds import KINDS, OFFER_MINIMUM, OrgType, Product, Reference, Role, SignatureMode, mail_domain
+from tenancy_kinds import KINDS, OFFER_MINIMUM, OrgType, Product, Reference, Role, SignatureMode, mail_domain
 from tenancy_backend.errors import Violation
 
 Spec = dict[str, Any]

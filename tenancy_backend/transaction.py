@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import CTE, Connection, Row, bindparam, select
 
-from provider.kinds import SLUG_PATTERN, ResourceKey
+from tenancy_kinds import SLUG_PATTERN, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
 from tenancy_backend.documents import DOCUMENT_COLUMNS, Context, Prices, render
 from tenancy_backend.errors import NotFound

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("provider", "tenancy_backend")
+PACKAGES = ("provider", "tenancy_backend", "tenancy_kinds")
 
 # Top to bottom. A module may import modules of lower layers and of its own layer (peers within one layer
 # may not form a cycle of import at module level anyway: Python would refuse).
@@ -31,7 +31,6 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.schemas",),
     ("provider.manifests",),
     ("provider.secrets",),
-    ("provider.kinds",),
     ("provider.errors",),
 ]
 BACKEND_LAYERS: list[tuple[str, ...]] = [
@@ -50,8 +49,17 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.errors",),
 ]
 
-# What may cross between the two halves.
-BACKEND_MAY_USE = ("provider.kinds", "provider.secrets")
+# The table of kinds, beneath both halves: it imports neither of them.
+KINDS_LAYERS: list[tuple[str, ...]] = [
+    ("tenancy_kinds",),
+    ("tenancy_kinds.table",),
+    ("tenancy_kinds.specs", "tenancy_kinds.passwords"),
+]
+
+SHARED = "tenancy_kinds"  # what both halves may import
+LAYERS = {"provider": PROVIDER_LAYERS, "tenancy_backend": BACKEND_LAYERS, SHARED: KINDS_LAYERS}
+
+# What may cross from the IaC side to the backend (the backend never imports provider).
 PROVIDER_BRIDGES = {
     "provider.embedded": ("tenancy_backend",),
     "provider.cli.backend": ("tenancy_backend",),
@@ -107,7 +115,7 @@ def violations(sources: dict[str, tuple[str, bool]]) -> list[str]:
     problems: list[str] = []
     for module, (source, is_package) in sorted(sources.items()):
         top = module.split(".")[0]
-        layers = PROVIDER_LAYERS if top == "provider" else BACKEND_LAYERS
+        layers = LAYERS[top]
         here = layer_of(module, layers)
         for target in sorted(imports(module, source, is_package, known)):
             problem = _check_edge(module, target, top, layers, here)
@@ -119,9 +127,12 @@ def violations(sources: dict[str, tuple[str, bool]]) -> list[str]:
 def _check_edge(module: str, target: str, top: str, layers: list[tuple[str, ...]], here: int | None) -> str | None:
     target_top = target.split(".")[0]
     if target_top != top:
+        if target_top == SHARED:
+            return None  # both halves ask the table of kinds
+        if top == SHARED:
+            return f"{module} imports {target}: the table of kinds imports neither half"
         if top == "tenancy_backend":
-            allowed = target == "provider" or any(_within(target, m) for m in BACKEND_MAY_USE)
-            return None if allowed else f"{module} imports {target}: the backend may only use {', '.join(BACKEND_MAY_USE)}"
+            return f"{module} imports {target}: the backend imports nothing of provider (only {SHARED})"
         bridge = next((v for k, v in PROVIDER_BRIDGES.items() if _within(module, k)), ())
         allowed = any(_within(target, b) for b in bridge)
         return None if allowed else f"{module} imports {target}: only {', '.join(PROVIDER_BRIDGES)} may reach the backend"
@@ -150,25 +161,30 @@ def test_layers_only_point_down() -> None:
 
 def test_the_checker_catches_upward_and_cross_imports() -> None:
     sources = {
-        "provider.kinds": ("from provider.manifests import load\n", False),
-        "provider.manifests": ("from . import kinds\nfrom .rules import check\n", False),
+        "provider.secrets": ("from provider.manifests import load\n", False),
+        "provider.manifests": ("from . import secrets\nfrom .rules import check\n", False),
         "provider.rules": ("def f():\n    from tenancy_backend import service\n", False),
         "provider.cli.validate": ("from provider import manifests, rules\nfrom provider.cli import run\n", False),
         "provider.cli": ("", True),
         "tenancy_backend.db": ("from tenancy_backend.service import Service\nfrom provider.errors import Finding\n", False),
-        "tenancy_backend.service": ("from provider.kinds import KINDS\nfrom provider.secrets import weakness\n", False),
+        "tenancy_backend.service": ("from tenancy_kinds import KINDS\nfrom tenancy_kinds.passwords import weakness\n", False),
+        "tenancy_kinds.specs": ("from tenancy_kinds.table import KINDS\n", False),
+        "tenancy_kinds.table": ("from provider.errors import Finding\n", False),
         "provider.plan": ("from provider.ordering import build\n", False),
     }
     problems = violations(sources)
     assert problems == [
-        "provider.kinds imports provider.manifests, which is a higher layer (provider.manifests is above provider.kinds)",
         "provider.manifests imports provider.rules, which is a higher layer (provider.rules is above provider.manifests)",
         "provider.plan imports provider.ordering, which is a higher layer (provider.ordering is above provider.plan)",
         "provider.rules imports tenancy_backend.service: only provider.embedded, provider.cli.backend, provider.schemas may "
         "reach the backend",
-        "tenancy_backend.db imports provider.errors: the backend may only use provider.kinds, provider.secrets",
+        "provider.secrets imports provider.manifests, which is a higher layer (provider.manifests is above provider.secrets)",
+        "tenancy_backend.db imports provider.errors: the backend imports nothing of provider (only tenancy_kinds)",
         "tenancy_backend.db imports tenancy_backend.service, which is a higher layer (tenancy_backend.service is "
         "above tenancy_backend.db)",
+        "tenancy_kinds.specs imports tenancy_kinds.table, which is a higher layer (tenancy_kinds.table is above "
+        "tenancy_kinds.specs)",
+        "tenancy_kinds.table imports provider.errors: the table of kinds imports neither half",
     ]
 
 
@@ -177,9 +193,9 @@ def test_every_documented_layer_is_listed() -> None:
     text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     block = text.split("## Layers", 1)[1].split("```", 2)[1]  # the fenced list under "## Layers"
     documented = [line.split()[0].removesuffix(".*") for line in block.splitlines()
-                  if line.startswith(("provider.", "tenancy_backend."))]
+                  if line.startswith(("provider.", "tenancy_backend.", "tenancy_kinds"))]
     assert len(documented) >= 15
-    listed = [p for layer in PROVIDER_LAYERS + BACKEND_LAYERS for p in layer]
+    listed = [p for layer in PROVIDER_LAYERS + BACKEND_LAYERS + KINDS_LAYERS for p in layer]
     assert set(documented) <= set(listed), set(documented) - set(listed)
     positions = [listed.index(d) for d in documented]
     swapped: set[tuple[str, str]] = set()  # KNOWN_DEVIATIONS, seen from the document's side
@@ -194,6 +210,6 @@ def test_every_module_has_a_layer() -> None:
         for module in project_sources()
         if module not in PACKAGES
         and not module.startswith("tenancy_backend.migrations")
-        and layer_of(module, PROVIDER_LAYERS if module.startswith("provider") else BACKEND_LAYERS) is None
+        and layer_of(module, LAYERS[module.split(".")[0]]) is None
     ]
     assert not unplaced, f"place these modules in a layer: {unplaced}"

@@ -18,7 +18,7 @@ import pulumi
 
 from provider import manifests as manifest_files
 from provider import secrets
-from provider.kinds import ResourceKey, to_snake
+from tenancy_kinds import ResourceKey, to_snake
 from provider.ordering import build
 from provider.plan import Operation, diff
 from provider.pulumi import properties as P

@@ -20,9 +20,9 @@ from pydantic import ValidationError
 
 from provider import rules
 from provider.errors import Severity
-from provider.kinds import API_VERSION, STACK_LABEL, Kind, ResourceKey, to_snake
+from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, ResourceKey, to_snake
 from provider.manifests import Manifest, ManifestSet, Origin
-from provider.secrets import weakness
+from tenancy_kinds.passwords import weakness
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known in preview
 IDENTITY = ("name", "organization")

@@ -34,7 +34,7 @@ from provider.apply import payload
 from provider.client import Client
 from provider.connect import DEFAULT_BACKEND, connect
 from provider.errors import ConfigError, NotFound, TenancyError
-from provider.kinds import KINDS, Kind, ResourceKey, to_snake
+from tenancy_kinds import KINDS, Kind, ResourceKey, to_snake
 from provider.plan import Create, Replace, diff
 from provider.pulumi import properties as P
 

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from provider.kinds import KINDS, Kind, to_snake
+from tenancy_kinds import KINDS, Kind, to_snake
 from provider.pulumi import properties as P
 from provider.pulumi.providers import TenancyProvider
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from tests.support import Server, create_token, start_server
 
 from .docs import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user

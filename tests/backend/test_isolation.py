@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from provider.kinds import KINDS, owning_organization
+from tenancy_kinds import KINDS, owning_organization
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.support import Server

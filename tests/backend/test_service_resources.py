@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 

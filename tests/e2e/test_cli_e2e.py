@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from provider.kinds import ResourceKey as K
+from tenancy_kinds import ResourceKey as K
 
 from .conftest import REPO, Backend, write
 from .manifests import ACME, ENV, PASSWORD, users

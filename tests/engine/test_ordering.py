@@ -6,7 +6,7 @@ import pytest
 
 from provider.errors import PlanError
 from provider.ordering import build, ordered
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 from provider.plan import Create, plan
 
 from .docs import live, org, scoped, user

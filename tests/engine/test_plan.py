@@ -8,7 +8,7 @@ import pytest
 
 from provider.errors import PlanError
 from provider.plan import Adopt, Create, Delete, Prices, Replace, Update, diff, plan
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 
 from .docs import live, org, scoped, user
 

@@ -27,7 +27,7 @@ import yaml
 from sqlalchemy import select
 
 from benchmarks.generate import USERS_PER_ORG, organization_documents
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "faults"

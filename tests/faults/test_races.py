@@ -30,7 +30,7 @@ import yaml
 from provider import engine
 from provider.apply import Report, Status, apply
 from provider.client import HttpClient
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 from tests.faults.harness import (
     PER_ORG_WRITES,
     Running,

@@ -10,7 +10,7 @@ import yaml
 
 from provider import manifests
 from provider.errors import ConfigError, Finding, ManifestError, Severity
-from provider.kinds import KINDS, ResourceKey
+from tenancy_kinds import KINDS, ResourceKey
 from provider.manifests import MAX_FILE_BYTES, collect, load, load_text
 
 from .helpers import BASE, ORG, loader_errors, user, write

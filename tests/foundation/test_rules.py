@@ -321,7 +321,7 @@ def test_require_valid_raises_with_every_error(tmp_path: Path) -> None:
 
 
 def test_rules_tables_name_real_kinds() -> None:
-    from provider.kinds import KINDS
+    from tenancy_kinds import KINDS
     from provider.rules import ADDRESS_FIELDS, KIND_RULES, PLAN_GATED_KINDS
 
     assert set(PLAN_GATED_KINDS) | set(ADDRESS_FIELDS) <= set(KINDS)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from provider.errors import ManifestError
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from provider.manifests import load, load_text
 from provider.schemas import MANIFEST_SCHEMA, OPENAPI, kind_filename, render_schemas, stale_schemas, write_schemas
 

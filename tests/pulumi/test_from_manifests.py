@@ -11,7 +11,7 @@ import pytest
 from pulumi_mocks import RecordingMonitor
 
 from provider.errors import ManifestError, SecretError
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 from provider.pulumi import from_manifests
 from provider.pulumi.manifests import resource_name
 

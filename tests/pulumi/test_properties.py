@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from provider.pulumi import properties as P
 from provider.pulumi.providers import TenancyProvider
 

@@ -10,7 +10,7 @@ import dill
 import pulumi
 import pytest
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from provider.pulumi import (
     Alias,
     CustomerSubscription,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from provider.connect import connect
-from provider.kinds import ResourceKey
+from tenancy_kinds import ResourceKey
 
 REPO = Path(__file__).resolve().parents[2]
 

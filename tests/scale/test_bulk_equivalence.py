@@ -19,7 +19,7 @@ from provider import manifests
 from provider.apply import apply
 from provider.client import Client
 from provider.connect import connect
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from provider.ordering import ordered
 from provider.plan import Plan, Prices, plan
 from provider.render import as_json

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from provider import manifests, rules
 from provider.errors import TenancyError
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from tests.faults.harness import cli_env, env_int, tenancy
 
 TIME_LIMIT_S = 240.0

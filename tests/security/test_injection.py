@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from provider.kinds import LABEL_KEY_PATTERN
+from tenancy_kinds import LABEL_KEY_PATTERN
 from tests.faults.harness import cli_env, table_snapshot, tenancy
 from tests.security.world import doc
 from tests.support import Server, new_pg_database, start_server

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.security.world import (

@@ -26,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from provider.secrets import weakness
+from tenancy_kinds.passwords import weakness
 from tests.faults.harness import Result, cli_env, tenancy
 from tests.support import Server, new_pg_database, start_server
 

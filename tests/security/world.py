@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from provider.kinds import KINDS
+from tenancy_kinds import KINDS
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
