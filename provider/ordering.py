@@ -50,17 +50,11 @@ def references(document: dict[str, Any] | None) -> set[ResourceKey]:
 
 
 def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
-    """The backend-wide unique values a document holds (addresses, domains), from the table of kinds."""
+    """The unique values a document holds (addresses, domains, display names...), from the table of kinds."""
     if not document:
         return set()
-    spec = document.get("spec") or {}
-    found = set()
-    for field, namespace in KINDS[document["kind"]].unique:
-        value = spec.get(field)
-        for item in value if isinstance(value, list) else [value]:
-            if item:
-                found.add((namespace, str(item).lower()))
-    return found
+    kind = KINDS[document["kind"]]
+    return {(c.namespace, c.key) for c in kind.claim_values(kind.effective(document.get("spec") or {}))}
 
 
 def _mail_domain(document: dict[str, Any] | None) -> str | None:

@@ -1,9 +1,10 @@
 """Cross-resource checks over a whole manifest set: everything of SPEC §2 that needs no backend.
 
 Pure but for secret resolution (environment variables and password files). Each rule is a small function
-registered either for the whole set (`@set_rule`) or per kind (`@kind_rule("User")`, `"*"` for every
-kind); references are read from the table of kinds, not from a list here. A finding is located at the
-field it is about and says what is wrong and how to fix it. A secret value never appears in a message.
+registered either for the whole set (`@set_rule`) or for each resource (`@resource_rule`). What a kind
+holds, claims, references or may break on its own is read from the table of kinds (`tenancy_kinds`),
+which the backend reads too: no fact is restated here. A finding is located at the field it is about and
+says what is wrong and how to fix it. A secret value never appears in a message.
 """
 
 from __future__ import annotations
@@ -19,17 +20,12 @@ from provider.errors import Finding, ManifestError, SecretError, Severity
 from tenancy_kinds import (
     ADMIN_ROLES,
     KINDS,
-    OFFER_MINIMUM,
     ORGANIZATION,
-    PAID_PLANS,
     STACK_LABEL,
+    ClaimValue,
     Kind,
-    OrgType,
-    Product,
     ResourceKey,
-    Role,
-    SignatureMode,
-    mail_domain,
+    plan_allows_gated,
     to_snake,
 )
 from provider.manifests import Manifest, ManifestSet
@@ -41,14 +37,10 @@ MAX_ADMINS = 3
 ADMIN_SHARE = 5  # administrators may be at most a fifth of an organization's users
 RESERVED_LABEL_PREFIX = STACK_LABEL.split("/", 1)[0] + "/"
 
-# Facts about kinds that only these rules need (the backend keeps the same facts in its spec rules).
-PLAN_GATED_KINDS = ("User", "Team", "Alias", "MailboxQuota")  # only in an entry or pro organization
-ADDRESS_FIELDS = {"User": "email", "Alias": "address"}  # addresses unique across users and aliases
-
 SetRule = Callable[["Context"], Iterable[Finding]]
-KindRule = Callable[[Manifest, "Context"], Iterable[Finding]]
+ResourceRule = Callable[[Manifest, "Context"], Iterable[Finding]]
 SET_RULES: list[SetRule] = []
-KIND_RULES: dict[str, list[KindRule]] = defaultdict(list)
+RESOURCE_RULES: list[ResourceRule] = []
 
 
 def set_rule(fn: SetRule) -> SetRule:
@@ -56,15 +48,10 @@ def set_rule(fn: SetRule) -> SetRule:
     return fn
 
 
-def kind_rule(*kinds: str) -> Callable[[KindRule], KindRule]:
-    """Register a rule for each manifest of these kinds ("*": every kind)."""
-
-    def register(fn: KindRule) -> KindRule:
-        for name in kinds:
-            KIND_RULES[name].append(fn)
-        return fn
-
-    return register
+def resource_rule(fn: ResourceRule) -> ResourceRule:
+    """Register a rule run on each manifest (what a kind allows is read from the table of kinds)."""
+    RESOURCE_RULES.append(fn)
+    return fn
 
 
 @dataclass
@@ -99,23 +86,19 @@ class Context:
         """The spec with the kind's defaults filled in (rules reason about effective values)."""
         spec = self._specs.get(id(m))
         if spec is None:
-            spec = self._specs[id(m)] = {**m.kind.defaults(), **{k: v for k, v in m.spec.items() if v is not None}}
+            spec = self._specs[id(m)] = m.kind.effective(m.spec)
         return spec
 
     def mailboxes(self, organization: str) -> dict[str, int]:
-        """Per mail domain, the organization's users that have a mailbox there (not external), counted once."""
+        """Per mail domain, the organization's resources that consume a mailbox there, counted once."""
         counts = self._mailboxes.get(organization)
         if counts is None:
             counts = self._mailboxes[organization] = {}
-            for u in self.resources(organization, "User"):
-                spec = self.spec(u)
-                if spec["role"] != Role.EXTERNAL.value:
-                    domain = mail_domain(spec["email"])
+            for m in self.by_org.get(organization, []):
+                domain = m.kind.mailbox_domain(self.spec(m))
+                if domain is not None:
                     counts[domain] = counts.get(domain, 0) + 1
         return counts
-
-    def resources(self, organization: str, kind: str) -> list[Manifest]:
-        return [m for m in self.by_org.get(organization, []) if m.kind.name == kind]
 
     def domains(self, organization: str) -> list[str]:
         org = self.organizations.get(organization)
@@ -131,9 +114,8 @@ def check(
     """Every finding about the set (the loader's warnings included), sorted by file and line."""
     ctx = Context.of(manifest_set, env, resolve_secrets, allow_outside)
     findings: set[Finding] = set(manifest_set.warnings)
-    per_kind = {name: KIND_RULES.get("*", []) + KIND_RULES.get(name, []) for name in KINDS}
     for m in ctx.manifests:
-        for rule in per_kind[m.kind.name]:
+        for rule in RESOURCE_RULES:
             findings.update(rule(m, ctx))
     for set_check in SET_RULES:
         findings.update(set_check(ctx))
@@ -177,7 +159,7 @@ def _listing(domains: list[str]) -> str:
 # --- references (read from the table of kinds) ----------------------------------------------------------
 
 
-@kind_rule("*")
+@resource_rule
 def organization_declared(m: Manifest, ctx: Context) -> Iterator[Finding]:
     org = m.key.organization
     if m.kind.scoped and org not in ctx.organizations:
@@ -189,7 +171,7 @@ def organization_declared(m: Manifest, ctx: Context) -> Iterator[Finding]:
         )
 
 
-@kind_rule("*")
+@resource_rule
 def references_resolve(m: Manifest, ctx: Context) -> Iterator[Finding]:
     for ref in m.kind.references:
         value = m.spec.get(ref.field)
@@ -209,13 +191,14 @@ def references_resolve(m: Manifest, ctx: Context) -> Iterator[Finding]:
             )
 
 
-@kind_rule("Team")
-def leader_is_member(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    leader = m.spec.get("leader")
-    if leader and leader not in (m.spec.get("members") or []):
-        yield m.finding(
-            ("spec", "leader"), f"'{leader}' leads the team but is not one of its members; add {leader} to spec.members"
-        )
+@resource_rule
+def own_checks(m: Manifest, ctx: Context) -> Iterator[Finding]:
+    """The rules one resource can break on its own, from the table of kinds (the backend runs the same)."""
+    spec = ctx.spec(m)
+    for path, message in m.kind.findings(m.key.name, spec):
+        yield m.finding(path, message)
+    for path, message in m.kind.advice_for(m.key.name, spec):
+        yield m.finding(path, message, WARNING)
 
 
 @set_rule
@@ -228,8 +211,8 @@ def no_parent_cycles(ctx: Context) -> Iterator[Finding]:
         while current in parent and current not in path:
             path.append(current)
             current = parent[current]
-        if current is None or current not in path:
-            continue
+        if current is None or current not in path or path.index(current) == len(path) - 1:
+            continue  # no cycle, or an organization its own parent (its own check says so)
         cycle = path[path.index(current):]
         if frozenset(cycle) in reported:
             continue
@@ -249,8 +232,10 @@ def no_parent_cycles(ctx: Context) -> Iterator[Finding]:
 @set_rule
 def administrators(ctx: Context) -> Iterator[Finding]:
     for name, org in ctx.organizations.items():
-        users = ctx.resources(name, "User")
-        admins = [u for u in users if ctx.spec(u)["role"] in ADMIN_ROLES]
+        if not plan_allows_gated(ctx.spec(org)):
+            continue  # a free organization holds no users (paid_plan_for_members), so it needs no admin
+        users = [m for m in ctx.by_org.get(name, []) if m.kind.role is not None]
+        admins = [u for u in users if ctx.spec(u).get(u.kind.role or "") in ADMIN_ROLES]
         if not admins:
             yield org.finding(
                 (),
@@ -274,66 +259,33 @@ def administrators(ctx: Context) -> Iterator[Finding]:
 
 
 @set_rule
-def domains_owned_once(ctx: Context) -> Iterator[Finding]:
-    owner: dict[str, Manifest] = {}
-    for name, org in ctx.organizations.items():
-        seen: set[str] = set()
-        for i, domain in enumerate(ctx.spec(org)["domains"]):
-            domain = domain.lower()
-            path = ("spec", "domains", i)
-            if domain in seen:
-                yield org.finding(path, f"domain {domain} is listed twice; list it once")
-            elif domain in owner:
-                other = owner[domain]
-                yield org.finding(
-                    path,
-                    f"domain {domain} is already owned by organization {other.key.name} "
-                    f"({other.field_origin(('spec', 'domains'))}); a domain belongs to exactly one organization",
+def claims_unique(ctx: Context) -> Iterator[Finding]:
+    """No two declared resources hold one unique value (addresses, domains, quota domains, display names
+    among siblings...): the claims of the table of kinds, as the backend keeps them."""
+    first: dict[tuple[str, str], tuple[Manifest, ClaimValue]] = {}
+    for m in ctx.manifests:
+        for claim in m.kind.claim_values(ctx.spec(m)):
+            held = first.get((claim.namespace, claim.key))
+            if held is None:
+                first[(claim.namespace, claim.key)] = (m, claim)
+            elif held[0] is not m:  # a value listed twice in one resource is its own check's finding
+                other, other_claim = held
+                yield m.finding(
+                    claim.path,
+                    f"{claim.what} is already used by {other.key} ({other.field_origin(other_claim.path)}); "
+                    f"{claim.rule}",
                 )
-            else:
-                owner[domain] = org
-            seen.add(domain)
-
-
-@kind_rule("Organization")
-def charset_of_standard(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
-    if spec["type"] == OrgType.STANDARD.value and spec["charset"] != "UTF-8":
-        yield m.finding(
-            ("spec", "charset"),
-            f"a standard organization must use charset UTF-8 (got '{spec['charset']}'); set charset: UTF-8 or "
-            "type: custom",
-        )
-
-
-@set_rule
-def display_names_unique_among_siblings(ctx: Context) -> Iterator[Finding]:
-    first: dict[tuple[str | None, str], Manifest] = {}
-    for org in ctx.organizations.values():
-        spec = ctx.spec(org)
-        key = (spec.get("parent"), spec["displayName"])
-        if key in first:
-            other = first[key]
-            under = f"under {key[0]}" if key[0] else "at the top level (no parent)"
-            yield org.finding(
-                ("spec", "displayName"),
-                f"'{key[1]}' is already the displayName of organization {other.key.name} {under} "
-                f"({other.field_origin(('spec', 'displayName'))}); organizations with the same parent need "
-                "distinct display names",
-            )
-        else:
-            first[key] = org
 
 
 @set_rule
 def paid_plan_for_members(ctx: Context) -> Iterator[Finding]:
     for name, org in ctx.organizations.items():
         plan = ctx.spec(org)["plan"]
-        if plan in PAID_PLANS:
+        if plan_allows_gated(ctx.spec(org)):
             continue
         counts: dict[str, int] = defaultdict(int)
         for m in ctx.by_org.get(name, []):
-            if m.kind.name in PLAN_GATED_KINDS:
+            if m.kind.plan_gated:
                 counts[m.kind.name] += 1
         if counts:
             by_rank = sorted((k for k in KINDS.values() if k.name in counts), key=lambda k: k.rank)
@@ -348,159 +300,53 @@ def paid_plan_for_members(ctx: Context) -> Iterator[Finding]:
 # --- users, aliases, quotas --------------------------------------------------------------------------------
 
 
-@kind_rule("User")
-def user_email_on_owned_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
+@resource_rule
+def on_own_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
+    """A value that must lie on one of the organization's domains (an address, a quota's domain)."""
+    rule = m.kind.on_own_domain
     owned = _owned(ctx, m)
-    if owned is None or spec["role"] == Role.EXTERNAL.value:
+    if rule is None or owned is None:
         return
-    if mail_domain(spec["email"]) not in owned:
-        yield m.finding(
-            ("spec", "email"),
-            f"{spec['email']} is not on a domain of organization {m.key.organization} ({_listing(owned)}); use an "
-            "address on one of its domains, add the domain to the organization, or set role: external",
-        )
-
-
-@kind_rule("User")
-def billing_rights_for_collaborators(m: Manifest, ctx: Context) -> Iterator[Finding]:
     spec = ctx.spec(m)
-    if spec["billingRights"] and spec["role"] != Role.COLLABORATOR.value:
-        yield m.finding(
-            ("spec", "billingRights"),
-            f"billingRights only matters for collaborators (role {spec['role']} ignores it); remove it",
-            WARNING,
-        )
+    domain = m.kind.owned_domain(spec)
+    if domain is not None and domain not in owned:
+        yield m.finding(rule.path(), rule.message(str(spec[rule.field]), m.key.organization, owned))
 
 
-@kind_rule("Alias")
-def alias_on_owned_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    owned = _owned(ctx, m)
-    address = m.spec["address"]
-    if owned is not None and mail_domain(address) not in owned:
-        yield m.finding(
-            ("spec", "address"),
-            f"{address} is not on a domain of organization {m.key.organization} ({_listing(owned)}); an alias must "
-            "use one of its domains",
-        )
-
-
-@set_rule
-def addresses_unique(ctx: Context) -> Iterator[Finding]:
-    first: dict[str, tuple[Manifest, tuple[str, str]]] = {}
-    for m in ctx.manifests:
-        name = ADDRESS_FIELDS.get(m.kind.name)
-        if name is None:
-            continue
-        path = ("spec", name)
-        address = str(m.spec[name]).lower()
-        if address in first:
-            other, other_path = first[address]
-            yield m.finding(
-                path,
-                f"address {m.spec[name]} is already used by {other.key} ({other.field_origin(other_path)}); an "
-                "address belongs to one user or alias across the whole backend",
-            )
-        else:
-            first[address] = (m, path)
-
-
-@kind_rule("MailboxQuota")
-def quota_domain_owned(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    owned = _owned(ctx, m)
-    domain = m.spec["domain"].lower()
-    if owned is not None and domain not in owned:
-        yield m.finding(
-            ("spec", "domain"),
-            f"{domain} is not a domain of organization {m.key.organization} ({_listing(owned)}); use one of its "
-            "domains or add it to the organization",
-        )
-
-
-@kind_rule("MailboxQuota")
-def quota_minimum(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
-    offer, maximum = spec["offer"], spec["maxAddresses"]
-    least = OFFER_MINIMUM[offer]
-    if maximum < least:
-        other = min(OFFER_MINIMUM, key=OFFER_MINIMUM.__getitem__)
-        alternative = f" or use offer: {other}" if OFFER_MINIMUM[other] <= maximum else ""
-        yield m.finding(
-            ("spec", "maxAddresses"),
-            f"a {offer} quota needs at least {least} addresses (got {maximum}); raise maxAddresses{alternative}",
-        )
-
-
-@kind_rule("MailboxQuota")
-def quota_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
-    domain = spec["domain"].lower()
+@resource_rule
+def limit_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
+    limit = m.kind.limit_of(ctx.spec(m))
+    if m.kind.limit is None or limit is None:
+        return
+    domain, maximum = limit
     mailboxes = ctx.mailboxes(m.key.organization).get(domain, 0)
-    if mailboxes > spec["maxAddresses"]:
+    if mailboxes > maximum:
+        field_name = m.kind.limit.maximum
         yield m.finding(
-            ("spec", "maxAddresses"),
-            f"{mailboxes} users have a mailbox on {domain} but the quota allows {spec['maxAddresses']}; raise "
-            f"maxAddresses to at least {mailboxes} or remove users (aliases do not count)",
+            ("spec", field_name),
+            f"{mailboxes} users have a mailbox on {domain} but the quota allows {maximum}; raise "
+            f"{field_name} to at least {mailboxes} or remove users (aliases do not count)",
         )
-
-
-@set_rule
-def one_quota_per_domain(ctx: Context) -> Iterator[Finding]:
-    first: dict[tuple[str, str], Manifest] = {}
-    for m in ctx.manifests:
-        if m.kind.name != "MailboxQuota":
-            continue
-        key = (m.key.organization, m.spec["domain"].lower())
-        if key in first:
-            other = first[key]
-            yield m.finding(
-                ("spec", "domain"),
-                f"{key[1]} already has a quota: {other.key} ({other.field_origin(('spec', 'domain'))}); a domain "
-                "has at most one MailboxQuota: merge them",
-            )
-        else:
-            first[key] = m
-
-
-# --- customer subscriptions --------------------------------------------------------------------------------
-
-
-@kind_rule("CustomerSubscription")
-def contact_when_customer_edits(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
-    if spec["customerCanEditSignatures"] and not spec.get("contact"):
-        yield m.finding(
-            ("spec", "contact"),
-            "customerCanEditSignatures needs a contact: add contact: {name: ..., email: ...} (the person the "
-            "customer's signature edits are coordinated with)",
-        )
-
-
-@kind_rule("CustomerSubscription")
-def signature_modes_fit_product(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    spec = ctx.spec(m)
-    if spec["product"] == Product.SIGNATURES_MICROSOFT_365.value:
-        return
-    for i, mode in enumerate(spec["signatureModes"]):
-        if mode == SignatureMode.EXCHANGE_ON_PREMISES.value:
-            yield m.finding(
-                ("spec", "signatureModes", i),
-                f"{mode} is only available with product {Product.SIGNATURES_MICROSOFT_365.value}; remove it",
-            )
 
 
 # --- labels -------------------------------------------------------------------------------------------------
 
 
-@kind_rule("*")
-def reserved_labels(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    for key in (m.document.get("metadata") or {}).get("labels") or {}:
+def reserved_label_findings(document: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str], str]]:
+    """Labels a declaration may not set: tenancy sets its own (`tenancy/...`) itself."""
+    for key in (document.get("metadata") or {}).get("labels") or {}:
         if key.startswith(RESERVED_LABEL_PREFIX):
-            yield m.finding(
+            yield (
                 ("metadata", "labels", key),
                 f"label {key} is reserved: tenancy sets {RESERVED_LABEL_PREFIX} labels itself ({STACK_LABEL} comes "
                 "from the stack name); remove it",
             )
+
+
+@resource_rule
+def reserved_labels(m: Manifest, ctx: Context) -> Iterator[Finding]:
+    for path, message in reserved_label_findings(m.document):
+        yield m.finding(path, message)
 
 
 # --- passwords ----------------------------------------------------------------------------------------------
@@ -543,13 +389,12 @@ def passwords(ctx: Context) -> Iterator[Finding]:
 
 
 __all__ = [
-    "ADDRESS_FIELDS",
-    "KIND_RULES",
-    "PLAN_GATED_KINDS",
+    "RESOURCE_RULES",
     "SET_RULES",
     "Context",
     "check",
-    "kind_rule",
+    "resource_rule",
     "require_valid",
+    "reserved_label_findings",
     "set_rule",
 ]

@@ -12,8 +12,12 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from tenancy_kinds import checks
+from tenancy_kinds.checks import Check
+from tenancy_kinds.facts import Archive, ClaimValue, Limit, Mailbox, OnOwnDomain, Path, Unique, keep, mail_domain
 from tenancy_kinds.specs import (
     API_VERSION,
+    PAID_PLANS,
     AliasSpec,
     CustomerSubscriptionSpec,
     CustomerSubscriptionStatus,
@@ -24,6 +28,8 @@ from tenancy_kinds.specs import (
     OrganizationStatus,
     TeamSpec,
     UserSpec,
+    Role,
+    SubscriptionState,
     UserStatus,
     WireUserSpec,
     document_model,
@@ -56,9 +62,18 @@ class Kind:
     references: tuple[Reference, ...] = ()
     unordered: frozenset[str] = frozenset()  # list fields compared as sets (sorted in the essence)
     rank: int = 0  # creation tier: lower ranks first when nothing more specific orders two changes
-    delete_archives: bool = False  # DELETE keeps the resource, archived and readable
     replace_note: str = ""  # what a replace destroys, said in the plan
-    unique: tuple[tuple[str, str], ...] = ()  # (spec field, namespace): values unique across the backend
+    # The business facts (tenancy_kinds.facts, tenancy_kinds.checks), read by every layer that needs them.
+    claims: tuple[Unique, ...] = ()  # values no two resources may hold
+    mailbox: Mailbox | None = None  # the resource consumes a mailbox address (counted by the domain's quota)
+    limit: Limit | None = None  # the resource limits the mailbox addresses in use on a domain
+    on_own_domain: OnOwnDomain | None = None  # a value that must lie on one of the organization's domains
+    plan_gated: bool = False  # only an organization on a paid plan may hold it
+    checks: tuple[Check, ...] = ()  # the rules one resource can break on its own
+    advice: tuple[Check, ...] = ()  # likewise, for what is allowed but probably not meant (warnings)
+    role: str | None = None  # the spec field holding a person's role (administrators are counted by it)
+    billing: str | None = None  # the spec field holding the subscription tier billed to the organization
+    archive: Archive | None = None  # DELETE archives it (it stays readable); archived is final
     wire_spec: type[Model] | None = None  # the backend's variant of the spec, when it differs
     document: type[Model] = field(init=False)  # the manifest document model
     wire_document: type[Model] = field(init=False)  # the document model the backend accepts
@@ -68,6 +83,10 @@ class Kind:
         object.__setattr__(self, "document", document)
         wire = document_model(self.name, self.wire_spec, self.scoped) if self.wire_spec else document
         object.__setattr__(self, "wire_document", wire)
+
+    @property
+    def delete_archives(self) -> bool:
+        return self.archive is not None
 
     @property
     def api_spec(self) -> type[Model]:
@@ -109,6 +128,39 @@ class Kind:
                 out[name] = sorted(set(out[name]))
         return out
 
+    def effective(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The spec with the kind's defaults filled in (the facts reason about effective values)."""
+        out = self.defaults()
+        out.update((k, v) for k, v in spec.items() if v is not None)
+        return out
+
+    def claim_values(self, spec: dict[str, Any]) -> list[ClaimValue]:
+        """Every unique value the resource holds, from an effective spec."""
+        return [value for unique in self.claims for value in unique.values(spec)]
+
+    def findings(self, name: str, spec: dict[str, Any]) -> list[tuple[Path, str]]:
+        """What the resource's own checks say about an effective spec: (path, message) each."""
+        return [found for check in self.checks for found in check(name, spec)]
+
+    def advice_for(self, name: str, spec: dict[str, Any]) -> list[tuple[Path, str]]:
+        """What the resource's own advice says (warnings): (path, message) each."""
+        return [found for check in self.advice for found in check(name, spec)]
+
+    def mailbox_domain(self, spec: dict[str, Any]) -> str | None:
+        """The domain on which the resource consumes a mailbox address, or None."""
+        return self.mailbox.domain(spec) if self.mailbox else None
+
+    def limit_of(self, spec: dict[str, Any]) -> tuple[str, int] | None:
+        """(domain, maximum) when the resource limits the mailboxes on a domain, else None."""
+        return self.limit.of(spec) if self.limit else None
+
+    def owned_domain(self, spec: dict[str, Any]) -> str | None:
+        """The domain that must be one of the organization's, or None."""
+        return self.on_own_domain.domain(spec) if self.on_own_domain else None
+
+    def archived(self, spec: dict[str, Any]) -> bool:
+        return self.archive is not None and self.archive.archived(spec)
+
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: a str Enum is not one of them
 
@@ -126,6 +178,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+EXEMPT_FROM_MAILBOX = frozenset({Role.EXTERNAL.value})  # external users have no mailbox and no domain of ours
+ADDRESS_RULE = "an address belongs to one user or alias across the whole backend"
+
+
+def plan_allows_gated(organization_spec: dict[str, Any]) -> bool:
+    """Whether an organization's plan lets it hold the plan-gated kinds (users, teams, aliases, quotas)."""
+    return organization_spec.get("plan") in PAID_PLANS
+
+
 ORGANIZATION = Kind(
     name="Organization",
     plural="organizations",
@@ -134,7 +195,18 @@ ORGANIZATION = Kind(
     scoped=False,
     references=(Reference("parent", "Organization"),),
     unordered=frozenset({"domains"}),
-    unique=(("domains", "domain"),),
+    claims=(
+        Unique("domain", "domains", "domain", "a domain belongs to exactly one organization"),
+        Unique(
+            "org-display-name",
+            "displayName",
+            "displayName",
+            "organizations with the same parent need distinct display names",
+            normalise=keep,
+            within="parent",
+        ),
+    ),
+    checks=(checks.standard_charset, checks.not_its_own_parent, checks.domains_listed_once),
     rank=0,
 )
 USER = Kind(
@@ -147,7 +219,18 @@ USER = Kind(
     immutable=frozenset({"email"}),
     sensitive=frozenset({"password"}),
     rotation={"password": "passwordVersion"},
-    unique=(("email", "address"),),
+    claims=(Unique("address", "email", "address", ADDRESS_RULE),),
+    mailbox=Mailbox("email", "role", EXEMPT_FROM_MAILBOX),
+    on_own_domain=OnOwnDomain(
+        "email",
+        role="role",
+        exempt=EXEMPT_FROM_MAILBOX,
+        fix="use an address on one of its domains, add the domain to the organization, or set role: external",
+    ),
+    plan_gated=True,
+    advice=(checks.billing_rights_for_collaborators,),
+    role="role",
+    billing="subscription",
     rank=2,
     replace_note="replacing a User deletes it first: its mailbox and all its mail are destroyed",
 )
@@ -159,6 +242,8 @@ TEAM = Kind(
     scoped=True,
     references=(Reference("members", "User", many=True), Reference("leader", "User")),
     unordered=frozenset({"members", "externalMembers", "shares"}),
+    plan_gated=True,
+    checks=(checks.leader_is_member,),
     rank=3,
 )
 MAILBOX_QUOTA = Kind(
@@ -168,7 +253,13 @@ MAILBOX_QUOTA = Kind(
     status=MailboxQuotaStatus,
     scoped=True,
     immutable=frozenset({"domain"}),
-    unique=(("domain", "quota"),),
+    claims=(
+        Unique("quota-domain", "domain", "a mailbox quota for domain", "a domain has at most one MailboxQuota: merge them"),
+    ),
+    limit=Limit("domain", "maxAddresses"),
+    on_own_domain=OnOwnDomain("domain", is_domain=True),
+    plan_gated=True,
+    checks=(checks.quota_minimum,),
     rank=1,
 )
 ALIAS = Kind(
@@ -178,7 +269,9 @@ ALIAS = Kind(
     status=None,
     scoped=True,
     references=(Reference("user", "User"),),
-    unique=(("address", "address"),),
+    claims=(Unique("address", "address", "address", ADDRESS_RULE),),
+    on_own_domain=OnOwnDomain("address", fix="an alias must use one of its domains, or add the domain to the organization"),
+    plan_gated=True,
     rank=3,
 )
 CUSTOMER_SUBSCRIPTION = Kind(
@@ -189,8 +282,9 @@ CUSTOMER_SUBSCRIPTION = Kind(
     scoped=True,
     immutable=frozenset({"product"}),
     unordered=frozenset({"signatureModes"}),
+    checks=(checks.contact_when_customer_edits, checks.signature_modes_fit_product),
+    archive=Archive("state", SubscriptionState.ARCHIVED.value),
     rank=1,
-    delete_archives=True,
     replace_note="replacing a CustomerSubscription archives the old subscription and starts a new trial",
 )
 
@@ -198,11 +292,11 @@ KINDS: dict[str, Kind] = {
     k.name: k for k in (ORGANIZATION, USER, TEAM, MAILBOX_QUOTA, ALIAS, CUSTOMER_SUBSCRIPTION)
 }
 KINDS_BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
-
-
-def mail_domain(address: str) -> str:
-    """The domain an email address is on, lowercased (the part after the last @)."""
-    return address.rsplit("@", 1)[-1].lower()
+PLAN_GATED_KINDS = tuple(k.name for k in KINDS.values() if k.plan_gated)
+PEOPLE_KINDS = tuple(k.name for k in KINDS.values() if k.role is not None)  # counted as users, admins among them
+BILLED_KINDS = tuple(k.name for k in KINDS.values() if k.billing is not None)
+MAILBOX_KINDS = tuple(k.name for k in KINDS.values() if k.mailbox is not None)
+LIMIT_KINDS = tuple(k.name for k in KINDS.values() if k.limit is not None)
 
 
 class ResourceKey(NamedTuple):
@@ -244,7 +338,20 @@ def to_snake(camel: str) -> str:
 SERVER_METADATA = ("uid", "resourceVersion", "createdAt", "updatedAt")
 
 __all__ = [
+    "ADDRESS_RULE",
+    "ALIAS",
+    "CUSTOMER_SUBSCRIPTION",
+    "MAILBOX_QUOTA",
+    "ORGANIZATION",
+    "TEAM",
+    "USER",
+    "EXEMPT_FROM_MAILBOX",
+    "BILLED_KINDS",
     "KINDS",
+    "LIMIT_KINDS",
+    "PEOPLE_KINDS",
+    "MAILBOX_KINDS",
+    "PLAN_GATED_KINDS",
     "KINDS_BY_PLURAL",
     "SERVER_METADATA",
     "STACK_LABEL",
@@ -254,5 +361,6 @@ __all__ = [
     "kind_of",
     "mail_domain",
     "owning_organization",
+    "plan_allows_gated",
     "to_snake",
 ]

@@ -53,7 +53,8 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
 KINDS_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_kinds",),
     ("tenancy_kinds.table",),
-    ("tenancy_kinds.specs", "tenancy_kinds.passwords"),
+    ("tenancy_kinds.checks",),
+    ("tenancy_kinds.facts", "tenancy_kinds.specs", "tenancy_kinds.passwords"),
 ]
 
 SHARED = "tenancy_kinds"  # what both halves may import

@@ -19,9 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from provider import rules
-from provider.errors import Severity
 from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, ResourceKey, to_snake
-from provider.manifests import Manifest, ManifestSet, Origin
 from tenancy_kinds.passwords import weakness
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known in preview
@@ -220,38 +218,19 @@ def check(kind: Kind, props: dict[str, Any]) -> list[Failure]:
     return [] if unknown else _rules(kind, doc)
 
 
-# The rules of `tenancy validate` that judge one resource alone (the others need the whole manifest set).
-SINGLE_RESOURCE_RULES = (
-    rules.leader_is_member,
-    rules.charset_of_standard,
-    rules.quota_minimum,
-    rules.contact_when_customer_edits,
-    rules.signature_modes_fit_product,
-    rules.reserved_labels,
-)
-
-
-def _finding_property(field: str) -> str:
-    """A finding's dotted document path (`spec.signatureModes[0]`) → the property path."""
-    head, _, rest = field.partition(".")
-    if head == "metadata":
-        return rest.split(".")[0]
-    return to_snake(rest if head == "spec" else field)
+def _finding_property(path: tuple[str | int, ...]) -> str:
+    """A finding's document path (("spec", "signatureModes", 0)) → the property path (signature_modes[0])."""
+    if path[:1] == ("metadata",):
+        return str(path[1]) if len(path) > 1 else "<document>"
+    return _property_path(path)
 
 
 def _rules(kind: Kind, doc: dict[str, Any]) -> list[Failure]:
-    """The business rules a single resource can break, said before anything reaches the backend."""
-    manifest = Manifest(ResourceKey.of(doc), kind, doc, Origin("<pulumi>", 0, 0), Path("."))
-    context = rules.Context.of(ManifestSet([manifest]), env={}, resolve_secrets=False)
-    found: list[Failure] = []
-    for rule in rules.KIND_RULES.get("*", []) + rules.KIND_RULES.get(kind.name, []):
-        if rule not in SINGLE_RESOURCE_RULES:
-            continue
-        for finding in rule(manifest, context):
-            if finding.severity is Severity.ERROR:
-                reason = finding.message.removeprefix(f"{finding.field}: ")
-                found.append(Failure(_finding_property(finding.field), reason))
-    spec = doc["spec"]
+    """The business rules a single resource can break (the table of kinds' own checks, the reserved labels,
+    the password strength), said before anything reaches the backend: the same as `tenancy validate`."""
+    spec = kind.effective(doc["spec"])
+    found = [Failure(_finding_property(p), m) for p, m in kind.findings(doc["metadata"]["name"], spec)]
+    found.extend(Failure(_finding_property(p), m) for p, m in rules.reserved_label_findings(doc))
     for field in kind.sensitive:
         value = spec.get(field)
         if isinstance(value, str) and (why := weakness(value)) is not None:

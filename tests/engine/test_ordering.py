@@ -137,3 +137,11 @@ def test_mailboxes_wait_for_the_quota_to_be_lifted():
     desired = [org("acme")] + [user("acme", f"u{i}") for i in range(6)]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "delete MailboxQuota acme/q", "create User acme/u5")
+
+
+def test_a_display_name_moves_between_sibling_organizations_in_order():
+    """`zed` gives up "Shared Name", a new `alpha` takes it: one apply, so the rename goes first."""
+    current = [live(org("zed", displayName="Shared Name"), stack="s")]
+    desired = [org("zed", displayName="Zed"), org("alpha", displayName="Shared Name")]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "update Organization zed", "create Organization alpha")

@@ -122,7 +122,7 @@ CASES = [
     Case(
         "domain-owned-once",
         BASE + mark(globex(domain="acme.example"), "domains: [acme.example]"),
-        "spec.domains[0]", "domain acme.example is already owned by organization acme (",
+        "spec.domains[0]", "domain 'acme.example' is already used by Organization acme (",
         BASE + globex(),
     ),
     Case(
@@ -146,7 +146,7 @@ CASES = [
     Case(
         "one-quota-per-domain",
         BASE + mark(quota("again", "acme.example", "standard", "10"), "domain: acme.example"),
-        "spec.domain", "acme.example already has a quota: MailboxQuota acme/main",
+        "spec.domain", "a mailbox quota for domain 'acme.example' is already used by MailboxQuota acme/main (",
         TWO_DOMAINS + quota("again", "acme-shop.example", "standard", "10"),
     ),
     Case(
@@ -167,7 +167,7 @@ CASES = [
     Case(
         "addresses-unique-case-insensitive",
         mark(BASE + alias("dup", "ADA@acme.example"), "address: ADA@acme.example"),
-        "spec.address", "address ADA@acme.example is already used by User acme/ada",
+        "spec.address", "address 'ADA@acme.example' is already used by User acme/ada (",
         BASE + alias("dup", "ada.lovelace@acme.example"),
     ),
     Case(
@@ -205,7 +205,7 @@ CASES = [
     Case(
         "display-name-unique-among-siblings",
         BASE + mark(globex().replace("displayName: Globex", "displayName: Acme"), "displayName: Acme"),
-        "spec.displayName", "'Acme' is already the displayName of organization acme at the top level",
+        "spec.displayName", "displayName 'Acme' at the top level is already used by Organization acme (",
         BASE + globex("  parent: acme\n").replace("displayName: Globex", "displayName: Acme"),
     ),
     Case(
@@ -320,18 +320,27 @@ def test_require_valid_raises_with_every_error(tmp_path: Path) -> None:
     assert require_valid(load_dir(tmp_path, BASE), env=ENV) == []
 
 
-def test_rules_tables_name_real_kinds() -> None:
-    from tenancy_kinds import KINDS
-    from provider.rules import ADDRESS_FIELDS, KIND_RULES, PLAN_GATED_KINDS
-
-    assert set(PLAN_GATED_KINDS) | set(ADDRESS_FIELDS) <= set(KINDS)
-    assert set(KIND_RULES) <= set(KINDS) | {"*"}
-    for kind_name, field_name in ADDRESS_FIELDS.items():
-        assert field_name in KINDS[kind_name].spec_fields
-
-
 def test_org_rules_do_not_cascade_from_an_undeclared_organization(tmp_path: Path) -> None:
     """One mistake, one error: a wrong organization name does not also break its references and domains."""
     text = ORG + people() + mark(REST.replace("organization: acme}", "organization: acmee}", 1), "metadata: {name: sales, organization: acmee}")
     found = [f for f in findings(tmp_path, text) if f.severity is ERROR]
     assert [f.field for f in found] == ["metadata.organization"], "\n".join(map(str, found))
+
+
+def test_a_free_organization_needs_no_administrator(tmp_path: Path) -> None:
+    """SPEC §2: the admin invariant holds for paid plans; a free organization holds no users at all."""
+    text = "apiVersion: tenancy/v1\nkind: Organization\nmetadata: {name: lone}\nspec: {displayName: Lone}\n"
+    assert [f for f in findings(tmp_path, text) if f.severity is ERROR] == []
+    paid = text.replace("displayName: Lone}", "displayName: Lone, plan: entry}")
+    assert any("declares no administrator" in f.message for f in findings(tmp_path, paid))
+
+
+def test_dns_names_are_case_insensitive_and_kept_lowercased(tmp_path: Path) -> None:
+    text = replace(BASE, "domains: [acme.example]", "domains: [ACME.Example]")
+    assert [f for f in findings(tmp_path, text) if f.severity is ERROR] == []
+    manifests = load_dir(tmp_path, text)
+    org = next(m for m in manifests.manifests if m.kind.name == "Organization")
+    assert org.spec["domains"] == ["acme.example"]
+    twice = replace(BASE, "domains: [acme.example]", "domains: [acme.example, ACME.example]  # !")
+    found = [f for f in findings(tmp_path, twice) if f.severity is ERROR]
+    assert [f.field for f in found] == ["spec.domains[1]"] and "listed twice" in found[0].message

@@ -153,7 +153,7 @@ INVALID = {
     "label-value-not-text": mutate(_user, ("metadata", "labels"), {"team": ["x"]}),
     "wrong-api-version": mutate(_user, ("apiVersion",), "tenancy/v2"),
     "organization-metadata-has-organization": mutate(_org, ("metadata", "organization"), "x"),
-    "bad-domain": mutate(_org, ("spec", "domains"), ["Acme.Example"]),
+    "bad-domain": mutate(_org, ("spec", "domains"), ["acme..example"]),  # (any case is fine: DNS ignores it)
     "domains-not-a-list": mutate(_org, ("spec", "domains"), "acme.example"),
     "logo-not-https": mutate(_org, ("spec", "logoUrl"), "http://acme.example/logo.png"),
     "bad-country": mutate(_org, ("spec", "billingAddress", "country"), "Germany"),
