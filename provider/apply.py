@@ -1,6 +1,8 @@
 """Executes a Plan: the only code that changes the world.
 
-Changes run in dependency order (`ordering.build`), independent ones in parallel. Every PUT and DELETE
+Changes run in the plan's order (its graph of units: `provider.ordering`), independent ones in parallel;
+a unit of several steps (a replace and what must happen between its delete and its create) is one
+changeset. Every PUT and DELETE
 carries the live `resourceVersion` read at plan time as `If-Match`, so nothing is overwritten that moved
 since. A failure stops the dependants of what failed (reported as skipped, naming the cause), everything
 else finishes, and every change's outcome is reported. Running apply again converges.
@@ -16,12 +18,14 @@ from enum import Enum
 from typing import Any
 
 from provider.client import Client, changeset_operation
+from provider.diff import desired_labels
 from provider.errors import TenancyError, TransportError, Unavailable
-from tenancy_kinds import SERVER_METADATA, ResourceKey
-from provider.ordering import Graph, build
-from provider.plan import Adopt, Create, Delete, Operation, Plan, Replace, Update, desired_labels
+from provider.operations import Adopt, Create, Delete, Operation, Replace, Update
+from provider.ordering import Graph, Part, Unit
+from provider.plan import Plan
+from provider.secrets import SecretValues
+from tenancy_kinds import SERVER_METADATA
 
-SecretValues = dict[ResourceKey, dict[str, str]]
 
 
 class Status(str, Enum):
@@ -74,50 +78,74 @@ def payload(op: Operation, stack: str | None, secrets: dict[str, str] | None = N
     return document
 
 
-def _create(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+Secrets = dict[str, str] | None
+Body = list[dict[str, Any]]
+
+
+def _create_body(op: Operation, stack: str | None, secrets: Secrets) -> Body:
+    return [changeset_operation("create", op.key, document=payload(op, stack, secrets))]
+
+
+def _update_body(op: Operation, stack: str | None, secrets: Secrets) -> Body:
+    return [changeset_operation("update", op.key, document=payload(op, stack, secrets), if_match=op.live_version)]
+
+
+def _delete_body(op: Operation, stack: str | None, secrets: Secrets) -> Body:
+    return [changeset_operation("delete", op.key, if_match=op.live_version)]
+
+
+def _replace_body(op: Operation, stack: str | None, secrets: Secrets) -> Body:
+    return _delete_body(op, stack, secrets) + _create_body(op, stack, secrets)
+
+
+def _create(op: Operation, client: Client, stack: str | None, secrets: Secrets) -> dict[str, Any] | None:
     return client.create(payload(op, stack, secrets))
 
 
-def _update(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+def _update(op: Operation, client: Client, stack: str | None, secrets: Secrets) -> dict[str, Any] | None:
     return client.update(payload(op, stack, secrets), if_match=op.live_version)
 
 
-def _replace(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+def _replace(op: Operation, client: Client, stack: str | None, secrets: Secrets) -> dict[str, Any] | None:
     # One changeset: the name and the references to it stay valid throughout.
-    results = client.changeset(
-        [
-            changeset_operation("delete", op.key, if_match=op.live_version),
-            changeset_operation("create", op.key, document=payload(op, stack, secrets)),
-        ]
-    )
+    results = client.changeset(_replace_body(op, stack, secrets))
     return results[-1] if results else None
 
 
-def _delete(op: Operation, client: Client, stack: str | None, secrets: dict[str, str] | None) -> dict[str, Any] | None:
+def _delete(op: Operation, client: Client, stack: str | None, secrets: Secrets) -> dict[str, Any] | None:
     return client.delete(op.key, if_match=op.live_version)
 
 
-EXECUTORS: dict[type[Operation], Callable[[Operation, Client, str | None, dict[str, str] | None], dict[str, Any] | None]] = {
-    Create: _create,
-    Update: _update,
-    Adopt: _update,
-    Replace: _replace,
-    Delete: _delete,
+@dataclass(frozen=True)
+class Executor:
+    """How one type of operation is carried out: alone (one request), and as changeset operations (in a
+    batch, or a unit of several steps)."""
+
+    alone: Callable[[Operation, Client, str | None, Secrets], dict[str, Any] | None]
+    body: Callable[[Operation, str | None, Secrets], Body]
+
+
+EXECUTORS: dict[type[Operation], Executor] = {
+    Create: Executor(_create, _create_body),
+    Update: Executor(_update, _update_body),
+    Adopt: Executor(_update, _update_body),
+    Replace: Executor(_replace, _replace_body),
+    Delete: Executor(_delete, _delete_body),
+}
+PARTS: dict[Part, Callable[[Operation, str | None, Secrets], Body]] = {
+    Part.DELETE: _delete_body,  # a replace's two steps, when something must come between them
+    Part.CREATE: _create_body,
 }
 
 
-def changeset_operations(op: Operation, stack: str | None, secrets: dict[str, str] | None) -> list[dict[str, Any]]:
-    """The same change as the executors above, as changeset operations (for batches)."""
-    if isinstance(op, Create):
-        return [changeset_operation("create", op.key, document=payload(op, stack, secrets))]
-    if isinstance(op, (Update, Adopt)):
-        return [changeset_operation("update", op.key, document=payload(op, stack, secrets), if_match=op.live_version)]
-    if isinstance(op, Replace):
-        return [
-            changeset_operation("delete", op.key, if_match=op.live_version),
-            changeset_operation("create", op.key, document=payload(op, stack, secrets)),
-        ]
-    return [changeset_operation("delete", op.key, if_match=op.live_version)]
+def unit_body(graph: Graph, unit: Unit, stack: str | None, secrets: SecretValues) -> Body:
+    """A unit's steps as changeset operations, in order."""
+    body: Body = []
+    for step in unit:
+        op = graph.operations[step.op]
+        build = EXECUTORS[type(op)].body if step.part is Part.WHOLE else PARTS[step.part]
+        body.extend(build(op, stack, secrets.get(op.key)))
+    return body
 
 
 def apply(
@@ -129,128 +157,134 @@ def apply(
     batch_size: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Report:
-    """Run every operation of the plan; never raises for a failed change, reports it instead.
+    """Run every operation of the plan, in its order; never raises for a failed change, reports it instead.
 
-    With `batch_size` > 1, changes whose dependencies are met are sent together as changesets of up to
-    that many (one request and one transaction each); a batch the backend refuses is retried change by
-    change, so that every change still gets its own outcome.
+    With `batch_size` > 1, units whose dependencies are met are sent together as changesets of up to that
+    many (one request and one transaction each); a batch the backend refuses is retried unit by unit, so
+    that every change still gets its own outcome.
     """
-    graph = build(plan.operations)
-    order = graph.order()
-    runner = _Runner(plan, graph, client, secrets or {}, on_outcome)
-    runner.run(order, max(1, parallelism), max(1, batch_size))
-    return Report([runner.outcomes[i] for i in order])
+    runner = _Runner(plan, client, secrets or {}, on_outcome)
+    runner.run(max(1, parallelism), max(1, batch_size))
+    return Report([runner.outcomes[id(op)] for op in plan.operations])
 
 
 def apply_atomically(plan: Plan, client: Client, *, secrets: SecretValues | None = None) -> Report:
     """The whole plan as one changeset: everything applies, or nothing does."""
-    ordered_ops = [plan.operations[i] for i in build(plan.operations).order()]
-    operations = [
-        item for op in ordered_ops for item in changeset_operations(op, plan.stack, (secrets or {}).get(op.key))
-    ]
+    graph = plan.graph
+    body = [item for u in graph.order() for item in unit_body(graph, graph.units[u], plan.stack, secrets or {})]
     try:
-        client.changeset(operations)
+        client.changeset(body)
     except TenancyError as e:
-        return Report([Outcome(op, Status.FAILED, f"atomic apply rolled back: {e}") for op in ordered_ops])
-    return Report([Outcome(op, Status.APPLIED) for op in ordered_ops])
+        return Report([Outcome(op, Status.FAILED, f"atomic apply rolled back: {e}") for op in plan.operations])
+    return Report([Outcome(op, Status.APPLIED) for op in plan.operations])
 
 
 class _Runner:
+    """Runs a plan's units as their dependencies finish: independent ones in parallel, ready ones batched."""
+
     def __init__(
-        self,
-        plan: Plan,
-        graph: Graph,
-        client: Client,
-        secrets: SecretValues,
-        on_outcome: Callable[[Outcome], None] | None,
+        self, plan: Plan, client: Client, secrets: SecretValues, on_outcome: Callable[[Outcome], None] | None
     ) -> None:
-        self.plan, self.graph, self.client, self.secrets = plan, graph, client, secrets
+        self.plan, self.graph, self.client, self.secrets = plan, plan.graph, client, secrets
         self.on_outcome = on_outcome
-        self.outcomes: dict[int, Outcome] = {}
-        self.dependants = graph.dependants()
-        self.remaining = [len(w) for w in graph.waits_for]
+        self.outcomes: dict[int, Outcome] = {}  # by id() of the operation
+        self.done: set[int] = set()  # units with an outcome
+        self.dependants = self.graph.dependants()
+        self.remaining = [len(w) for w in self.graph.waits_for]
         # Set once the backend could not be reached through every retry: nothing more is started, or each
         # remaining change would wait out the client's whole retry budget in turn (minutes, for nothing).
         self.unreachable: TransportError | None = None
 
-    def _not_attempted(self, op: Operation) -> Outcome:
-        return Outcome(op, Status.SKIPPED, f"not attempted: {self.unreachable}; run apply again once it answers")
+    def _operations(self, u: int) -> list[Operation]:
+        return self.graph.unit_operations(u)
 
-    def _execute(self, i: int) -> Outcome:
-        op = self.graph.operations[i]
+    def _each(self, u: int, status: Status, message: str = "", result: dict[str, Any] | None = None) -> list[Outcome]:
+        return [Outcome(op, status, message, result) for op in self._operations(u)]
+
+    def _not_attempted(self, u: int) -> list[Outcome]:
+        return self._each(u, Status.SKIPPED, f"not attempted: {self.unreachable}; run apply again once it answers")
+
+    def _execute(self, u: int) -> list[Outcome]:
         if self.unreachable is not None:
-            return self._not_attempted(op)
+            return self._not_attempted(u)
+        ops = self._operations(u)
         try:
-            result = EXECUTORS[type(op)](op, self.client, self.plan.stack, self.secrets.get(op.key))
+            if len(ops) == 1:
+                op = ops[0]
+                result = EXECUTORS[type(op)].alone(op, self.client, self.plan.stack, self.secrets.get(op.key))
+            else:  # a replace with what must happen between its delete and its create: one changeset
+                self.client.changeset(unit_body(self.graph, self.graph.units[u], self.plan.stack, self.secrets))
+                result = None
         except TransportError as e:
             self.unreachable = e
-            return Outcome(op, Status.FAILED, str(e))
+            return self._each(u, Status.FAILED, str(e))
         except TenancyError as e:
-            return Outcome(op, Status.FAILED, str(e))
-        return Outcome(op, Status.APPLIED, result=result)
+            return self._each(u, Status.FAILED, str(e))
+        return self._each(u, Status.APPLIED, result=result)
 
-    def _execute_batch(self, batch: list[int]) -> list[tuple[int, Outcome]]:
+    def _execute_batch(self, batch: list[int]) -> list[tuple[int, list[Outcome]]]:
         if len(batch) == 1:
             return [(batch[0], self._execute(batch[0]))]
-        ops = [self.graph.operations[i] for i in batch]
         if self.unreachable is not None:
-            return [(i, self._not_attempted(op)) for i, op in zip(batch, ops)]
-        body = [item for op in ops for item in changeset_operations(op, self.plan.stack, self.secrets.get(op.key))]
+            return [(u, self._not_attempted(u)) for u in batch]
+        body = [item for u in batch for item in unit_body(self.graph, self.graph.units[u], self.plan.stack, self.secrets)]
         try:
             self.client.changeset(body)
         except Unavailable as e:
-            # Still unavailable after every retry: change by change would only wait as long again, per change.
+            # Still unavailable after every retry: unit by unit would only wait as long again, per unit.
             if isinstance(e, TransportError):
                 self.unreachable = e
-            return [(i, Outcome(op, Status.FAILED, str(e))) for i, op in zip(batch, ops)]
+            return [(u, self._each(u, Status.FAILED, str(e))) for u in batch]
         except TenancyError:
-            # The batch rolled back as a whole: retry each change alone, so each gets its own outcome.
-            return [(i, self._execute(i)) for i in batch]
-        return [(i, Outcome(op, Status.APPLIED)) for i, op in zip(batch, ops)]
+            # The batch rolled back as a whole: retry each unit alone, so each gets its own outcome.
+            return [(u, self._execute(u)) for u in batch]
+        return [(u, self._each(u, Status.APPLIED)) for u in batch]
 
-    def _record(self, i: int, outcome: Outcome) -> None:
-        self.outcomes[i] = outcome
-        if self.on_outcome:
-            self.on_outcome(outcome)
+    def _record(self, u: int, outcomes: list[Outcome]) -> None:
+        self.done.add(u)
+        for outcome in outcomes:
+            self.outcomes[id(outcome.op)] = outcome
+            if self.on_outcome:
+                self.on_outcome(outcome)
 
     def _skip_dependants(self, failed: int) -> None:
-        cause = self.graph.operations[failed].key
+        cause = ", ".join(str(op.key) for op in self._operations(failed))
         stack = [failed]
         while stack:
             for j in sorted(self.dependants[stack.pop()]):
-                if j not in self.outcomes:
-                    reason = f"skipped because {cause} failed"
-                    self._record(j, Outcome(self.graph.operations[j], Status.SKIPPED, reason))
+                if j not in self.done:
+                    self._record(j, self._each(j, Status.SKIPPED, f"skipped because {cause} failed"))
                     stack.append(j)
 
-    def run(self, order: list[int], parallelism: int, batch_size: int) -> None:
-        self.position = {i: n for n, i in enumerate(order)}
+    def run(self, parallelism: int, batch_size: int) -> None:
+        order = self.graph.order()
+        self.position = {u: n for n, u in enumerate(order)}
         # What is ready, as a heap in apply order (re-sorting a list after every batch is quadratic).
-        ready = [(self.position[i], i) for i, n in enumerate(self.remaining) if n == 0]
+        ready = [(self.position[u], u) for u, n in enumerate(self.remaining) if n == 0]
         heapq.heapify(ready)
         with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply") as pool:
-            running: set[Future[list[tuple[int, Outcome]]]] = set()
+            running: set[Future[list[tuple[int, list[Outcome]]]]] = set()
             while ready or running:
                 while ready and len(running) < parallelism:
-                    # Spread what is ready over the free workers, at most batch_size changes each.
+                    # Spread what is ready over the free workers, at most batch_size units each.
                     size = max(1, min(batch_size, -(-len(ready) // (parallelism - len(running)))))
                     taken = [heapq.heappop(ready)[1] for _ in range(min(size, len(ready)))]
-                    batch = [i for i in taken if i not in self.outcomes]
+                    batch = [u for u in taken if u not in self.done]
                     if batch:
                         running.add(pool.submit(self._execute_batch, batch))
                 if not running:
                     continue
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    for i, outcome in future.result():
-                        self._finish(i, outcome, ready)
+                    for u, outcomes in future.result():
+                        self._finish(u, outcomes, ready)
 
-    def _finish(self, i: int, outcome: Outcome, ready: list[tuple[int, int]]) -> None:
-        self._record(i, outcome)
-        if outcome.status is not Status.APPLIED:
-            self._skip_dependants(i)
+    def _finish(self, u: int, outcomes: list[Outcome], ready: list[tuple[int, int]]) -> None:
+        self._record(u, outcomes)
+        if any(o.status is not Status.APPLIED for o in outcomes):
+            self._skip_dependants(u)
             return
-        for j in self.dependants[i]:
+        for j in self.dependants[u]:
             self.remaining[j] -= 1
-            if self.remaining[j] == 0 and j not in self.outcomes:
+            if self.remaining[j] == 0 and j not in self.done:
                 heapq.heappush(ready, (self.position[j], j))

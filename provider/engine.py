@@ -19,14 +19,14 @@ from typing import Any
 
 import orjson
 
-from provider import manifests, rules, secrets
-from provider.apply import SecretValues
+from provider import manifests, rules
 from provider.client import Client
-from provider.errors import ConfigError, Finding, ManifestError, Severity, StalePlanError
-from tenancy_kinds import SLUG_PATTERN, ResourceKey
-from provider.ordering import ordered
-from provider.plan import Plan, Prices, plan
+from provider.costs import Prices
+from provider.errors import ConfigError, ManifestError, Severity, StalePlanError
+from provider.plan import Plan, plan
 from provider.render import as_json
+from provider.secrets import SecretValues
+from tenancy_kinds import SLUG_PATTERN, ResourceKey
 
 SAVED_PLAN_FORMAT = "tenancy-saved-plan/1"
 
@@ -40,6 +40,7 @@ class Prepared:
     paths: list[str]
     backend: str
     live: list[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
+    secrets: SecretValues = field(default_factory=dict, repr=False)  # resolved once, while validating
 
     @functools.cached_property
     def digest(self) -> str:
@@ -56,13 +57,14 @@ def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None
 
 def load_checked(
     paths: list[str], env: Mapping[str, str] | None = None, allow_outside: bool = False
-) -> tuple[manifests.ManifestSet, list[Finding]]:
-    """Load and validate manifests; raises ManifestError on any error, returns the warnings."""
+) -> tuple[manifests.ManifestSet, rules.Verdict]:
+    """Load and validate manifests; raises ManifestError on any error, returns the verdict (its warnings,
+    and the secrets it resolved)."""
     manifest_set = manifests.load(paths)
-    findings = rules.check(manifest_set, env=os.environ if env is None else env, allow_outside=allow_outside)
-    if any(f.severity is Severity.ERROR for f in findings):
-        raise ManifestError(findings)
-    return manifest_set, findings
+    verdict = rules.judge(manifest_set, env=os.environ if env is None else env, allow_outside=allow_outside)
+    if any(f.severity is Severity.ERROR for f in verdict.findings):
+        raise ManifestError(verdict.findings)
+    return manifest_set, verdict
 
 
 def digest(manifest_set: manifests.ManifestSet) -> str:
@@ -109,33 +111,27 @@ def prepare(
     allow_outside: bool = False,
 ) -> Prepared:
     reading = _Background(live_state, client)  # the backend answers while the manifests load
-    manifest_set, warnings = load_checked(paths, allow_outside=allow_outside)
+    manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
     stack = resolve_stack(stack_option, manifest_set)
     if destroy and not stack:
         raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
     live = reading.result()
     prices = Prices.from_api(client.prices())
-    result = plan([m.document for m in manifest_set.manifests], live, stack=stack, prices=prices, destroy=destroy)
-    result.operations = ordered(result.operations)
-    result.warnings = [f"{w.file}:{w.line}: {w.message}" for w in warnings] + result.warnings
-    return Prepared(result, manifest_set, [str(Path(p).resolve()) for p in paths], backend, live)
+    warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
+    documents = [m.document for m in manifest_set.manifests]
+    result = plan(documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings)
+    paths_seen = [str(Path(p).resolve()) for p in paths]
+    return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets)
 
 
-def resolve_secrets(prepared: Prepared, allow_outside: bool = False) -> SecretValues:
-    """The clear secrets the plan must send, resolved from their sources just before apply."""
-    by_key = {m.key: m for m in prepared.manifest_set.manifests}
-    values: SecretValues = {}
-    for op in prepared.plan.operations:
-        if not op.sends_secret or op.key not in by_key:
-            continue
-        manifest = by_key[op.key]
-        spec = manifest.document.get("spec") or {}
-        values[op.key] = {
-            name: secrets.resolve(manifest, spec[name], allow_outside=allow_outside)
-            for name in op.kind.sensitive
-            if spec.get(name) is not None
-        }
-    return values
+def secrets_to_send(prepared: Prepared) -> SecretValues:
+    """The clear secrets the plan must send: those of the operations that send one, as resolved while the
+    manifests were validated."""
+    return {
+        op.key: prepared.secrets[op.key]
+        for op in prepared.plan.operations
+        if op.sends_secret and op.key in prepared.secrets
+    }
 
 
 # --- saved plans ----------------------------------------------------------------------------------
@@ -225,7 +221,7 @@ __all__ = [
     "load_saved",
     "prepare",
     "prepare_saved",
-    "resolve_secrets",
+    "secrets_to_send",
     "resolve_stack",
     "save",
 ]

@@ -1,33 +1,56 @@
-"""The apply order of a plan: a dependency graph from references, deletes in reverse, and the quota rule.
+"""The apply order of a plan: a dependency graph over its steps, contracted into units of one request each.
 
-Pure: operations in, a graph out. The rules, each chosen so that every intermediate state is valid on the
-backend:
+Pure: operations in, a graph out. Every operation is one step, except a Replace: its delete and its create
+are two steps, so that what must happen between them can (a customer moving to a new domain: its users'
+old addresses go, the organization swaps its domains, the users come back on the new domain, and the old
+domain passes to another organization, all in one apply). The rules, each chosen so that every
+intermediate state is valid on the backend, read the facts of the table of kinds:
 
-1. A change that declares a reference (an organization, a parent, a team member, an alias's user) waits
-   for the creation or update of what it names.
+1. A step that makes a resource exist or changes it waits for the step that makes what it names exist
+   (an organization, a parent, a team member, an alias's user).
 2. The deletion of a resource waits for every change to a resource that names it today (teams and
    aliases let go of a user before the user goes; children go before their organization).
-3. A change that takes a unique address or domain waits for the change that gives it up.
-4. Quotas: raising (or creating) a domain's quota comes before the mailboxes it makes room for; lowering
+3. A step that takes a unique value (an address, a domain, a display name among siblings, a quota's
+   domain) waits for the step that gives it up.
+4. Limits: raising (or creating) a domain's quota comes before the mailboxes it makes room for; lowering
    it comes after the mailboxes that leave the domain.
-5. An organization that drops domains or falls back to the free plan waits for the deletions that make
-   that possible.
+5. An organization that drops domains, or falls back to a plan that cannot hold users, waits for the
+   steps that take its resources off those domains or away.
+6. On a domain whose quota does not move, mailboxes that leave go before those that arrive (where that
+   makes no cycle).
+7. A replace's create waits for its delete.
 
-A replace runs as one changeset on the backend (delete and create together), so the references to its
-name stay valid throughout and need no ordering of their own.
+Units: a replace's delete, its create and every step that must come between them form one unit, sent as
+one changeset (all or nothing), so that the references to the replaced resource stay valid throughout;
+every other step is a unit of its own.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from provider.errors import PlanError
-from tenancy_kinds import KINDS, ORGANIZATION, PAID_PLANS, ResourceKey, mail_domain
-from provider.plan import Adopt, Create, Delete, Operation, Replace, Update
+from provider.operations import Delete, Operation, Replace
+from tenancy_kinds import KINDS, ORGANIZATION, ResourceKey, plan_allows_gated
 
-CONSTRUCTIVE = (Create, Update, Adopt, Replace)
+
+class Part(str, Enum):
+    WHOLE = "whole"  # the operation as one step
+    DELETE = "delete"  # a replace's first step
+    CREATE = "create"  # a replace's second step
+
+
+@dataclass(frozen=True)
+class Step:
+    op: int  # the operation's index in the plan's list
+    part: Part
+
+
+Unit = tuple[Step, ...]
 
 
 def references(document: dict[str, Any] | None) -> set[ResourceKey]:
@@ -44,7 +67,7 @@ def references(document: dict[str, Any] | None) -> set[ResourceKey]:
     for ref in kind.references:
         value = spec.get(ref.field)
         names = value if ref.many and isinstance(value, list) else [value]
-        scope = "" if ref.kind == ORGANIZATION.name else organization
+        scope = "" if not KINDS[ref.kind].scoped else organization
         found.update(ResourceKey(ref.kind, scope, str(n)) for n in names if n)
     return found
 
@@ -57,89 +80,75 @@ def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
     return {(c.namespace, c.key) for c in kind.claim_values(kind.effective(document.get("spec") or {}))}
 
 
-def _mail_domain(document: dict[str, Any] | None) -> str | None:
-    """The domain on which a User consumes a mailbox address (external users consume none)."""
-    if not document or document.get("kind") != "User":
-        return None
-    spec = document.get("spec") or {}
-    if spec.get("role") == "external" or "@" not in str(spec.get("email", "")):
-        return None
-    return mail_domain(str(spec["email"]))
-
-
-def _quota(document: dict[str, Any] | None) -> tuple[str, int] | None:
-    if not document or document.get("kind") != "MailboxQuota":
-        return None
-    spec = document.get("spec") or {}
-    return str(spec.get("domain", "")).lower(), int(spec.get("maxAddresses") or 0)
-
-
-def _owned_domains(document: dict[str, Any] | None) -> set[str]:
-    """The domains a scoped document lives on (a user's email, an alias's address, a quota's domain)."""
+def _effective(document: dict[str, Any] | None) -> dict[str, Any] | None:
     if not document:
-        return set()
-    spec = document.get("spec") or {}
-    found = set()
-    for field in ("email", "address"):
-        if "@" in str(spec.get(field, "")):
-            found.add(mail_domain(str(spec[field])))
-    if document.get("kind") == "MailboxQuota" and spec.get("domain"):
-        found.add(str(spec["domain"]).lower())
-    return found
+        return None
+    return KINDS[document["kind"]].effective(document.get("spec") or {})
+
+
+def _mailbox(document: dict[str, Any] | None) -> str | None:
+    spec = _effective(document)
+    return None if spec is None or document is None else KINDS[document["kind"]].mailbox_domain(spec)
+
+
+def _limit(document: dict[str, Any] | None) -> tuple[str, int] | None:
+    spec = _effective(document)
+    return None if spec is None or document is None else KINDS[document["kind"]].limit_of(spec)
+
+
+def _owned(document: dict[str, Any] | None) -> str | None:
+    spec = _effective(document)
+    return None if spec is None or document is None else KINDS[document["kind"]].owned_domain(spec)
 
 
 @dataclass
 class Graph:
-    """`waits_for[i]` holds the indexes of the operations that must finish before operation i starts."""
+    """`waits_for[u]` holds the units that must finish before unit `u` starts; each unit is a sequence of
+    steps of `operations`, sent as one request (one step) or one changeset (several)."""
 
     operations: list[Operation]
+    units: list[Unit]
     waits_for: list[set[int]]
 
     def dependants(self) -> list[set[int]]:
-        out: list[set[int]] = [set() for _ in self.operations]
-        for i, deps in enumerate(self.waits_for):
+        out: list[set[int]] = [set() for _ in self.units]
+        for u, deps in enumerate(self.waits_for):
             for d in deps:
-                out[d].add(i)
+                out[d].add(u)
         return out
 
     def order(self) -> list[int]:
-        """A deterministic topological order: constructive changes by rank, deletions in reverse."""
+        """The units in a deterministic topological order: constructive changes by rank, deletions last,
+        in reverse rank."""
         remaining = [len(d) for d in self.waits_for]
         dependants = self.dependants()
-        ready = [(_sort_key(self.operations[i]), i) for i, n in enumerate(remaining) if n == 0]
+        ready = [(self._sort_key(u), u) for u, n in enumerate(remaining) if n == 0]
         heapq.heapify(ready)
         out = []
         while ready:
-            _, i = heapq.heappop(ready)
-            out.append(i)
-            for j in dependants[i]:
+            _, u = heapq.heappop(ready)
+            out.append(u)
+            for j in dependants[u]:
                 remaining[j] -= 1
                 if remaining[j] == 0:
-                    heapq.heappush(ready, (_sort_key(self.operations[j]), j))
-        if len(out) != len(self.operations):
-            raise PlanError([f"dependency cycle: {' → '.join(str(self.operations[i].key) for i in self._cycle())}"])
+                    heapq.heappush(ready, (self._sort_key(j), j))
+        assert len(out) == len(self.units), "units are acyclic once the steps are"
         return out
 
-    def _cycle(self) -> list[int]:
-        state = [0] * len(self.operations)  # 0 new, 1 on the stack, 2 done
-        stack: list[int] = []
+    def operations_in_order(self) -> Iterator[Operation]:
+        """Each operation once, where its first step comes in the apply order."""
+        seen: set[int] = set()
+        for u in self.order():
+            for step in self.units[u]:
+                if step.op not in seen:
+                    seen.add(step.op)
+                    yield self.operations[step.op]
 
-        def visit(i: int) -> list[int] | None:
-            state[i] = 1
-            stack.append(i)
-            for j in sorted(self.waits_for[i]):
-                if state[j] == 1:
-                    return stack[stack.index(j) :] + [j]
-                if state[j] == 0 and (found := visit(j)):
-                    return found
-            stack.pop()
-            state[i] = 2
-            return None
+    def unit_operations(self, u: int) -> list[Operation]:
+        return [self.operations[i] for i in dict.fromkeys(step.op for step in self.units[u])]
 
-        for i in range(len(self.operations)):
-            if state[i] == 0 and (found := visit(i)):
-                return found
-        return []
+    def _sort_key(self, u: int) -> tuple[int, int, str, str]:
+        return _sort_key(self.operations[self.units[u][0].op])
 
 
 def _sort_key(op: Operation) -> tuple[int, int, str, str]:
@@ -149,37 +158,132 @@ def _sort_key(op: Operation) -> tuple[int, int, str, str]:
     return (0, rank, op.key.organization, op.key.name)
 
 
+# --- steps ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StepView:
+    """A step with the resource's document before and after it (None: absent)."""
+
+    step: Step
+    op: Operation
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+def _steps(operations: list[Operation]) -> list[_StepView]:
+    views = []
+    for i, op in enumerate(operations):
+        if isinstance(op, Replace):
+            views.append(_StepView(Step(i, Part.DELETE), op, op.live, None))
+            views.append(_StepView(Step(i, Part.CREATE), op, None, op.desired))
+        else:
+            views.append(_StepView(Step(i, Part.WHOLE), op, op.live, None if isinstance(op, Delete) else op.desired))
+    return views
+
+
+Edge = Callable[[int, int], None]
+
+
 def build(operations: list[Operation]) -> Graph:
-    """The dependency graph of a plan's operations."""
-    index = {op.key: i for i, op in enumerate(operations)}
-    waits: list[set[int]] = [set() for _ in operations]
+    """The dependency graph of a plan's operations, as units of steps."""
+    steps = _steps(operations)
+    waits: list[set[int]] = [set() for _ in steps]
 
     def edge(later: int, earlier: int) -> None:
         if later != earlier:
             waits[later].add(earlier)
 
+    _reference_edges(steps, edge)
+    _claim_edges(steps, edge)
+    _limit_edges(steps, edge)
+    _narrowing_edges(steps, edge)
+    for s, view in enumerate(steps):
+        if view.step.part is Part.CREATE:
+            edge(s, s - 1)  # a replace's create follows its delete
+    _make_room_first(steps, waits)
+    order = _topological(steps, waits)
+    return _contracted(operations, steps, waits, order)
+
+
+def _reference_edges(steps: list[_StepView], edge: Edge) -> None:
+    makes = {view.op.key: s for s, view in enumerate(steps) if view.after is not None}
     named_by: dict[ResourceKey, list[int]] = {}  # who names a resource today (their live documents)
-    for j, other in enumerate(operations):
-        for ref in references(other.live):
-            named_by.setdefault(ref, []).append(j)
-
-    for i, op in enumerate(operations):
-        if isinstance(op, CONSTRUCTIVE):
-            for ref in references(op.desired):
-                target = index.get(ref)
-                if target is not None and isinstance(operations[target], CONSTRUCTIVE):
-                    edge(i, target)
-        if isinstance(op, Delete):
-            for j in named_by.get(op.key, ()):
-                edge(i, j)
-    _claim_edges(operations, edge)
-    _quota_edges(operations, edge)
-    _narrowing_edges(operations, edge)
-    _make_room_first(operations, waits)
-    return Graph(operations, waits)
+    for s, view in enumerate(steps):
+        if view.before is not None and view.step.part is not Part.CREATE:
+            for ref in references(view.before):
+                named_by.setdefault(ref, []).append(s)
+    for s, view in enumerate(steps):
+        if view.after is not None:
+            for ref in references(view.after):
+                target = makes.get(ref)
+                if target is not None:
+                    edge(s, target)
+        elif view.step.part is Part.WHOLE:  # a deletion; a replace's delete keeps its name's references valid
+            for j in named_by.get(view.op.key, ()):
+                edge(s, j)
 
 
-def _make_room_first(operations: list[Operation], waits: list[set[int]]) -> None:
+def _claim_edges(steps: list[_StepView], edge: Edge) -> None:
+    """A step that takes a unique value waits for the step that gives it up."""
+    released: dict[tuple[str, str], list[int]] = {}
+    for s, view in enumerate(steps):
+        for claim in claims(view.before) - claims(view.after):
+            released.setdefault(claim, []).append(s)
+    if not released:
+        return
+    for s, view in enumerate(steps):
+        for claim in claims(view.after) - claims(view.before):
+            for giver in released.get(claim, ()):
+                edge(s, giver)
+
+
+def _limit_edges(steps: list[_StepView], edge: Edge) -> None:
+    limits: dict[str, tuple[int, int | None]] = {}  # domain: (step, its change of the maximum; None: new)
+    for s, view in enumerate(steps):
+        new, old = _limit(view.after), _limit(view.before)
+        if new is None and old is not None:
+            limits[old[0]] = (s, 1)  # no quota is no limit: removing one makes room
+        elif new is not None:
+            limits[new[0]] = (s, new[1] - old[1] if old is not None and old[0] == new[0] else None)
+    if not limits:
+        return
+    for s, view in enumerate(steps):
+        consumes, frees = _mailbox(view.after), _mailbox(view.before)
+        if consumes == frees:
+            continue
+        if consumes in limits:
+            i, growth = limits[consumes]
+            if growth is None or growth > 0:
+                edge(s, i)  # room first, then the mailbox
+        if frees in limits:
+            i, growth = limits[frees]
+            if growth is not None and growth < 0:
+                edge(i, s)  # the mailbox leaves, then the quota shrinks
+
+
+def _narrowing_edges(steps: list[_StepView], edge: Edge) -> None:
+    """An organization dropping domains or its paid plan waits for what leaves those domains or goes."""
+    for s, view in enumerate(steps):
+        if view.op.kind.scoped or view.before is None or view.after is None:
+            continue
+        old, new = _effective(view.before) or {}, _effective(view.after) or {}
+        dropped = {d.lower() for d in old.get("domains") or []} - {d.lower() for d in new.get("domains") or []}
+        downgraded = plan_allows_gated(old) and not plan_allows_gated(new)
+        if not dropped and not downgraded:
+            continue
+        organization = view.op.key.name
+        for j, other in enumerate(steps):
+            if other.op.key.organization != organization or other.before is None:
+                continue
+            gone = other.after is None
+            if (downgraded and gone and other.op.kind.plan_gated) or (
+                _owned(other.before) in dropped and _owned(other.after) not in dropped
+            ):
+                edge(s, j)
+
+
+def _make_room_first(steps: list[_StepView], waits: list[set[int]]) -> None:
     """On a domain whose quota does not move, mailboxes that leave go before those that arrive.
 
     The quota may be full: a newcomer must not land before the address it replaces is freed. Added only
@@ -187,25 +291,26 @@ def _make_room_first(operations: list[Operation], waits: list[set[int]]) -> None
     """
     arriving: dict[str, list[int]] = {}
     leaving: dict[str, list[int]] = {}
-    for i, op in enumerate(operations):
-        consumes = None if isinstance(op, Delete) else _mail_domain(op.desired)
-        frees = _mail_domain(op.live)
-        if consumes == frees and not isinstance(op, Replace):
+    for s, view in enumerate(steps):
+        consumes, frees = _mailbox(view.after), _mailbox(view.before)
+        if consumes == frees:
             continue
         if consumes:
-            arriving.setdefault(consumes, []).append(i)
+            arriving.setdefault(consumes, []).append(s)
         if frees:
-            leaving.setdefault(frees, []).append(i)
-    for q, op in enumerate(operations):
-        created = _quota(op.desired) if isinstance(op, Create) else None
-        for i in leaving.get(created[0], ()) if created else ():
-            if not _waits_on(waits, i, q):
-                waits[q].add(i)  # a new quota counts what is there: let the leavers go first
+            leaving.setdefault(frees, []).append(s)
+    if not leaving:
+        return
+    for q, view in enumerate(steps):
+        created = _limit(view.after) if view.before is None else None
+        for s in leaving.get(created[0], ()) if created else ():
+            if not _waits_on(waits, s, q):
+                waits[q].add(s)  # a new quota counts what is there: let the leavers go first
     for domain, newcomers in arriving.items():
         for j in newcomers:
-            for i in leaving.get(domain, ()):
-                if i != j and not _waits_on(waits, i, j):
-                    waits[j].add(i)
+            for s in leaving.get(domain, ()):
+                if s != j and not _waits_on(waits, s, j):
+                    waits[j].add(s)
 
 
 def _waits_on(waits: list[set[int]], start: int, target: int) -> bool:
@@ -221,65 +326,171 @@ def _waits_on(waits: list[set[int]], start: int, target: int) -> bool:
     return False
 
 
-def _claim_edges(operations: list[Operation], edge: Any) -> None:
-    """A change that takes an address or a domain waits for the change that gives it up."""
-    released: dict[tuple[str, str], list[int]] = {}
-    for i, op in enumerate(operations):
-        kept = set() if isinstance(op, Delete) else claims(op.desired)
-        for claim in claims(op.live) - kept:
-            released.setdefault(claim, []).append(i)
-    if not released:
-        return
-    for j, op in enumerate(operations):
-        if isinstance(op, Delete):
-            continue
-        for claim in claims(op.desired) - claims(op.live):
-            for i in released.get(claim, ()):
-                edge(j, i)
+# --- order and units ------------------------------------------------------------------------------
 
 
-def _quota_edges(operations: list[Operation], edge: Any) -> None:
-    quotas: dict[str, tuple[int, int | None]] = {}  # domain: (operation, its change of maxAddresses; None: new)
-    for i, op in enumerate(operations):
-        new, old = _quota(op.desired), _quota(op.live)
-        if isinstance(op, Delete) and old is not None:
-            quotas[old[0]] = (i, 1)  # no quota is no limit: deleting one makes room
-            continue
-        if isinstance(op, Delete) or new is None:
-            continue
-        quotas[new[0]] = (i, new[1] - (old[1] if old else 0) if old else None)
-    for j, op in enumerate(operations):
-        consumes, frees = _mail_domain(op.desired), _mail_domain(op.live)
-        if isinstance(op, Delete):
-            consumes = None
-        if consumes == frees and not isinstance(op, Replace):
-            continue
-        if consumes in quotas:
-            i, growth = quotas[consumes]
-            if growth is None or growth > 0:
-                edge(j, i)  # room first, then the mailbox
-        if frees in quotas:
-            i, growth = quotas[frees]
-            if growth is not None and growth < 0:
-                edge(i, j)  # the mailbox leaves, then the quota shrinks
+def _topological(steps: list[_StepView], waits: list[set[int]]) -> list[int]:
+    """A topological order of the steps, or PlanError naming a cycle."""
+    remaining = [len(w) for w in waits]
+    dependants: list[list[int]] = [[] for _ in steps]
+    for s, deps in enumerate(waits):
+        for d in deps:
+            dependants[d].append(s)
+    ready = [s for s, n in enumerate(remaining) if n == 0]
+    out = []
+    while ready:
+        s = ready.pop()
+        out.append(s)
+        for j in dependants[s]:
+            remaining[j] -= 1
+            if remaining[j] == 0:
+                ready.append(j)
+    if len(out) != len(steps):
+        cycle = _cycle(waits)
+        raise PlanError([f"dependency cycle: {' → '.join(str(steps[s].op.key) for s in cycle)}"])
+    return out
 
 
-def _narrowing_edges(operations: list[Operation], edge: Any) -> None:
-    for i, op in enumerate(operations):
-        if op.key.kind != ORGANIZATION.name or not isinstance(op, (Update, Adopt)) or not op.live:
+def _cycle(waits: list[set[int]]) -> list[int]:
+    state = [0] * len(waits)  # 0 new, 1 on the stack, 2 done
+    stack: list[int] = []
+
+    def visit(i: int) -> list[int] | None:
+        state[i] = 1
+        stack.append(i)
+        for j in sorted(waits[i]):
+            if state[j] == 1:
+                return stack[stack.index(j) :] + [j]
+            if state[j] == 0 and (found := visit(j)):
+                return found
+        stack.pop()
+        state[i] = 2
+        return None
+
+    for i in range(len(waits)):
+        if state[i] == 0 and (found := visit(i)):
+            return found
+    return []
+
+
+def _contracted(operations: list[Operation], steps: list[_StepView], waits: list[set[int]], order: list[int]) -> Graph:
+    """Group each replace's steps, with whatever must come between them, into one unit; groups that would
+    wait for each other (two users swapping addresses by replace) become one unit too."""
+    groups = _Groups(len(steps))
+    dependants: list[set[int]] = [set() for _ in steps]
+    for s, deps in enumerate(waits):
+        for d in deps:
+            dependants[d].add(s)
+    for s, view in enumerate(steps):
+        if view.step.part is Part.CREATE:
+            groups.join({s - 1, s} if waits[s] == {s - 1} else _between({s - 1}, {s}, waits, dependants))
+    position = {s: n for n, s in enumerate(order)}
+    while True:
+        members = groups.members()
+        roots = sorted(members)  # a unit's index follows its first step: plain operations keep their index
+        unit_of = {s: u for u, root in enumerate(roots) for s in members[root]}
+        unit_waits: list[set[int]] = [set() for _ in roots]
+        for s, deps in enumerate(waits):
+            for d in deps:
+                if unit_of[d] != unit_of[s]:
+                    unit_waits[unit_of[s]].add(unit_of[d])
+        tangled = [c for c in _components(unit_waits) if len(c) > 1]
+        if not tangled:
+            units = [tuple(steps[s].step for s in sorted(members[root], key=position.__getitem__)) for root in roots]
+            return Graph(operations, units, unit_waits)
+        for component in tangled:
+            held = {s for u in component for s in members[roots[u]]}
+            groups.join(_between(held, held, waits, dependants))
+
+
+class _Groups:
+    """Disjoint groups of steps (union-find)."""
+
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, s: int) -> int:
+        while self.parent[s] != s:
+            self.parent[s] = self.parent[self.parent[s]]
+            s = self.parent[s]
+        return s
+
+    def join(self, members: set[int]) -> None:
+        roots = sorted({self.find(m) for m in members})
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+
+    def members(self) -> dict[int, set[int]]:
+        out: dict[int, set[int]] = {}
+        for s in range(len(self.parent)):
+            out.setdefault(self.find(s), set()).add(s)
+        return out
+
+
+def _components(waits: list[set[int]]) -> list[list[int]]:
+    """The strongly connected components of a graph (Tarjan's algorithm, without recursion)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for start in range(len(waits)):
+        if start in index:
             continue
-        old_spec, new_spec = op.live.get("spec") or {}, (op.desired or {}).get("spec") or {}
-        dropped = {d.lower() for d in old_spec.get("domains") or []} - {d.lower() for d in new_spec.get("domains") or []}
-        downgraded = old_spec.get("plan") in PAID_PLANS and new_spec.get("plan", "free") not in PAID_PLANS
-        if not dropped and not downgraded:
-            continue
-        for j, other in enumerate(operations):
-            if not isinstance(other, (Delete, Replace)) or other.key.organization != op.key.name:
-                continue
-            if downgraded or _owned_domains(other.live) & dropped:
-                edge(i, j)
+        work = [(start, iter(sorted(waits[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    out.append(component)
+            elif child not in index:
+                index[child] = low[child] = counter
+                counter += 1
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(waits[child]))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return out
+
+
+def _between(sources: set[int], sinks: set[int], waits: list[set[int]], dependants: list[set[int]]) -> set[int]:
+    """Every step on a path from a source to a sink, both included."""
+    after = _reach(sources, dependants)
+    before = _reach(sinks, waits)
+    return (after & before) | sources | sinks
+
+
+def _reach(starts: set[int], edges: list[set[int]]) -> set[int]:
+    seen = set(starts)
+    stack = list(starts)
+    while stack:
+        for k in edges[stack.pop()]:
+            if k not in seen:
+                seen.add(k)
+                stack.append(k)
+    return seen
 
 
 def ordered(operations: list[Operation]) -> list[Operation]:
-    graph = build(operations)
-    return [operations[i] for i in graph.order()]
+    """The operations in apply order (each once)."""
+    return list(build(operations).operations_in_order())
+
+
+__all__ = ["Graph", "Part", "Step", "Unit", "build", "claims", "ordered", "references"]

@@ -1,4 +1,5 @@
-"""Plan → text, JSON and Markdown. Each renderer dispatches on the operation's type; none computes anything.
+"""Plan → text, JSON and Markdown. Each renderer dispatches on the operation's type through one table
+(`SHAPES`); none computes anything.
 
 Secrets never reach a renderer's output: sensitive fields are carried as the marker `(sensitive)`.
 """
@@ -6,9 +7,12 @@ Secrets never reach a renderer's output: sensitive fields are carried as the mar
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from provider.plan import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Plan, Replace
+from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Replace, Update
+from provider.plan import Plan
 
 FORMAT_VERSION = "1.0"
 
@@ -26,24 +30,78 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _header(op: Operation, stack: str | None) -> str:
-    text = f"{op.symbol} {op.key}"
-    if isinstance(op, Replace):
-        text += f" (replace: {', '.join(op.immutable)} {'is' if len(op.immutable) == 1 else 'are'} immutable)"
-    elif isinstance(op, Adopt):
-        text += f" (adopt into stack {stack})"
-    return text
+def _added(d: FieldDiff, op: Operation) -> str:
+    return f"+ {d.dotted}: {_value(d.after)}"
 
 
-def _diff_line(d: FieldDiff, op: Operation) -> str:
-    if isinstance(op, Create) or d.before is None and not d.sensitive:
-        return f"+ {d.dotted}: {_value(d.after)}"
-    if isinstance(op, Delete) or d.after is None:
-        return f"- {d.dotted}: {_value(d.before)}"
+def _removed(d: FieldDiff, op: Operation) -> str:
+    return f"- {d.dotted}: {_value(d.before)}"
+
+
+def _changed(d: FieldDiff, op: Operation) -> str:
+    if d.before is None and not d.sensitive:
+        return _added(d, op)
+    if d.after is None:
+        return _removed(d, op)
     if d.sensitive:
         return f"~ {d.dotted}: {SENSITIVE}"
-    forces = "  # forces replacement" if isinstance(op, Replace) and d.path[1:2] and d.path[1] in op.immutable else ""
-    return f"~ {d.dotted}: {_value(d.before)} → {_value(d.after)}{forces}"
+    return f"~ {d.dotted}: {_value(d.before)} → {_value(d.after)}"
+
+
+def _replaced(d: FieldDiff, op: Operation) -> str:
+    assert isinstance(op, Replace)
+    forces = "  # forces replacement" if d.path[1:2] and d.path[1] in op.immutable else ""
+    return _changed(d, op) + (forces if d.before is not None and d.after is not None and not d.sensitive else "")
+
+
+def _plain_header(op: Operation, stack: str | None) -> str:
+    return ""
+
+
+def _replace_header(op: Operation, stack: str | None) -> str:
+    assert isinstance(op, Replace)
+    return f" (replace: {', '.join(op.immutable)} {'is' if len(op.immutable) == 1 else 'are'} immutable)"
+
+
+def _adopt_header(op: Operation, stack: str | None) -> str:
+    return f" (adopt into stack {stack})"
+
+
+def _no_json(op: Operation) -> dict[str, Any]:
+    return {}
+
+
+def _replace_json(op: Operation) -> dict[str, Any]:
+    assert isinstance(op, Replace)
+    return {"replace_fields": list(op.immutable)}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How one type of operation is rendered: its header, whether its field diffs are listed, how each diff
+    reads, and what its JSON adds."""
+
+    header: Callable[[Operation, str | None], str]
+    diff_line: Callable[[FieldDiff, Operation], str] | None  # None: the diffs are not listed
+    json_extra: Callable[[Operation], dict[str, Any]]
+
+
+SHAPES: dict[type[Operation], Shape] = {
+    Create: Shape(_plain_header, _added, _no_json),
+    Update: Shape(_plain_header, _changed, _no_json),
+    Adopt: Shape(_adopt_header, _changed, _no_json),
+    Replace: Shape(_replace_header, _replaced, _replace_json),
+    Delete: Shape(_plain_header, None, _no_json),
+}
+
+
+def _header(op: Operation, stack: str | None) -> str:
+    return f"{op.symbol} {op.key}{SHAPES[type(op)].header(op, stack)}"
+
+
+def _diff_lines(op: Operation) -> list[str]:
+    line = SHAPES[type(op)].diff_line
+    return [] if line is None else [line(d, op) for d in op.diffs]
 
 
 def text_lines(plan: Plan) -> list[Line]:
@@ -55,8 +113,7 @@ def text_lines(plan: Plan) -> list[Line]:
     for op in plan.operations:
         style = _STYLE[op.symbol]
         lines.append((f"bold {style}", f"  {_header(op, plan.stack)}"))
-        if not isinstance(op, Delete):
-            lines.extend((style, f"      {_diff_line(d, op)}") for d in op.diffs)
+        lines.extend((style, f"      {line}") for line in _diff_lines(op))
         lines.extend(("bold red", f"      ! {note}") for note in op.notes)
         lines.append(("", ""))
     if not plan.operations:
@@ -95,8 +152,7 @@ def _op_json(op: Operation) -> dict[str, Any]:
         ],
         "notes": list(op.notes),
     }
-    if isinstance(op, Replace):
-        out["replace_fields"] = list(op.immutable)
+    out.update(SHAPES[type(op)].json_extra(op))
     return out
 
 
@@ -143,8 +199,7 @@ def markdown(plan: Plan) -> str:
         out += [f"<details><summary>{len(plan.operations)} change(s)</summary>", "", "```diff"]
         for op in plan.operations:
             out.append(_header(op, plan.stack))
-            if not isinstance(op, Delete):
-                out += [f"    {_diff_line(d, op)}" for d in op.diffs]
+            out += [f"    {line}" for line in _diff_lines(op)]
             out += [f"!   {note}" for note in op.notes]
         out += ["```", "", "</details>", ""]
     else:

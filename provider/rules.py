@@ -20,7 +20,6 @@ from provider.errors import Finding, ManifestError, SecretError, Severity
 from tenancy_kinds import (
     ADMIN_ROLES,
     KINDS,
-    ORGANIZATION,
     STACK_LABEL,
     ClaimValue,
     Kind,
@@ -29,7 +28,7 @@ from tenancy_kinds import (
     to_snake,
 )
 from provider.manifests import Manifest, ManifestSet
-from provider.secrets import describe, resolve
+from provider.secrets import SecretValues, describe, resolve
 from tenancy_kinds.passwords import weakness
 
 WARNING = Severity.WARNING
@@ -65,6 +64,7 @@ class Context:
     by_key: dict[ResourceKey, Manifest] = field(default_factory=dict)
     organizations: dict[str, Manifest] = field(default_factory=dict)
     by_org: dict[str, list[Manifest]] = field(default_factory=lambda: defaultdict(list))
+    resolved: SecretValues = field(default_factory=dict)  # the secrets resolved while judging them
     _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
     _mailboxes: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -105,13 +105,23 @@ class Context:
         return [d.lower() for d in self.spec(org)["domains"]] if org else []
 
 
-def check(
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules found, and the secrets they resolved to judge them (sent later by apply, never
+    resolved twice)."""
+
+    findings: list[Finding]
+    secrets: SecretValues
+
+
+def judge(
     manifest_set: ManifestSet,
     env: Mapping[str, str] = os.environ,
     resolve_secrets: bool = True,
     allow_outside: bool = False,
-) -> list[Finding]:
-    """Every finding about the set (the loader's warnings included), sorted by file and line."""
+) -> Verdict:
+    """Every finding about the set (the loader's warnings included, sorted by file and line), and the
+    secrets resolved on the way."""
     ctx = Context.of(manifest_set, env, resolve_secrets, allow_outside)
     findings: set[Finding] = set(manifest_set.warnings)
     for m in ctx.manifests:
@@ -119,7 +129,17 @@ def check(
             findings.update(rule(m, ctx))
     for set_check in SET_RULES:
         findings.update(set_check(ctx))
-    return sorted(findings)
+    return Verdict(sorted(findings), ctx.resolved)
+
+
+def check(
+    manifest_set: ManifestSet,
+    env: Mapping[str, str] = os.environ,
+    resolve_secrets: bool = True,
+    allow_outside: bool = False,
+) -> list[Finding]:
+    """Every finding about the set (the loader's warnings included), sorted by file and line."""
+    return judge(manifest_set, env, resolve_secrets, allow_outside).findings
 
 
 def require_valid(
@@ -176,7 +196,7 @@ def references_resolve(m: Manifest, ctx: Context) -> Iterator[Finding]:
     for ref in m.kind.references:
         value = m.spec.get(ref.field)
         items = list(enumerate(value)) if ref.many and isinstance(value, list) else [(None, value)]
-        scope = "" if ref.kind == ORGANIZATION.name else m.key.organization
+        scope = m.key.organization if KINDS[ref.kind].scoped else ""
         if scope and scope not in ctx.organizations:
             continue  # reported once, by organization_declared
         for index, name in items:
@@ -369,6 +389,7 @@ def passwords(ctx: Context) -> Iterator[Finding]:
             except SecretError as e:
                 yield e.as_finding()
                 continue
+            ctx.resolved.setdefault(m.key, {})[name] = secret
             reason = weakness(secret)
             if reason:
                 yield m.finding(
@@ -392,7 +413,9 @@ __all__ = [
     "RESOURCE_RULES",
     "SET_RULES",
     "Context",
+    "Verdict",
     "check",
+    "judge",
     "resource_rule",
     "require_valid",
     "reserved_label_findings",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from provider.errors import SecretError
+from tenancy_kinds import ResourceKey
 
 MAX_SECRET_FILE_BYTES = 64 * 1024  # a password file is small; anything bigger is the wrong file
 PASSWORD_FIELD: tuple[str | int, ...] = ("spec", "password")
@@ -27,6 +28,9 @@ class _Position(Protocol):
 
     @property
     def col(self) -> int: ...
+
+
+SecretValues = dict[ResourceKey, dict[str, str]]  # resolved secrets: per resource, per sensitive field
 
 
 class SecretOwner(Protocol):
@@ -148,4 +152,4 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return out
 
 
-__all__ = ["MAX_SECRET_FILE_BYTES", "SecretOwner", "describe", "resolve"]
+__all__ = ["MAX_SECRET_FILE_BYTES", "SecretOwner", "SecretValues", "describe", "resolve"]

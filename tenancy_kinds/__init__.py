@@ -62,6 +62,7 @@ from tenancy_kinds.specs import (
     document_model,
 )
 from tenancy_kinds.facts import (
+    dotted,
     Limit,
     Archive,
     ClaimValue,
@@ -73,6 +74,7 @@ from tenancy_kinds.facts import (
     protected,
 )
 from tenancy_kinds.table import (
+    TENANT_KIND,
     BILLED_KINDS,
     PEOPLE_KINDS,
     LIMIT_KINDS,
@@ -163,6 +165,7 @@ __all__ = [
     "SERVER_METADATA",
     "SLUG_PATTERN",
     "STACK_LABEL",
+    "TENANT_KIND",
     "ScopedMetadata",
     "SecretSource",
     "Share",
@@ -173,6 +176,7 @@ __all__ = [
     "Text",
     "Tier",
     "Unique",
+    "dotted",
     "UserSpec",
     "UserStatus",
     "WireUserSpec",

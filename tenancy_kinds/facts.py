@@ -25,6 +25,14 @@ Spec = Mapping[str, Any]
 Path = tuple[str | int, ...]
 
 
+def dotted(path: Path) -> str:
+    """A path as people write it: `spec.domains[0]`, `metadata.labels.team`."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
 def mail_domain(address: str) -> str:
     """The domain an email address is on, lowercased (the part after the last @)."""
     return address.rsplit("@", 1)[-1].lower()
@@ -179,6 +187,7 @@ __all__ = [
     "Path",
     "Spec",
     "Unique",
+    "dotted",
     "keep",
     "mail_domain",
     "protected",

@@ -16,7 +16,6 @@ from tenancy_kinds import checks
 from tenancy_kinds.checks import Check
 from tenancy_kinds.facts import Archive, ClaimValue, Limit, Mailbox, OnOwnDomain, Path, Unique, keep, mail_domain
 from tenancy_kinds.specs import (
-    API_VERSION,
     PAID_PLANS,
     AliasSpec,
     CustomerSubscriptionSpec,
@@ -47,6 +46,13 @@ class Reference:
     field: str  # camelCase spec field
     kind: str
     many: bool = False
+
+    def names(self, spec: dict[str, Any]) -> list[str]:
+        """The names the field refers to (one or many), each once."""
+        value = spec.get(self.field)
+        if self.many:
+            return list(dict.fromkeys(value or []))
+        return [value] if value else []
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,11 @@ class Kind:
         object.__setattr__(self, "document", document)
         wire = document_model(self.name, self.wire_spec, self.scoped) if self.wire_spec else document
         object.__setattr__(self, "wire_document", wire)
+
+    @property
+    def parent_field(self) -> str | None:
+        """The field naming a resource's parent of the same kind (an organization's hierarchy), if any."""
+        return next((r.field for r in self.references if r.kind == self.name), None)
 
     @property
     def delete_archives(self) -> bool:
@@ -292,6 +303,10 @@ KINDS: dict[str, Kind] = {
     k.name: k for k in (ORGANIZATION, USER, TEAM, MAILBOX_QUOTA, ALIAS, CUSTOMER_SUBSCRIPTION)
 }
 KINDS_BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
+# The one kind not scoped: organizations are the tenants every other resource lives under (their key has
+# organization ''), and they form the hierarchy. The backend's storage of tenants asks for it by this name.
+TENANT_KIND = ORGANIZATION.name
+assert [k.name for k in KINDS.values() if not k.scoped] == [TENANT_KIND]
 PLAN_GATED_KINDS = tuple(k.name for k in KINDS.values() if k.plan_gated)
 PEOPLE_KINDS = tuple(k.name for k in KINDS.values() if k.role is not None)  # counted as users, admins among them
 BILLED_KINDS = tuple(k.name for k in KINDS.values() if k.billing is not None)
@@ -355,6 +370,7 @@ __all__ = [
     "KINDS_BY_PLURAL",
     "SERVER_METADATA",
     "STACK_LABEL",
+    "TENANT_KIND",
     "Kind",
     "Reference",
     "ResourceKey",

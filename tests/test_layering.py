@@ -25,8 +25,10 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.client",),
     ("provider.embedded",),
     ("provider.render",),
-    ("provider.ordering",),
     ("provider.plan",),
+    ("provider.ordering",),
+    ("provider.costs", "provider.diff"),
+    ("provider.operations",),
     ("provider.rules",),
     ("provider.schemas",),
     ("provider.manifests",),
@@ -171,12 +173,12 @@ def test_the_checker_catches_upward_and_cross_imports() -> None:
         "tenancy_backend.service": ("from tenancy_kinds import KINDS\nfrom tenancy_kinds.passwords import weakness\n", False),
         "tenancy_kinds.specs": ("from tenancy_kinds.table import KINDS\n", False),
         "tenancy_kinds.table": ("from provider.errors import Finding\n", False),
-        "provider.plan": ("from provider.ordering import build\n", False),
+        "provider.ordering": ("from provider.plan import plan\n", False),
     }
     problems = violations(sources)
     assert problems == [
         "provider.manifests imports provider.rules, which is a higher layer (provider.rules is above provider.manifests)",
-        "provider.plan imports provider.ordering, which is a higher layer (provider.ordering is above provider.plan)",
+        "provider.ordering imports provider.plan, which is a higher layer (provider.plan is above provider.ordering)",
         "provider.rules imports tenancy_backend.service: only provider.embedded, provider.cli.backend, provider.schemas may "
         "reach the backend",
         "provider.secrets imports provider.manifests, which is a higher layer (provider.manifests is above provider.secrets)",

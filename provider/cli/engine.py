@@ -145,7 +145,7 @@ class Execution:
 
 
 def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Report:
-    secrets = engine.resolve_secrets(prepared, allow_outside=how.allow_outside)
+    secrets = engine.secrets_to_send(prepared)
     if how.atomic:
         report = apply_atomically(prepared.plan, client, secrets=secrets)
         for outcome in report.outcomes:

@@ -20,7 +20,8 @@ from provider import manifests as manifest_files
 from provider import secrets
 from tenancy_kinds import ResourceKey, to_snake
 from provider.ordering import build
-from provider.plan import Operation, diff
+from provider.diff import diff
+from provider.operations import Operation
 from provider.pulumi import properties as P
 from provider.pulumi.resources import RESOURCES
 

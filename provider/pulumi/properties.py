@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from provider import rules
-from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, ResourceKey, to_snake
+from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, to_snake
 from tenancy_kinds.passwords import weakness
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known in preview

@@ -7,7 +7,7 @@ backend and the token arrive in that process through `configure()` (config `tena
 `tenancy:token`; else `TENANCY_BACKEND` / `TENANCY_TOKEN`; else the CLI's default backend), and the client is
 built lazily, once per backend, in a module-level cache.
 
-Deciding is the CLI's: `diff()` calls `provider.plan.diff` and create/update send `provider.apply.payload`.
+Deciding is the CLI's: `diff()` calls `provider.diff.diff` and create/update send `provider.apply.payload`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from provider.client import Client
 from provider.connect import DEFAULT_BACKEND, connect
 from provider.errors import ConfigError, NotFound, TenancyError
 from tenancy_kinds import KINDS, Kind, ResourceKey, to_snake
-from provider.plan import Create, Replace, diff
+from provider.diff import diff
+from provider.operations import Create, Replace
 from provider.pulumi import properties as P
 
 CONFIG_BACKEND = "tenancy:backend"

@@ -39,7 +39,8 @@ def signature(kind: Kind) -> inspect.Signature:
 
 def _organization_name(value: Any) -> Any:
     """An Organization resource stands for its name (and brings the dependency along)."""
-    if isinstance(value, pulumi.CustomResource) and getattr(value, "tenancy_kind", None) is KINDS["Organization"]:
+    kind = getattr(value, "tenancy_kind", None)
+    if isinstance(value, pulumi.CustomResource) and kind is not None and not kind.scoped:
         return value.name  # type: ignore[attr-defined]
     return value
 

@@ -82,3 +82,65 @@ def test_apply_then_edit_then_apply_converges(first: list[dict[str, Any]], secon
             _converge(client, Path(tmp) / "m")
         finally:
             client.close()
+
+
+# --- unique values changing hands ----------------------------------------------------------------------
+#
+# Every kind that holds a claim (an organization's domains and its display name among siblings, a user's
+# or an alias's address, a quota's domain) hands a value to another resource: one apply must do it (the
+# order reads the claims of the table of kinds), and the next plan is empty.
+
+MOVES = ("display-name", "domain", "user-to-alias", "alias-to-user", "across-organizations", "replace-takes-alias")
+
+
+def _world(moved: frozenset[str], after: bool) -> list[dict[str, Any]]:
+    def org(name: str, display: str, domains: list[str]) -> dict[str, Any]:
+        return _doc("Organization", None, name, displayName=display, plan="entry", domains=domains)
+
+    north_domains = ["north.example"] + ([] if after and "domain" in moved else ["shared.example"])
+    south_domains = ["south.example"] + (["shared.example"] if after and "domain" in moved else [])
+    north_name = "Northwind" if after and "display-name" in moved else "North"
+    south_name = "North" if after and "display-name" in moved else "South"
+    docs = [
+        org("north", north_name, north_domains),
+        org("south", south_name, south_domains),
+        _doc("User", "north", "boss", email="boss@north.example", displayName="Boss", role="administrator"),
+        _doc("User", "south", "chief", email="chief@south.example", displayName="Chief", role="administrator"),
+    ]
+    shared_owner = "south" if after and "domain" in moved else "north"
+    docs.append(_doc("Alias", shared_owner, "sales", address="sales@shared.example",
+                     user="boss" if shared_owner == "north" else "chief"))
+    docs.append(_doc("MailboxQuota", shared_owner, "shared", domain="shared.example", maxAddresses=5))
+    # an address from a user to an alias, and from an alias to a user, in one organization
+    if after and "user-to-alias" in moved:
+        docs.append(_doc("Alias", "north", "help", address="help@north.example", user="boss"))
+    else:
+        docs.append(_doc("User", "north", "help", email="help@north.example", displayName="Help"))
+    if after and "alias-to-user" in moved:
+        docs.append(_doc("User", "north", "desk", email="desk@north.example", displayName="Desk"))
+    else:
+        docs.append(_doc("Alias", "north", "desk", address="desk@north.example", user="boss"))
+    # an external address moving to the other organization
+    holder = "south" if after and "across-organizations" in moved else "north"
+    docs.append(_doc("User", holder, "pat", email="pat@partner.example", displayName="Pat", role="external"))
+    # a user replaced onto the address an alias gives up
+    if after and "replace-takes-alias" in moved:
+        docs.append(_doc("User", "south", "lee", email="office@south.example", displayName="Lee"))
+    else:
+        docs.append(_doc("User", "south", "lee", email="lee@south.example", displayName="Lee"))
+        docs.append(_doc("Alias", "south", "office", address="office@south.example", user="chief"))
+    return docs
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(moved=st.frozensets(st.sampled_from(MOVES), min_size=1))
+def test_unique_values_change_hands_in_one_apply(moved: frozenset[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        client = EmbeddedClient(f"sqlite:///{tmp}/tenancy.db")
+        try:
+            _write(Path(tmp) / "m", _world(moved, after=False))
+            _converge(client, Path(tmp) / "m")
+            _write(Path(tmp) / "m", _world(moved, after=True))
+            _converge(client, Path(tmp) / "m")
+        finally:
+            client.close()

@@ -7,7 +7,8 @@ import pytest
 from provider.errors import PlanError
 from provider.ordering import build, ordered
 from tenancy_kinds import ResourceKey
-from provider.plan import Create, plan
+from provider.operations import Create
+from provider.plan import plan
 
 from .docs import live, org, scoped, user
 
@@ -145,3 +146,57 @@ def test_a_display_name_moves_between_sibling_organizations_in_order():
     desired = [org("zed", displayName="Zed"), org("alpha", displayName="Shared Name")]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "update Organization zed", "create Organization alpha")
+
+
+def _moving_customer():
+    """`zed` moves from old.example to new.example (its users are replaced onto it, a team names them) and
+    a new organization `alpha` takes old.example."""
+    team = scoped("Team", "zed", "staff", displayName="Staff", members=["boss", "kim"])
+    current = [
+        live(org("zed", domains=["old.example"]), stack="s"),
+        live(user("zed", "boss", email="boss@old.example", role="administrator"), stack="s"),
+        live(user("zed", "kim", email="kim@old.example"), stack="s"),
+        live(team, stack="s"),
+    ]
+    desired = [
+        org("zed", domains=["new.example"]),
+        user("zed", "boss", email="boss@new.example", role="administrator"),
+        user("zed", "kim", email="kim@new.example"),
+        team,
+        org("alpha", domains=["old.example"]),
+        user("alpha", "ann", email="ann@old.example", role="administrator"),
+    ]
+    return desired, current
+
+
+def test_a_customer_moving_to_a_new_domain_orders_without_a_cycle():
+    desired, current = _moving_customer()
+    result = plan(desired, current, stack="s")
+    listed = names(result.operations)
+    assert before(result.operations, "update Organization zed", "create Organization alpha")
+    assert before(result.operations, "replace User zed/boss", "update Organization zed")
+    graph = result.graph
+    # The users' deletes, the domain swap and their creates are one unit (one changeset), before alpha.
+    unit = next(u for u in graph.units if any(graph.operations[s.op].key.name == "zed" for s in u))
+    parts = [(graph.operations[s.op].key.name, s.part.value) for s in unit]
+    assert parts[-2:] in ([("boss", "create"), ("kim", "create")], [("kim", "create"), ("boss", "create")])
+    assert set(parts[:3]) == {("boss", "delete"), ("kim", "delete"), ("zed", "whole")} and parts[2] == ("zed", "whole")
+    assert len(listed) == 5
+
+
+def test_two_users_swapping_addresses_by_replace_are_one_unit():
+    current = [live(org("acme"), stack="s"),
+               live(user("acme", "ann", email="a@acme.example"), stack="s"),
+               live(user("acme", "bob", email="b@acme.example"), stack="s")]
+    desired = [org("acme"), user("acme", "ann", email="b@acme.example"), user("acme", "bob", email="a@acme.example")]
+    graph = plan(desired, current, stack="s").graph
+    assert len(graph.units) == 1
+    parts = [s.part.value for s in graph.units[0]]
+    assert parts == ["delete", "delete", "create", "create"]
+
+
+def test_a_plain_replace_is_one_unit_of_its_two_steps():
+    current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s")]
+    desired = [org("acme"), user("acme", "ann", email="ann.new@acme.example")]
+    graph = plan(desired, current, stack="s").graph
+    assert [[s.part.value for s in u] for u in graph.units] == [["delete", "create"]]

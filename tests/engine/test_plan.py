@@ -7,7 +7,10 @@ from decimal import Decimal
 import pytest
 
 from provider.errors import PlanError
-from provider.plan import Adopt, Create, Delete, Prices, Replace, Update, diff, plan
+from provider.costs import Prices
+from provider.diff import diff
+from provider.operations import Adopt, Create, Delete, Replace, Update
+from provider.plan import plan
 from tenancy_kinds import KINDS
 
 from .docs import live, org, scoped, user
@@ -76,7 +79,7 @@ def test_only_the_stacks_own_vanished_resources_are_deleted():
 
 def test_without_a_stack_nothing_is_deleted_and_the_plan_says_so():
     result = plan([], [live(user("acme", "old"), stack="s")], stack=None)
-    assert result.operations == []
+    assert result.operations == ()
     assert any("nothing will be deleted" in n for n in result.notes)
     assert result.summary == "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete."
 
@@ -92,7 +95,7 @@ def test_protected_resources_are_never_deleted_or_replaced():
 def test_archived_subscriptions_are_not_deleted_again():
     archived = live(scoped("CustomerSubscription", "r", "c", product="signatures-microsoft-365",
                            customerName="C", state="archived"), stack="s")
-    assert plan([], [archived], stack="s").operations == []
+    assert plan([], [archived], stack="s").operations == ()
 
 
 @pytest.mark.parametrize("stack", ["s", None])
@@ -129,4 +132,4 @@ def test_no_warning_when_the_balance_covers_the_month():
     acme = live(org("acme"), stack="s")
     acme["status"] = {"balance": {"amount": "100.00", "currency": "EUR"}}
     result = plan([org("acme"), user("acme", "a", subscription="pro")], [acme], stack="s", prices=Prices.default())
-    assert result.warnings == []
+    assert result.warnings == ()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from provider import render
-from provider.ordering import ordered
-from provider.plan import Prices, plan
+from provider.costs import Prices
+from provider.plan import plan
 
 from .docs import live, org, user
 
@@ -24,9 +24,7 @@ def sample_plan():
         user("acme", "bob", subscription="pro"),
         user("acme", "carl", email="carl.new@acme.example"),
     ]
-    result = plan(desired, current, stack="s", prices=Prices.default())
-    result.operations = ordered(result.operations)
-    return result
+    return plan(desired, current, stack="s", prices=Prices.default())  # in apply order
 
 
 def test_text_has_symbols_field_diffs_sensitive_marker_costs_and_the_exact_summary():

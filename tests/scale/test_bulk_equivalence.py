@@ -21,7 +21,8 @@ from provider.client import Client
 from provider.connect import connect
 from tenancy_kinds import KINDS
 from provider.ordering import ordered
-from provider.plan import Plan, Prices, plan
+from provider.costs import Prices
+from provider.plan import Plan, plan
 from provider.render import as_json
 
 STACK = "prop"

@@ -1,0 +1,119 @@
+"""One resource, desired against live → the one operation that makes them agree (or none). Pure.
+
+The comparison is on each resource's *essence* (`Kind.essence`): server-managed fields stripped, defaults
+applied to both sides, set-valued lists sorted, sensitive fields never compared by value. A password is
+sent on create and whenever `passwordVersion` changes; the diff shows it as `(sensitive)`.
+
+Pulumi's `diff()` and the CLI's plan both call `diff()` here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provider.operations import SENSITIVE, Adopt, Create, FieldDiff, Operation, Path, Replace, Update
+from tenancy_kinds import STACK_LABEL, Kind, ResourceKey
+
+
+def _flatten(value: Any, prefix: Path) -> dict[Path, Any]:
+    """Nested dicts to {path: leaf}; lists and scalars are leaves; an empty dict has no leaves."""
+    if isinstance(value, dict):
+        out: dict[Path, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, prefix + (k,)))
+        return out
+    return {prefix: value}
+
+
+def _field_diffs(before: dict[str, Any], after: dict[str, Any], prefix: Path) -> list[FieldDiff]:
+    old, new = _flatten(before, prefix), _flatten(after, prefix)
+    diffs = []
+    for path in sorted(set(old) | set(new)):
+        if old.get(path) != new.get(path):
+            diffs.append(FieldDiff(path, old.get(path), new.get(path)))
+    return diffs
+
+
+def labels_of(document: dict[str, Any]) -> dict[str, str]:
+    return dict((document.get("metadata") or {}).get("labels") or {})
+
+
+def desired_labels(desired: dict[str, Any], stack: str | None, live: dict[str, Any] | None) -> dict[str, str]:
+    """The labels a resource should carry: the declared ones plus the stack label.
+
+    With no stack name the stack label is not ours to change: whatever the live resource has is kept.
+    """
+    labels = {k: v for k, v in labels_of(desired).items() if k != STACK_LABEL}
+    if stack:
+        labels[STACK_LABEL] = stack
+    elif live is not None and STACK_LABEL in labels_of(live):
+        labels[STACK_LABEL] = labels_of(live)[STACK_LABEL]
+    return labels
+
+
+def _metadata_view(document: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    return {"labels": labels, "protected": bool((document.get("metadata") or {}).get("protected", False))}
+
+
+def _secret_rotation(kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None) -> list[FieldDiff]:
+    """Sensitive fields sent with this change: on create when declared, later when their version moves."""
+    spec = desired.get("spec") or {}
+    diffs = []
+    for secret, version in kind.rotation.items():
+        if spec.get(secret) is None:
+            continue
+        defaults = kind.defaults()
+        wanted = spec.get(version, defaults.get(version))
+        current = None if live is None else (live.get("spec") or {}).get(version, defaults.get(version))
+        if live is None or wanted != current:
+            diffs.append(FieldDiff(("spec", secret), SENSITIVE if live else None, SENSITIVE, sensitive=True))
+    return diffs
+
+
+def diff(
+    kind: Kind,
+    desired: dict[str, Any],
+    live: dict[str, Any] | None,
+    stack: str | None = None,
+    key: ResourceKey | None = None,
+) -> Operation | None:
+    """The one operation that makes `live` match `desired`, or None when they already agree."""
+    key = key or ResourceKey.of(desired)
+    secrets = _secret_rotation(kind, desired, live)
+    if live is None:
+        after = {
+            "metadata": _metadata_view(desired, desired_labels(desired, stack, None)),
+            "spec": kind.essence(desired.get("spec") or {}),
+        }
+        diffs = tuple(_field_diffs({}, after, ()) + secrets)
+        return Create(key, desired, None, diffs, sends_secret=bool(secrets))
+
+    before = {"metadata": _metadata_view(live, labels_of(live)), "spec": kind.essence(live.get("spec") or {})}
+    after = {
+        "metadata": _metadata_view(desired, desired_labels(desired, stack, live)),
+        "spec": kind.essence(desired.get("spec") or {}),
+    }
+    if before == after and not secrets:
+        return None  # the common case at scale: skip the field-by-field walk
+    diffs = tuple(_field_diffs(before, after, ()) + secrets)
+    if not diffs:
+        return None
+    immutable = tuple(sorted(d.path[1] for d in diffs if d.path[:1] == ("spec",) and d.path[1] in kind.immutable))
+    if immutable:
+        notes = (kind.replace_note,) if kind.replace_note else ()
+        sends = any((desired.get("spec") or {}).get(name) is not None for name in kind.sensitive)
+        return Replace(key, desired, live, diffs, sends_secret=sends, notes=notes, immutable=immutable)
+    if stack and STACK_LABEL not in labels_of(live):
+        return Adopt(key, desired, live, diffs, sends_secret=bool(secrets))
+    return Update(key, desired, live, diffs, sends_secret=bool(secrets))
+
+
+def deletion_diffs(live: dict[str, Any]) -> tuple[FieldDiff, ...]:
+    """What a deletion takes away: every field of the live spec."""
+    from tenancy_kinds import KINDS
+
+    kind = KINDS[live["kind"]]
+    return tuple(_field_diffs({"spec": kind.essence(live.get("spec") or {})}, {}, ()))
+
+
+__all__ = ["deletion_diffs", "desired_labels", "diff", "labels_of"]
