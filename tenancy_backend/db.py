@@ -70,6 +70,7 @@ class Resource(Base):
         Index("ix_resources_kind_mail_domain", "kind", "mail_domain"),  # quota checks: see the migration
         Index("ix_resources_kind_parent", "kind", "parent"),  # hierarchy lookups
         Index("ix_resources_password_fingerprint", "password_fingerprint"),
+        Index("ix_resources_mailbox_domain", "mailbox_domain"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -85,10 +86,11 @@ class Resource(Base):
     resource_version: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[str] = mapped_column(Timestamp)
     updated_at: Mapped[str] = mapped_column(Timestamp)
-    # Denormalised from the spec for rules and statuses (see service.COLUMNS):
-    role: Mapped[str | None] = mapped_column(String(32))  # User
-    tier: Mapped[str | None] = mapped_column(String(16))  # User subscription
-    mail_domain: Mapped[str | None] = mapped_column(String(253))  # User email / Alias address / quota domain
+    # Denormalised from the spec for rules and statuses, by the table of kinds' facts (operations.columns):
+    role: Mapped[str | None] = mapped_column(String(32))  # a person's role
+    tier: Mapped[str | None] = mapped_column(String(16))  # the subscription billed to the organization
+    mail_domain: Mapped[str | None] = mapped_column(String(253))  # the domain a value must lie on (none: exempt)
+    mailbox_domain: Mapped[str | None] = mapped_column(String(253))  # where a mailbox address is consumed
     # Private to the backend, never returned:
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_fingerprint: Mapped[str | None] = mapped_column(String(64))  # see passwords.fingerprint

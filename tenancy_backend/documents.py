@@ -11,9 +11,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select
 
-from tenancy_kinds import ADMIN_ROLES, API_VERSION, KINDS, Phase, SubscriptionState, Tier
+from tenancy_kinds import (
+    ADMIN_ROLES,
+    API_VERSION,
+    CUSTOMER_SUBSCRIPTION,
+    KINDS,
+    MAILBOX_QUOTA,
+    ORGANIZATION,
+    PEOPLE_KINDS,
+    USER,
+    Phase,
+    SubscriptionState,
+    Tier,
+)
 from tenancy_backend.db import deposits, resources
-from tenancy_backend.spec_rules import EXTERNAL_ROLE
 
 CENT = Decimal("0.01")
 DEFAULT_CURRENCY = "EUR"
@@ -32,8 +43,8 @@ _ID, _UID, _KIND, _ORGANIZATION, _NAME, _SPEC, _LABELS, _PROTECTED, _VERSION, _C
         "created_at", "updated_at",
     )
 )
-_ROLE, _TIER, _MAIL_DOMAIN, _SUBSCRIPTION_ID, _TRIAL_ENDS_AT = (
-    DOCUMENT_FIELDS.index(name) for name in ("role", "tier", "mail_domain", "subscription_id", "trial_ends_at")
+_MAILBOX_DOMAIN, _SUBSCRIPTION_ID, _TRIAL_ENDS_AT = (
+    DOCUMENT_FIELDS.index(name) for name in ("mailbox_domain", "subscription_id", "trial_ends_at")
 )
 
 # Per kind: (scoped, spec field names in model order); `Kind.spec_fields` builds a new list on every call.
@@ -124,7 +135,7 @@ StatusOf = Callable[[Context, list[Row[Any]]], dict[int, dict[str, Any]]]
 # Status queries, built once (building a statement costs more than running it on a few rows).
 _USERS_BY_ORGANIZATION = (
     select(resources.c.organization, resources.c.tier, resources.c.role, func.count())
-    .where(resources.c.kind == "User", resources.c.organization.in_(bindparam("names", expanding=True)))
+    .where(resources.c.kind.in_(PEOPLE_KINDS), resources.c.organization.in_(bindparam("names", expanding=True)))
     .group_by(resources.c.organization, resources.c.tier, resources.c.role)
 )
 _BALANCES = (
@@ -132,14 +143,10 @@ _BALANCES = (
     .where(deposits.c.resource_id.in_(bindparam("ids", expanding=True)))
     .group_by(deposits.c.resource_id)
 )
-_USED_ADDRESSES = (
-    select(resources.c.mail_domain, func.count())
-    .where(
-        resources.c.kind == "User",
-        resources.c.mail_domain.in_(bindparam("domains", expanding=True)),
-        resources.c.role != EXTERNAL_ROLE,
-    )
-    .group_by(resources.c.mail_domain)
+_USED_ADDRESSES = (  # what consumes a mailbox, by the table's mailbox rule (computed when written)
+    select(resources.c.mailbox_domain, func.count())
+    .where(resources.c.mailbox_domain.in_(bindparam("domains", expanding=True)))
+    .group_by(resources.c.mailbox_domain)
 )
 
 
@@ -164,17 +171,23 @@ def _organization_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict
 
 
 def _user_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
-    return {r[_ID]: {"mailbox": r[_ROLE] != EXTERNAL_ROLE} for r in rows}
+    return {r[_ID]: {"mailbox": r[_MAILBOX_DOMAIN] is not None} for r in rows}
 
 
 def used_addresses(conn: Connection, domains: Sequence[str]) -> dict[str, int]:
-    """Non-external users whose email is on each domain (aliases do not count)."""
+    """The resources that consume a mailbox on each domain (users but external ones; aliases do not)."""
     return {domain: int(count) for domain, count in conn.execute(_USED_ADDRESSES, {"domains": list(domains)})}
 
 
 def _quota_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
-    used = used_addresses(ctx.conn, sorted({r[_MAIL_DOMAIN] for r in rows}))
-    return {r[_ID]: {"usedAddresses": used.get(r[_MAIL_DOMAIN], 0)} for r in rows}
+    domains = {r[_ID]: _limited_domain(r) for r in rows}
+    used = used_addresses(ctx.conn, sorted(set(domains.values())))
+    return {r[_ID]: {"usedAddresses": used.get(domains[r[_ID]], 0)} for r in rows}
+
+
+def _limited_domain(row: Row[Any]) -> str:
+    limit = KINDS[row[_KIND]].limit_of(row[_SPEC])
+    return limit[0] if limit else ""
 
 
 def subscription_phase(state: str, trial_ends_at: str | None, now: datetime) -> str:
@@ -196,11 +209,11 @@ def _subscription_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict
     }
 
 
-STATUSES: dict[str, StatusOf] = {
-    "Organization": _organization_statuses,
-    "User": _user_statuses,
-    "MailboxQuota": _quota_statuses,
-    "CustomerSubscription": _subscription_statuses,
+STATUSES: dict[str, StatusOf] = {  # what the backend computes for each kind's status
+    ORGANIZATION.name: _organization_statuses,
+    USER.name: _user_statuses,
+    MAILBOX_QUOTA.name: _quota_statuses,
+    CUSTOMER_SUBSCRIPTION.name: _subscription_statuses,
 }
 
 

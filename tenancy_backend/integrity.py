@@ -10,23 +10,22 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 
-from tenancy_kinds import KINDS, PAID_PLANS, ResourceKey
+from tenancy_kinds import KINDS, LIMIT_KINDS, PAID_PLANS, PLAN_GATED_KINDS, TENANT_KIND, ResourceKey, plan_allows_gated
 from tenancy_backend.db import refs, resources
 from tenancy_backend.documents import used_addresses
 from tenancy_backend.errors import Violation
-from tenancy_backend.spec_rules import EXTERNAL_ROLE, PLAN_GATED_KINDS, RULES, referenced_names
-from tenancy_backend.transaction import CHUNK, MAX_DEPTH, ORGANIZATION, Tx
+from tenancy_backend.transaction import CHUNK, MAX_DEPTH, Tx
 
 CONFLICT = 409
 UNPROCESSABLE = 422
 SHOWN = 10  # at most this many offenders are named in a message
 
 # The queries every changeset's checks run, built once (building a statement costs more than running it).
-_QUOTAS = select(resources.c.mail_domain, resources.c.organization, resources.c.name, resources.c.spec).where(
-    resources.c.kind == "MailboxQuota", resources.c.mail_domain.in_(bindparam("domains", expanding=True))
-)
+_LIMITS = select(
+    resources.c.mail_domain, resources.c.kind, resources.c.organization, resources.c.name, resources.c.spec
+).where(resources.c.kind.in_(LIMIT_KINDS), resources.c.mail_domain.in_(bindparam("domains", expanding=True)))
 _GATED_COUNTS = (
     select(resources.c.kind, func.count())
     .where(resources.c.organization == bindparam("organization"), resources.c.kind.in_(PLAN_GATED_KINDS))
@@ -52,7 +51,7 @@ def verify(tx: Tx) -> list[Violation]:
 
 
 def _org_key(name: str) -> ResourceKey:
-    return ResourceKey(ORGANIZATION, "", name)
+    return ResourceKey(TENANT_KIND, "", name)
 
 
 def _names(keys: Iterable[Any], total: int) -> str:
@@ -68,7 +67,7 @@ def _deleted_organizations(tx: Tx) -> list[Violation]:
             continue  # deleted and created again in the same changeset
         children = tx.conn.execute(
             select(resources.c.name)
-            .where(resources.c.kind == ORGANIZATION, resources.c.parent == name)
+            .where(resources.c.kind == TENANT_KIND, resources.c.parent == name)
             .order_by(resources.c.name)
             .limit(SHOWN)
         ).scalars().all()
@@ -145,7 +144,7 @@ def _plans(tx: Tx) -> list[Violation]:
     out = []
     for name, culprit in sorted(tx.pending.plan_orgs.items()):
         row = tx.organization(name)
-        if row is None or row.spec.get("plan") in PAID_PLANS:
+        if row is None or plan_allows_gated(row.spec):
             continue
         counts = tx.conn.execute(_GATED_COUNTS, {"organization": name}).all()
         if not counts:
@@ -190,9 +189,9 @@ def _referenced_present(tx: Tx, kind: str, organization: str, rows: list[Any]) -
     500 names, not one per row (a changeset creates thousands of teams and aliases)."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for ref in KINDS[kind].references:
-        if ref.kind != ORGANIZATION:
+        if KINDS[ref.kind].scoped:  # the hierarchy (an organization's parent) is checked on its own
             for row in rows:
-                wanted[ref.kind].update(referenced_names(row.spec, ref))
+                wanted[ref.kind].update(ref.names(row.spec))
     present: dict[str, set[str]] = {}
     for target, names in wanted.items():
         listed = sorted(names)
@@ -204,20 +203,15 @@ def _referenced_present(tx: Tx, kind: str, organization: str, rows: list[Any]) -
 
 
 def _domain_membership(tx: Tx, key: ResourceKey, row: Any) -> list[Violation]:
-    field = RULES[key.kind].domain_field
-    if field is None or row.role == EXTERNAL_ROLE:
+    rule = KINDS[key.kind].on_own_domain
+    if rule is None or row.mail_domain is None:  # no such rule, or exempt (an external user)
         return []
     org = tx.organization(key.organization)
     domains = list(org.spec.get("domains", [])) if org is not None else []
     if row.mail_domain in domains:
         return []
-    known = ", ".join(repr(d) for d in domains) or "none"
-    hint = " or use role 'external'" if "role" in row.spec else ""
-    message = (
-        f"{key}: domain {row.mail_domain!r} is not one of organization {key.organization!r}'s domains "
-        f"({known}); add it to the organization's spec.domains{hint}"
-    )
-    return [Violation(UNPROCESSABLE, f"spec.{field}", message, key)]
+    message = f"{key}: {rule.message(str(row.spec.get(rule.field)), key.organization, domains)}"
+    return [Violation(UNPROCESSABLE, f"spec.{rule.field}", message, key)]
 
 
 def _references_exist(
@@ -225,18 +219,20 @@ def _references_exist(
 ) -> list[Violation]:
     out = []
     for ref in KINDS[key.kind].references:
-        if ref.kind == ORGANIZATION:
+        if not KINDS[ref.kind].scoped:
             continue
-        names = referenced_names(spec, ref)
+        names = ref.names(spec)
         if not names:
             continue
         found = present.get(ref.kind, set())
+        listed = spec.get(ref.field) if ref.many else None
         for missing in (n for n in names if n not in found):
             message = (
                 f"{key}: {ref.kind} {missing!r} does not exist in organization {key.organization!r}; "
                 f"create it first or remove it from spec.{ref.field}"
             )
-            out.append(Violation(UNPROCESSABLE, f"spec.{ref.field}", message, key))
+            at = f"[{listed.index(missing)}]" if isinstance(listed, list) else ""
+            out.append(Violation(UNPROCESSABLE, f"spec.{ref.field}{at}", message, key))
     return out
 
 
@@ -251,9 +247,8 @@ def _domains_dropped(tx: Tx) -> list[Violation]:
             select(resources.c.kind, resources.c.organization, resources.c.name, resources.c.mail_domain)
             .where(
                 resources.c.organization == name,
-                resources.c.mail_domain.is_not(None),
+                resources.c.mail_domain.is_not(None),  # None: no domain of ours (an external user)
                 resources.c.mail_domain.not_in(domains),
-                or_(resources.c.role.is_(None), resources.c.role != EXTERNAL_ROLE),
             )
             .order_by(resources.c.id)
             .limit(SHOWN)
@@ -305,7 +300,7 @@ def _quotas(tx: Tx) -> list[Violation]:
     quotas: dict[str, Any] = {}
     domains = [domain for domain, _ in pending]
     for start in range(0, len(domains), CHUNK):
-        for row in tx.conn.execute(_QUOTAS, {"domains": domains[start : start + CHUNK]}):
+        for row in tx.conn.execute(_LIMITS, {"domains": domains[start : start + CHUNK]}):
             quotas.setdefault(row.mail_domain, row)  # one at most: the quota-domain claim is unique
     limited = [domain for domain in domains if domain in quotas]
     usage: dict[str, int] = {}
@@ -317,21 +312,24 @@ def _quotas(tx: Tx) -> list[Violation]:
         if quota is None:
             continue  # a domain without a quota is unlimited
         used = usage.get(domain, 0)
-        allowed = int(quota.spec["maxAddresses"])
+        limit = KINDS[quota.kind].limit
+        assert limit is not None
+        allowed = int(quota.spec[limit.maximum])
         if used <= allowed:
             continue
-        quota_key = ResourceKey("MailboxQuota", quota.organization, quota.name)
+        quota_key = ResourceKey(quota.kind, quota.organization, quota.name)
         if culprit == quota_key:
             message = (
-                f"{quota_key}: maxAddresses {allowed} is below the {used} addresses in use on domain {domain!r}; "
-                "delete users on that domain first, then lower the quota"
+                f"{quota_key}: {limit.maximum} {allowed} is below the {used} addresses in use on domain "
+                f"{domain!r}; delete users on that domain first, then lower the quota"
             )
-            out.append(Violation(CONFLICT, "spec.maxAddresses", message, culprit))
+            out.append(Violation(CONFLICT, f"spec.{limit.maximum}", message, culprit))
         else:
-            field = RULES[culprit.kind].domain_field or ""
+            mailbox = KINDS[culprit.kind].mailbox
+            field = mailbox.address if mailbox else ""
             message = (
                 f"{culprit}: domain {domain!r} has no free address: {quota_key} allows {allowed} and "
-                f"{used} would be in use; raise the quota's spec.maxAddresses first"
+                f"{used} would be in use; raise the quota's spec.{limit.maximum} first"
             )
             out.append(Violation(CONFLICT, f"spec.{field}" if field else "", message, culprit))
     return out

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import Result, Row, Table, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from tenancy_kinds import KINDS, STACK_LABEL, Kind, ResourceKey, Role, SubscriptionState
+from tenancy_kinds import KINDS, STACK_LABEL, ClaimValue, Kind, ResourceKey, Role, dotted
 from tenancy_backend.db import RecordsInsert, claims, insert_or_skip, refs, resources, tokens
 from tenancy_backend.documents import DOCUMENT_COLUMNS, DOCUMENT_FIELDS, iso
 from tenancy_backend.errors import (
@@ -33,13 +33,11 @@ from tenancy_backend.errors import (
 )
 from tenancy_backend.passwords import fingerprint, hash_password
 from tenancy_kinds.passwords import weakness
-from tenancy_backend.spec_rules import RULES, Claim, referenced_names
-from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
+from tenancy_backend.transaction import Tx, is_slug
 
 TRIAL_DAYS = 14
 UNPROCESSABLE = 422
 LEGAL_REPRESENTATIVE = Role.LEGAL_REPRESENTATIVE.value
-ARCHIVED = SubscriptionState.ARCHIVED.value
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,34 @@ class Prepared:
     # Derived once, when the document is prepared (before the write lock): a bulk create reads them often.
     key: ResourceKey = field(init=False, compare=False)
     columns: dict[str, Any] = field(init=False, compare=False, repr=False)  # denormalised: see _row_values
-    claims: tuple[Claim, ...] = field(init=False, compare=False, repr=False)
+    claims: tuple[ClaimValue, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        rules = RULES[self.kind.name]
-        columns: dict[str, Any] = {"parent": None, "role": None, "tier": None, "mail_domain": None}
-        columns.update(rules.columns(self.spec))
         object.__setattr__(self, "key", ResourceKey(self.kind.name, self.organization, self.name))
-        object.__setattr__(self, "columns", columns)
-        object.__setattr__(self, "claims", tuple(rules.claims(self.spec)))
+        object.__setattr__(self, "columns", columns(self.kind, self.spec))
+        object.__setattr__(self, "claims", tuple(self.kind.claim_values(self.spec)))
+
+
+def columns(kind: Kind, spec: dict[str, Any]) -> dict[str, Any]:
+    """What the queries of rules and statuses read from a spec, kept in columns of its own; every value is
+    a fact of the table of kinds (the hierarchy, a person's role and billed tier, the domain a value must
+    lie on, the domain a mailbox is consumed on)."""
+    parent = kind.parent_field
+    return {
+        "parent": spec.get(parent) if parent else None,
+        "role": spec.get(kind.role) if kind.role else None,
+        "tier": spec.get(kind.billing) if kind.billing else None,
+        "mail_domain": kind.owned_domain(spec),
+        "mailbox_domain": kind.mailbox_domain(spec),
+    }
 
 
 # --- parsing --------------------------------------------------------------------------------------
+
+
+class Judged(Invalid):
+    """A well-formed document that one of its own rules (or the password's strength) refuses: told apart
+    from a malformed one, so that a create says first that its name is taken, as a manifest set does."""
 
 
 def kind_named(name: Any, path: str = "kind") -> Kind:
@@ -103,14 +117,15 @@ def prepare(
     _require_match(kind, organization, name, owner, meta.name)
     spec = model.spec.model_dump(by_alias=True, mode="json")  # type: ignore[attr-defined]
     secrets_given = {f: spec.pop(f) for f in kind.sensitive if f in spec}
-    violations = RULES[kind.name].checks(meta.name, spec)
+    violations = [Violation(UNPROCESSABLE, dotted(path), message) for path, message in kind.findings(meta.name, spec)]
     password = secrets_given.get("password")
     if password is not None:
         reason = weakness(password)
         if reason:
             violations.append(Violation(UNPROCESSABLE, "spec.password", f"the password is too weak: {reason}"))
     if violations:
-        raise refuse(violations)
+        refused = refuse(violations)
+        raise Judged(refused.detail, refused.errors)
     return Prepared(
         kind=kind,
         organization=owner,
@@ -257,17 +272,15 @@ def _summary(error: ValidationError) -> str:
 
 def create(tx: Tx, p: Prepared) -> dict[str, Any]:
     tx.forget_inserted()
+    _check_name_free(tx, p)
     _check_place(tx, p, old=None)
     _check_rights(tx, p, old=None)
     _check_password_unshared(tx, p)
     row = _insert(tx, p)
     if row is None:
         taken = tx.find(p.kind.name, p.organization, p.name)
-        if taken is None or not (p.kind.delete_archives and taken.spec.get("state") == ARCHIVED):
-            raise Conflict(
-                f"{p.key} already exists; update it (PUT) or choose another name",
-                [{"path": "metadata.name", "message": f"{p.key} already exists"}],
-            )
+        if taken is None or not p.kind.archived(taken.spec):
+            raise already_exists(p.key)
         # An archived subscription keeps its name only until a new one takes it (a replace).
         tx.conn.execute(delete(resources).where(resources.c.id == taken.id))
         row = _insert(tx, p)
@@ -276,6 +289,13 @@ def create(tx: Tx, p: Prepared) -> dict[str, Any]:
     _write_refs(tx, row.id, p, created=True)
     _defer(tx, p, old=None)
     return _rendered(tx, row)
+
+
+def already_exists(key: ResourceKey) -> Conflict:
+    return Conflict(
+        f"{key} already exists; update it (PUT) or choose another name",
+        [{"path": "metadata.name", "message": f"{key} already exists"}],
+    )
 
 
 def create_many(tx: Tx, ps: list[Prepared]) -> list[dict[str, Any]] | None:
@@ -299,7 +319,7 @@ def create_many(tx: Tx, ps: list[Prepared]) -> list[dict[str, Any]] | None:
     tx.remember_inserted({p.key: row for p, row in zip(ps, inserted, strict=True)})
     for p, row in zip(ps, inserted, strict=True):
         _defer(tx, p, old=None)
-        if row.kind == ORGANIZATION:
+        if not p.kind.scoped:
             tx.remember_organization(row)
     return tx.render(inserted)
 
@@ -333,12 +353,12 @@ def _plain_creates(tx: Tx, ps: list[Prepared]) -> bool:
     new_orgs = {p.name for p in ps if not p.kind.scoped}
     # A quota's status counts the mailboxes on its domain: rendered after the whole run, it would count
     # users that one-by-one creates insert after it.
-    domains = {kind: {p.columns["mail_domain"] for p in ps if p.kind.name == kind} for kind in ("User", "MailboxQuota")}
-    if domains["User"] & domains["MailboxQuota"] - {None}:
+    mailboxes = {p.columns["mailbox_domain"] for p in ps} - {None}
+    if any((limit := p.kind.limit_of(p.spec)) is not None and limit[0] in mailboxes for p in ps):
         return False
     try:
         for p in ps:
-            if p.organization in new_orgs or p.spec.get("parent") in new_orgs:
+            if p.organization in new_orgs or p.columns["parent"] in new_orgs:
                 return False
             _check_place(tx, p, old=None)
             _check_rights(tx, p, old=None)
@@ -387,7 +407,7 @@ def _insert_statement(dialect: str, conn: Any) -> Any:
 
 
 def _rendered(tx: Tx, row: Row[Any]) -> dict[str, Any]:
-    if row.kind == ORGANIZATION:
+    if not KINDS[row.kind].scoped:
         tx.remember_organization(row)
     return tx.render([row])[0]
 
@@ -428,8 +448,8 @@ def remove(tx: Tx, kind: Kind, organization: str, name: str, if_match: str | Non
             f"{key} is protected and cannot be deleted; clear metadata.protected with an update first"
         )
         raise Conflict(message, [{"path": "metadata.protected", "message": message}])
-    if kind.delete_archives:
-        return _archive(tx, row)
+    if kind.archive is not None:
+        return _archive(tx, row, kind)
     if not kind.scoped:
         _remove_organization(tx, name)
     tx.conn.execute(delete(resources).where(resources.c.id == row.id))
@@ -437,9 +457,11 @@ def remove(tx: Tx, kind: Kind, organization: str, name: str, if_match: str | Non
     return None
 
 
-def _archive(tx: Tx, row: Row[Any]) -> dict[str, Any]:
-    if row.spec.get("state") != ARCHIVED:
-        spec = {**row.spec, "state": ARCHIVED}
+def _archive(tx: Tx, row: Row[Any], kind: Kind) -> dict[str, Any]:
+    archive = kind.archive
+    assert archive is not None
+    if not archive.archived(row.spec):
+        spec = {**row.spec, archive.field: archive.value}
         statement = (
             resources.update()
             .where(resources.c.id == row.id)
@@ -455,12 +477,12 @@ def _remove_organization(tx: Tx, name: str) -> None:
     Anything else it still holds is reported at the end of the transaction (and the deletion refused).
     """
     for kind in KINDS.values():
-        if kind.delete_archives:
+        if kind.archive is not None:
             tx.conn.execute(
                 delete(resources).where(
                     resources.c.kind == kind.name,
                     resources.c.organization == name,
-                    resources.c.spec["state"].as_string() == ARCHIVED,
+                    resources.c.spec[kind.archive.field].as_string() == kind.archive.value,
                 )
             )
     tx.conn.execute(tokens.update().where(tokens.c.organization == name).values(revoked_at=iso(tx.now)))
@@ -497,12 +519,24 @@ def check_if_match(row: Row[Any], if_match: str | None) -> None:
 # --- checks made on the spot ----------------------------------------------------------------------
 
 
+def _check_name_free(tx: Tx, p: Prepared) -> None:
+    """A name already taken is said first (as a manifest set says a resource declared twice), where the
+    caller may see it; elsewhere the insert finds it."""
+    if p.kind.scoped:
+        tx.require_organization(p.organization)
+    elif not tx.visible(p.name):
+        return
+    taken = tx.find(p.kind.name, p.organization, p.name)
+    if taken is not None and not p.kind.archived(taken.spec):
+        raise already_exists(p.key)
+
+
 def _check_place(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
     """The organization (or, for an Organization, its parent) exists and lies within the caller's scope."""
     if p.kind.scoped:
         tx.require_organization(p.organization)
         return
-    parent = p.spec.get("parent")
+    parent = p.columns["parent"]
     if old is not None and parent == old.parent:
         return
     if parent is None:
@@ -568,12 +602,10 @@ def _check_immutable(p: Prepared, row: Row[Any]) -> None:
 
 
 def _check_archived_final(p: Prepared, row: Row[Any]) -> None:
-    if p.kind.delete_archives and row.spec.get("state") == ARCHIVED and p.spec.get("state") != ARCHIVED:
-        message = (
-            f"{p.key} is archived, and archived is final: it cannot be reactivated; "
-            "create a new subscription under another name instead"
-        )
-        raise Conflict(message, [{"path": "spec.state", "message": message}])
+    archive = p.kind.archive
+    if archive is not None and archive.reactivates(row.spec, p.spec):
+        message = archive.refusal(p.key)
+        raise Conflict(message, [{"path": f"spec.{archive.field}", "message": message}])
 
 
 def _check_rotation(p: Prepared, row: Row[Any]) -> None:
@@ -620,7 +652,7 @@ def _new_row(tx: Tx, p: Prepared, stamp: str) -> dict[str, Any]:
 
 def _created_values(p: Prepared, tx: Tx) -> dict[str, Any]:
     """Values the backend assigns once, at creation (a subscription's id and trial)."""
-    if not p.kind.delete_archives:
+    if p.kind.archive is None:
         return {}
     return {
         "subscription_id": "sub_" + secrets.token_hex(8),
@@ -657,11 +689,7 @@ def _write_claims(tx: Tx, resource_id: int, p: Prepared, *, created: bool = Fals
             _refuse_taken(tx, claim)
 
 
-# Claims unique within a narrower set than the whole backend: how their refusal words the rule.
-_UNIQUE_WITHIN = {"org-display-name": "organizations with the same parent need different display names"}
-
-
-def _refuse_taken(tx: Tx, claim: Claim) -> None:
+def _refuse_taken(tx: Tx, claim: ClaimValue) -> None:
     query = (
         select(resources.c.kind, resources.c.organization, resources.c.name)
         .join(claims, claims.c.resource_id == resources.c.id)
@@ -669,17 +697,16 @@ def _refuse_taken(tx: Tx, claim: Claim) -> None:
     )
     holder = tx.conn.execute(query).first()
     if holder is None:  # released meanwhile; cannot happen while writers are serialised
-        raise Conflict(f"{claim.what} is in use; retry", [{"path": f"spec.{claim.field}", "message": "in use"}])
-    owner = holder.name if holder.kind == ORGANIZATION else holder.organization
+        raise Conflict(f"{claim.what} is in use; retry", [{"path": dotted(claim.path), "message": "in use"}])
+    owner = holder.organization or holder.name  # an organization's key has organization ''
     who = str(ResourceKey(*holder)) if tx.visible(owner) else "a resource of another organization"
-    rule = _UNIQUE_WITHIN.get(claim.namespace, "it must be unique across the backend")
-    message = f"{claim.what} is already used by {who}; {rule}"
-    raise Conflict(message, [{"path": f"spec.{claim.field}", "message": message}])
+    message = f"{claim.what} is already used by {who}; {claim.rule}"
+    raise Conflict(message, [{"path": dotted(claim.path), "message": message}])
 
 
 def _write_refs(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False) -> None:
     # The hierarchy (an Organization's parent) lives in resources.parent, not here.
-    kept = [ref for ref in p.kind.references if ref.kind != ORGANIZATION]
+    kept = [ref for ref in p.kind.references if KINDS[ref.kind].scoped]
     if not kept:
         return
     if not created:
@@ -700,25 +727,26 @@ def _ref_rows(resource_id: int, p: Prepared) -> list[dict[str, Any]]:
             "target_name": target,
         }
         for ref in p.kind.references
-        if ref.kind != ORGANIZATION
-        for target in referenced_names(p.spec, ref)
+        if KINDS[ref.kind].scoped
+        for target in ref.names(p.spec)
     ]
 
 
 def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
     pending = tx.pending
-    rules = RULES[p.kind.name]
-    if rules.plan_gated:
+    kind = p.kind
+    if kind.plan_gated:
         pending.plan_orgs.setdefault(p.organization, p.key)
-    if rules.domain_field or any(r.kind != ORGANIZATION for r in p.kind.references):
+    if kind.on_own_domain is not None or any(KINDS[r.kind].scoped for r in kind.references):
         pending.recheck[p.key] = None
-    domain = p.columns["mail_domain"]
-    if domain:
-        pending.quota_domains.setdefault(domain, p.key)
-    if p.kind.scoped:
+    limit = kind.limit_of(p.spec)
+    for domain in (p.columns["mailbox_domain"], limit[0] if limit else None):
+        if domain:
+            pending.quota_domains.setdefault(domain, p.key)  # a mailbox arrives, or a limit moves
+    if kind.scoped:
         return
     # An Organization: its hierarchy, its plan, and what its domains still carry.
-    if old is None or p.spec.get("parent") != old.parent:
+    if old is None or p.columns["parent"] != old.parent:
         pending.hierarchy_orgs.add(p.name)
     if old is not None:
         pending.plan_orgs[p.name] = p.key
@@ -729,7 +757,9 @@ def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
 
 
 __all__ = [
+    "Judged",
     "Prepared",
+    "already_exists",
     "check_if_match",
     "check_text",
     "create",

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from tenancy_kinds import ResourceKey
+from tenancy_kinds import TENANT_KIND, ResourceKey
 from tenancy_backend import integrity
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
@@ -45,10 +45,21 @@ from tenancy_backend.errors import (
     Unavailable,
     refuse,
 )
-from tenancy_backend.operations import Prepared, create, create_many, existing, kind_named, prepare, remove, update
+from tenancy_backend.operations import (
+    Judged,
+    Prepared,
+    already_exists,
+    create,
+    create_many,
+    existing,
+    kind_named,
+    prepare,
+    remove,
+    update,
+)
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
-from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
+from tenancy_backend.transaction import Tx, is_slug
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +217,7 @@ class Service:
                     tree = select(tx.subtree(root).c.name)
                     where.append(
                         or_(
-                            and_(resources.c.kind == ORGANIZATION, resources.c.name.in_(tree)),
+                            and_(resources.c.kind == TENANT_KIND, resources.c.name.in_(tree)),
                             resources.c.organization.in_(tree),
                         )
                     )
@@ -237,7 +248,11 @@ class Service:
         document: Any,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        p = prepare(kind_named(kind), organization, document, pepper=self._pepper)
+        try:
+            p = prepare(kind_named(kind), organization, document, pepper=self._pepper)
+        except Judged:
+            self._refuse_if_taken(scope, kind, organization, document)  # a taken name comes first, as in manifests
+            raise
         fingerprint = _fingerprint("create", kind, organization, None, document)
         with self._write(scope) as tx:
             replay = _replay(tx, idempotency_key, fingerprint)
@@ -247,6 +262,18 @@ class Service:
             self._finish(tx)
             _remember(tx, idempotency_key, fingerprint, result)
             return result
+
+    def _refuse_if_taken(self, scope: Scope, kind: str, organization: str | None, document: Any) -> None:
+        name = (document.get("metadata") or {}).get("name") if isinstance(document, dict) else None
+        if not is_slug(name) or (organization is not None and not is_slug(organization)):
+            return
+        k = kind_named(kind)
+        with self._read(scope) as tx:
+            try:
+                existing(tx, k, organization or "", name)
+            except NotFound:
+                return
+        raise already_exists(ResourceKey(k.name, organization or "", name))
 
     def update(
         self,
@@ -310,7 +337,7 @@ class Service:
         if not Decimal("0.01") <= value <= MAX_DEPOSIT:
             message = f"a deposit must be between 0.01 and {MAX_DEPOSIT} (got {value})"
             raise Invalid(message, [{"path": "amount", "message": message}])
-        fingerprint = _fingerprint("deposit", ORGANIZATION, organization, None, str(value))
+        fingerprint = _fingerprint("deposit", TENANT_KIND, organization, None, str(value))
         with self._write(scope) as tx:
             replay = _replay(tx, idempotency_key, fingerprint)
             if replay is not None:

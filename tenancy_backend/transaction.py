@@ -10,13 +10,12 @@ from typing import Any
 
 from sqlalchemy import CTE, Connection, Row, bindparam, select
 
-from tenancy_kinds import SLUG_PATTERN, ResourceKey
+from tenancy_kinds import KINDS, SLUG_PATTERN, TENANT_KIND, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
 from tenancy_backend.documents import DOCUMENT_COLUMNS, Context, Prices, render
 from tenancy_backend.errors import NotFound
 from tenancy_backend.scope import Scope
 
-ORGANIZATION = "Organization"
 MAX_DEPTH = 256  # deeper hierarchies are refused as cycles; walks never loop forever
 
 _SLUG = re.compile(SLUG_PATTERN)
@@ -95,13 +94,13 @@ class Tx:
     # --- lookups ---------------------------------------------------------------------------------
 
     def find(self, kind: str, organization: str, name: str) -> Row[Any] | None:
-        if kind == ORGANIZATION:
+        if not KINDS[kind].scoped:
             return self.organization(name)
         return self.conn.execute(_FIND, {"kind": kind, "organization": organization, "name": name}).first()
 
     def organization(self, name: str) -> Row[Any] | None:
         if name not in self._orgs:
-            where = {"kind": ORGANIZATION, "organization": "", "name": name}
+            where = {"kind": TENANT_KIND, "organization": "", "name": name}
             self._orgs[name] = self.conn.execute(_FIND, where).first()
         return self._orgs[name]
 
@@ -163,9 +162,9 @@ class Tx:
 
     def subtree(self, root: str) -> CTE:
         """The names of `root` and every organization below it (recursive; UNION stops on cycles)."""
-        base = select(resources.c.name).where(resources.c.kind == ORGANIZATION, resources.c.name == root)
+        base = select(resources.c.name).where(resources.c.kind == TENANT_KIND, resources.c.name == root)
         tree = base.cte("subtree", recursive=True)
-        below = select(resources.c.name).where(resources.c.kind == ORGANIZATION, resources.c.parent == tree.c.name)
+        below = select(resources.c.name).where(resources.c.kind == TENANT_KIND, resources.c.parent == tree.c.name)
         return tree.union(below)
 
     # --- rendering -------------------------------------------------------------------------------
@@ -177,4 +176,4 @@ class Tx:
         return render(self.context(), rows)
 
 
-__all__ = ["CHUNK", "ORGANIZATION", "Pending", "Tx", "is_slug"]
+__all__ = ["CHUNK", "Pending", "Tx", "is_slug"]

@@ -63,7 +63,7 @@ def test_a_violation_in_the_middle_leaves_nothing(service: Service) -> None:
 def test_a_deferred_violation_leaves_nothing_and_points_at_the_operation(service: Service) -> None:
     _setup(service)
     before = list(service.export(ROOT))
-    with refused(422, "User 'zoe' does not exist", path="operations[1].spec.members"):
+    with refused(422, "User 'zoe' does not exist", path="operations[1].spec.members[1]"):
         service.changeset(
             ROOT,
             [op("create", user("acme", "carol")), op("create", team("acme", "ops", ["carol", "zoe"]))],

@@ -40,13 +40,13 @@ def test_names_are_unique_per_kind_and_organization(acme: Service) -> None:
 
 
 def test_domains_are_unique_across_the_backend(acme: Service) -> None:
-    with refused(409, "domain 'acme.example' is already used by Organization acme", path="spec.domains"):
+    with refused(409, "domain 'acme.example' is already used by Organization acme", path="spec.domains[1]"):
         acme.create(ROOT, "Organization", None, org("beta", domains=["beta.example", "acme.example"]))
     acme.create(ROOT, "Organization", None, org("beta", domains=["beta.example"]))
 
 
 def test_a_domain_listed_twice_is_refused(service: Service) -> None:
-    with refused(422, "listed 2 times"):
+    with refused(422, "domain acme.example is listed twice; list it once", path="spec.domains[1]"):
         service.create(ROOT, "Organization", None, org("acme", domains=["acme.example", "acme.example"]))
 
 
@@ -63,7 +63,7 @@ def test_addresses_are_unique_across_users_and_aliases_ignoring_case(acme: Servi
 def test_display_names_are_unique_among_siblings(service: Service) -> None:
     service.create(ROOT, "Organization", None, org("holding", displayName="Holding"))
     service.create(ROOT, "Organization", None, org("a", parent="holding", displayName="Shop"))
-    with refused(409, "displayName 'Shop' under 'holding' is already used by Organization a; organizations with the same parent need different display names"):
+    with refused(409, "displayName 'Shop' under 'holding' is already used by Organization a; organizations with the same parent need distinct display names"):
         service.create(ROOT, "Organization", None, org("b", parent="holding", displayName="Shop"))
     service.create(ROOT, "Organization", None, org("b", displayName="Shop"))  # top level: another parent
 
@@ -102,9 +102,9 @@ def test_domain_without_quota_is_unlimited(acme: Service) -> None:
 
 
 def test_quota_rules(acme: Service) -> None:
-    with refused(422, "offer 'standard' needs maxAddresses of at least 5"):
+    with refused(422, "a standard quota needs at least 5 addresses (got 4)", path="spec.maxAddresses"):
         acme.create(ROOT, "MailboxQuota", "acme", quota("acme", "q", max_addresses=4))
-    with refused(422, "domain 'other.example' is not one of organization 'acme''s domains", path="spec.domain"):
+    with refused(422, "other.example is not a domain of organization acme (acme.example)", path="spec.domain"):
         acme.create(ROOT, "MailboxQuota", "acme", quota("acme", "q", domain="other.example"))
     acme.create(ROOT, "MailboxQuota", "acme", quota("acme", "q"))
     with refused(409, "a mailbox quota for domain 'acme.example' is already used by MailboxQuota acme/q"):
@@ -148,9 +148,9 @@ def test_downgrade_to_free_is_refused_while_holding_gated_resources(acme: Servic
 
 
 def test_team_members_and_leader_must_exist(acme: Service) -> None:
-    with refused(422, "User 'zoe' does not exist in organization 'acme'", "create it first", path="spec.members"):
+    with refused(422, "User 'zoe' does not exist in organization 'acme'", "create it first", path="spec.members[1]"):
         acme.create(ROOT, "Team", "acme", team("acme", "devs", ["alice", "zoe"]))
-    with refused(422, "leader 'bob' must be one of the team's members", path="spec.leader"):
+    with refused(422, "'bob' leads the team but is not one of its members", path="spec.leader"):
         acme.create(ROOT, "Team", "acme", team("acme", "devs", ["alice"], leader="bob"))
     created = acme.create(ROOT, "Team", "acme", team("acme", "devs", ["alice", "bob"], leader="bob"))
     assert created["spec"]["leader"] == "bob"
@@ -159,7 +159,8 @@ def test_team_members_and_leader_must_exist(acme: Service) -> None:
 def test_alias_user_must_exist(acme: Service) -> None:
     with refused(422, "User 'zoe' does not exist", path="spec.user"):
         acme.create(ROOT, "Alias", "acme", alias("acme", "info", "zoe"))
-    with refused(422, "domain 'elsewhere.example' is not one of organization 'acme''s domains", path="spec.address"):
+    with refused(422, "info@elsewhere.example is not on a domain of organization acme (acme.example); an alias must",
+                 path="spec.address"):
         acme.create(ROOT, "Alias", "acme", alias("acme", "info", "alice", address="info@elsewhere.example"))
 
 
@@ -213,7 +214,7 @@ def test_deleting_an_organization_that_still_holds_things_lists_them(acme: Servi
 
 
 def test_user_email_must_be_on_an_organization_domain_unless_external(acme: Service) -> None:
-    with refused(422, "domain 'gmail.example' is not one of organization 'acme''s domains", "or use role 'external'"):
+    with refused(422, "carol@gmail.example is not on a domain of organization acme (acme.example)", "or set role: external"):
         acme.create(ROOT, "User", "acme", user("acme", "carol", email="carol@gmail.example"))
     external = acme.create(ROOT, "User", "acme", user("acme", "carol", email="carol@gmail.example", role="external"))
     assert external["status"] == {"mailbox": False}
@@ -238,10 +239,11 @@ def test_standard_organizations_use_utf8(service: Service) -> None:
 
 
 def test_subscription_contact_and_signature_modes(acme: Service) -> None:
-    with refused(422, "a contact {name, email} is required", path="spec.contact"):
+    with refused(422, "customerCanEditSignatures needs a contact", path="spec.contact"):
         acme.create(ROOT, "CustomerSubscription", "acme", subscription("acme", "s", customerCanEditSignatures=True))
     google = subscription("acme", "s", product="signatures-google-workspace", signatureModes=["exchange-on-premises"])
-    with refused(422, "'exchange-on-premises' is only available for product 'signatures-microsoft-365'"):
+    with refused(422, "exchange-on-premises is only available with product signatures-microsoft-365",
+                 path="spec.signatureModes[0]"):
         acme.create(ROOT, "CustomerSubscription", "acme", google)
     acme.create(
         ROOT,

@@ -49,12 +49,44 @@ def test_a_database_of_the_first_schema_is_upgraded_in_place(fresh_url: str) -> 
         service.close()
 
 
+def test_mailbox_domains_are_filled_in_from_revision_0002(fresh_url: str) -> None:
+    """0003 writes, for the rows already there, what the table of kinds' mailbox rule says."""
+    from alembic import command
+
+    from tenancy_backend.db import _alembic_config
+
+    engine = create_db_engine(fresh_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002_password_fingerprints")
+        rows = [
+            ("o", "Organization", "", "acme", None, None),
+            ("u1", "User", "acme", "ann", "collaborator", "acme.example"),
+            ("u2", "User", "acme", "pat", "external", "partner.example"),
+            ("a1", "Alias", "acme", "info", None, "acme.example"),
+        ]
+        for uid, kind, organization, name, role, domain in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO resources (uid, kind, organization, name, spec, labels, protected, resource_version, "
+                    "created_at, updated_at, role, mail_domain) VALUES (:uid, :kind, :org, :name, '{}', '{}', false, 1, "
+                    "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', :role, :domain)"
+                ),
+                {"uid": uid, "kind": kind, "org": organization, "name": name, "role": role, "domain": domain},
+            )
+        command.upgrade(_alembic_config(conn), "head")
+        found = dict(conn.execute(text("SELECT name, mailbox_domain FROM resources")).all())
+        owned = dict(conn.execute(text("SELECT name, mail_domain FROM resources")).all())
+    engine.dispose()
+    assert found == {"acme": None, "ann": "acme.example", "pat": None, "info": None}
+    assert owned == {"acme": None, "ann": "acme.example", "pat": None, "info": "acme.example"}
+
+
 def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
     Service(fresh_url).close()
     engine = create_db_engine(fresh_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002_password_fingerprints"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003_mailbox_domains"
         assert conn.execute(text("SELECT value FROM counters WHERE name = 'password_pepper'")).scalar_one() > 0
     engine.dispose()
 
