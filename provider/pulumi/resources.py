@@ -39,8 +39,10 @@ def signature(kind: Kind) -> inspect.Signature:
 
 def _organization_name(value: Any) -> Any:
     """An Organization resource stands for its name (and brings the dependency along)."""
+    if not isinstance(value, pulumi.CustomResource):  # (an Output lifts any attribute: ask resources only)
+        return value
     kind = getattr(value, "tenancy_kind", None)
-    if isinstance(value, pulumi.CustomResource) and kind is not None and not kind.scoped:
+    if kind is not None and not kind.scoped:
         return value.name  # type: ignore[attr-defined]
     return value
 
