@@ -15,7 +15,14 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from provider.errors import PlanError
-from provider.kinds import KINDS, STACK_LABEL, Kind, ResourceKey, mail_domain
+from provider.kinds import (
+    KINDS,
+    ORGANIZATION,
+    STACK_LABEL,
+    Kind,
+    ResourceKey,
+    mail_domain,
+)
 
 Path = tuple[str, ...]
 SENSITIVE = "(sensitive)"
@@ -142,6 +149,8 @@ class Plan:
     costs: list[CostChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The labels of each organization an operation touches, as they will be (policies judge by them).
+    organization_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def count(self, *actions: Action) -> int:
         return sum(1 for op in self.operations if op.action in actions)
@@ -163,6 +172,12 @@ class Plan:
     def deletions(self) -> int:
         """Deletions as the deletion guard counts them: replacements delete too."""
         return self.count(Action.DELETE, Action.REPLACE)
+
+    def labels(self, op: Operation) -> dict[str, str]:
+        """The labels the resource carries after this change; for a delete, those it carries now."""
+        if op.desired is None:
+            return _labels(op.live or {})
+        return desired_labels(op.desired, self.stack, op.live)
 
     def versions(self) -> dict[str, str | None]:
         """Every touched resource's live resourceVersion (None: it must still not exist)."""
@@ -329,11 +344,32 @@ def plan(
         raise PlanError(problems)
 
     result = Plan(operations=operations, stack=stack, notes=notes)
+    result.organization_labels = _organization_labels(result, desired, live_by_key)
     result.warnings.extend(_replace_warnings(operations))
     if prices is not None:
         result.costs = cost_changes(operations, live, prices, live_by_key)
         result.warnings.extend(_balance_warnings(result.costs))
     return result
+
+
+def _organization_labels(
+    result: Plan, desired: list[dict[str, Any]], live_by_key: dict[ResourceKey, dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """Each touched organization's labels after the plan: as declared, else as the backend holds them."""
+    touched = {op.key.organization if op.kind.scoped else op.key.name for op in result.operations}
+    planned = {op.key: op for op in result.operations}
+    declared = {ResourceKey.of(d): d for d in desired if d.get("kind") == ORGANIZATION.name}
+    out = {}
+    for name in sorted(touched):
+        key = ResourceKey(ORGANIZATION.name, "", name)
+        op = planned.get(key)
+        if op is not None:
+            out[name] = result.labels(op)
+        elif key in declared:
+            out[name] = desired_labels(declared[key], result.stack, live_by_key.get(key))
+        elif key in live_by_key:
+            out[name] = _labels(live_by_key[key])
+    return out
 
 
 def _deletion_diffs(live: dict[str, Any]) -> tuple[FieldDiff, ...]:
