@@ -181,7 +181,7 @@ def _walk(directory: Path) -> list[Path]:
 def load(paths: Iterable[str | os.PathLike[str]]) -> PolicySet:
     """Read and compile every policy under `paths`. Raises PolicyError (file, line) for a bad policy."""
     files = tuple(_read(path) for path in discover(paths))
-    _run(files, {}, f"data.{NAMESPACE}")  # every file parses and compiles: errors show now, not mid-apply
+    _Session(files, {}).query(f"data.{NAMESPACE}")  # every file parses and compiles: errors show now
     return PolicySet(files, _rule_index(files))
 
 
@@ -204,7 +204,7 @@ def _rule_index(files: tuple[PolicyFile, ...]) -> dict[str, tuple[str, ...]]:
     is there even when empty. Empty when the views cannot run (then no file is told from another)."""
     views = _views(files)
     try:
-        values = _run(_with_views(files, views), {}, _views_query(views))
+        values = _Session(_with_views(files, views), {}).query(_views_query(views))
     except PolicyError:
         return {}
     return {path: tuple(sorted(n for n in values.get(package) or {} if _is_rule(n)))
@@ -250,13 +250,17 @@ def _is_rule(name: str) -> bool:
 def evaluate(policies: PolicySet, document: Mapping[str, Any]) -> PolicyReport:
     """Run every policy with `input` = `document` (the JSON plan); the results are conftest's."""
     prints: list[str] = []
-    namespace = _run(policies.files, document, f"data.{NAMESPACE}", prints)
+    # The views load beside the policies (their own packages: the answer for `main` is the same) when they
+    # compiled at load time, so that telling files apart never parses the input twice.
+    views = _views(policies.files) if policies.rules else {}
+    session = _Session(_with_views(policies.files, views), document)
+    namespace = session.query(f"data.{NAMESPACE}", prints)
     excepted = _exception_names(namespace.get("exception"))
     indexed = {n for names in policies.rules.values() for n in names}
     rules = sorted({n for n in namespace if _is_rule(n)} | indexed)
     found = {rule: _messages(policies, rule, namespace[rule]) for rule in rules if rule in namespace}
     ambiguous = [r for r in rules if found.get(r) and len(policies.defining(r)) > 1]
-    givers = _attribute(policies, document, ambiguous)
+    givers = _attribute(session, views, ambiguous)
     results: list[PolicyResult] = []
     passed = 0
     for rule in rules:
@@ -337,14 +341,15 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _attribute(policies: PolicySet, document: Mapping[str, Any], rules: list[str]) -> dict[str, dict[str, list[str]]]:
-    """rule → message → the files that give it, for rules several files define: one more evaluation, of
-    every file's view (prints discarded). Empty when the views cannot run."""
-    if not rules:
+def _attribute(
+    session: _Session, views: Mapping[str, tuple[str, list[PolicyFile]]], rules: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    """rule → message → the files that give it, for rules several files define: one more query, of every
+    file's view (prints discarded). Empty when the views cannot run."""
+    if not rules or not views:
         return {}
-    views = _views(policies.files)
     try:
-        values = _run(_with_views(policies.files, views), document, _views_query(views), [])
+        values = session.query(_views_query(views), [])
     except PolicyError:
         return {}
     out: dict[str, dict[str, list[str]]] = {rule: {} for rule in rules}
@@ -364,36 +369,37 @@ def _givers(givers: Mapping[str, Mapping[str, list[str]]], rule: str, value: Any
 # --- the engine ---------------------------------------------------------------------------------------
 
 
-def _interpreter(files: Iterable[PolicyFile]) -> regopy.Interpreter:
-    interpreter = regopy.Interpreter()
-    interpreter.log_level = regopy.LogLevel.NONE  # errors are reported by us, not printed by rego-cpp
-    for f in files:
-        try:
-            interpreter.add_module(f.path, f.source)
-        except regopy.RegoError as e:
-            raise _syntax_error(str(e), f) from None
-    return interpreter
+class _Session:
+    """Policy files and an input loaded into one rego-cpp interpreter, to ask one query or several."""
 
+    def __init__(self, files: Sequence[PolicyFile], document: Mapping[str, Any]) -> None:
+        self.files = files
+        self.interpreter = regopy.Interpreter()
+        self.interpreter.log_level = regopy.LogLevel.NONE  # errors are reported by us, not printed by rego-cpp
+        for f in files:
+            try:
+                self.interpreter.add_module(f.path, f.source)
+            except regopy.RegoError as e:
+                raise _syntax_error(str(e), f) from None
+        # As JSON text, parsed by rego-cpp: values built through regopy.Input break json.marshal on arrays.
+        # This is most of the time a big plan takes (about 2.5 s a MB of plan JSON on this machine).
+        self.interpreter.set_input_term(json.dumps(document, ensure_ascii=False))
 
-def _run(files: Sequence[PolicyFile], document: Mapping[str, Any], query: str,
-         prints: list[str] | None = None) -> dict[str, Any]:
-    """The value of `query` over `files` with `input` = document ({} when undefined)."""
-    interpreter = _interpreter(files)
-    # As JSON text, parsed by rego-cpp: values built through regopy.Input break json.marshal on arrays.
-    interpreter.set_input_term(json.dumps(document, ensure_ascii=False))
-    with _standard_output() as printed:
-        try:
-            output = interpreter.query(query)
-        except json.JSONDecodeError as e:  # regopy reads every answer as JSON: an error answer is not
-            raise _evaluation_error(e.doc, files) from None
-    if prints is not None:
-        prints.extend(line for line in printed.text.splitlines() if line)
-    if not output.ok():
-        raise PolicyError(f"running the policies failed ({NO_DETAIL})", file=_names(files))
-    if str(output) == "undefined":
-        return {}
-    answer = json.loads(str(output))
-    return dict(answer.get("expressions", [{}])[0] or {})
+    def query(self, query: str, prints: list[str] | None = None) -> dict[str, Any]:
+        """The value of `query` ({} when undefined); what `print()` wrote is added to `prints`."""
+        with _standard_output() as printed:
+            try:
+                output = self.interpreter.query(query)
+            except json.JSONDecodeError as e:  # regopy reads every answer as JSON: an error answer is not
+                raise _evaluation_error(e.doc, self.files) from None
+        if prints is not None:
+            prints.extend(line for line in printed.text.splitlines() if line)
+        if not output.ok():
+            raise PolicyError(f"running the policies failed ({NO_DETAIL})", file=_names(self.files))
+        if str(output) == "undefined":
+            return {}
+        answer = json.loads(str(output))
+        return dict(answer.get("expressions", [{}])[0] or {})
 
 
 # rego-cpp answers `<error>` and nothing more for some failures; the usual cause in conftest-style policies:
