@@ -194,8 +194,8 @@ def _read(path: Path) -> PolicyFile:
         raise PolicyError("the policy is not UTF-8 text", file=str(path)) from e
     declared = _PACKAGE.search(source)  # a comment line starts with `#`: never a match
     if declared is None:
-        raise PolicyError("no `package` declaration: start the policy with `package main`", file=str(path), line=1,
-                          col=1)
+        raise PolicyError("no `package` declaration: start the policy with `package main`", file=str(path),
+                          line=1, col=1)
     return PolicyFile(str(path), source, declared.group(1))
 
 
