@@ -12,17 +12,17 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from provider import manifests, rules
+from provider import manifests, policy, rules
 from provider.client import Client
 from provider.costs import Prices
-from provider.errors import ConfigError, ManifestError, Severity, StalePlanError
+from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
 from provider.plan import Plan, plan
 from provider.render import as_json
 from provider.secrets import SecretValues
@@ -41,6 +41,7 @@ class Prepared:
     backend: str
     live: list[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
     secrets: SecretValues = field(default_factory=dict, repr=False)  # resolved once, while validating
+    policy_report: policy.PolicyReport | None = None  # None: no policy given
 
     @functools.cached_property
     def digest(self) -> str:
@@ -109,9 +110,11 @@ def prepare(
     stack_option: str | None,
     destroy: bool = False,
     allow_outside: bool = False,
+    policy_paths: Sequence[str] = (),
 ) -> Prepared:
     reading = _Background(live_state, client)  # the backend answers while the manifests load
     manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
+    policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
     stack = resolve_stack(stack_option, manifest_set)
     if destroy and not stack:
         raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
@@ -121,7 +124,22 @@ def prepare(
     documents = [m.document for m in manifest_set.manifests]
     result = plan(documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings)
     paths_seen = [str(Path(p).resolve()) for p in paths]
-    return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets)
+    # Last, on the finished plan: `input` is exactly what `plan --json` prints.
+    report = policy.evaluate(policies, as_json(result)) if policies else None
+    return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets, report)
+
+
+def load_policies(options: Sequence[str], manifest_set: manifests.ManifestSet) -> policy.PolicySet | None:
+    """The policies of `--policy` and of tenancy.yaml's `policy:`, each file once; None when there are none."""
+    paths = [*options, *(str(p) for p in manifest_set.policies)]
+    return policy.load(paths) if paths else None
+
+
+def require_policies_pass(prepared: Prepared) -> None:
+    """Raise PolicyFailed when a `deny` or `violation` rule gave a message (warnings never fail)."""
+    report = prepared.policy_report
+    if report is not None and not report.ok:
+        raise PolicyFailed([str(r) for r in report.failures])
 
 
 def secrets_to_send(prepared: Prepared) -> SecretValues:
@@ -166,14 +184,17 @@ def load_saved(path: str) -> dict[str, Any]:
     return document
 
 
-def prepare_saved(saved: dict[str, Any], client: Client, backend: str, allow_outside: bool = False) -> Prepared:
+def prepare_saved(
+    saved: dict[str, Any], client: Client, backend: str, allow_outside: bool = False, policy_paths: Sequence[str] = ()
+) -> Prepared:
     """Re-plan a saved plan and refuse, changing nothing, if anything moved since it was made."""
     if saved["backend"] != backend:
         raise ConfigError(
             f"the saved plan was made against {saved['backend']}, not {backend}; pass --backend to match"
         )
     try:
-        prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"], allow_outside=allow_outside)
+        prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"], allow_outside=allow_outside,
+                           policy_paths=policy_paths)
     except ManifestError as e:
         raise StalePlanError(["the manifests no longer validate:\n" + str(e)]) from e
     moved = []
@@ -218,10 +239,12 @@ def _version(value: Any) -> str:
 __all__ = [
     "Prepared",
     "load_checked",
+    "load_policies",
     "load_saved",
     "prepare",
     "prepare_saved",
     "secrets_to_send",
+    "require_policies_pass",
     "resolve_stack",
     "save",
 ]

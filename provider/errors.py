@@ -110,6 +110,33 @@ class ApplyRefused(TenancyError):
     """Apply refused to start (deletion guard, no confirmation); nothing was changed."""
 
 
+class PolicyError(TenancyError):
+    """A policy cannot be read or run: a Rego syntax error, a rule of the wrong shape, a failing built-in.
+
+    Names the policy file and, when the Rego engine says where, the line and column.
+    """
+
+    def __init__(self, reason: str, *, file: str = "", line: int = 0, col: int = 0) -> None:
+        where = f"{file}:{line}:{col}" if file and line else file
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.col = col
+
+
+class PolicyFailed(TenancyError):
+    """The plan fails its policies (`deny` / `violation` messages): plan exits 1, apply changes nothing."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = list(failures)
+        count = len(self.failures)
+        super().__init__(
+            f"the plan fails its policies ({count} failure{'' if count == 1 else 's'}, FAIL above): nothing was "
+            "changed. Change the manifests, or the policy if it is wrong."
+        )
+
+
 class BackendError(TenancyError):
     """The tenancy backend answered with an error (RFC 9457 problem details)."""
 
@@ -209,6 +236,8 @@ __all__ = [
     "ManifestError",
     "NotFound",
     "PlanError",
+    "PolicyError",
+    "PolicyFailed",
     "PreconditionFailed",
     "RateLimited",
     "SecretError",

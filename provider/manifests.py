@@ -67,7 +67,7 @@ CONFIG_NAMES = ("tenancy.yaml", "tenancy.yml")
 # Other tools' YAML that lives beside manifests: a Pulumi project reading these manifests through
 # `provider.pulumi.from_manifests` has its Pulumi.yaml and Pulumi.<stack>.yaml in the same directory.
 FOREIGN_FILES = re.compile(r"Pulumi(\.[^/]+)?\.ya?ml")
-CONFIG_FIELDS = ("stack",)
+CONFIG_FIELDS = ("stack", "policy")
 
 FieldPath = tuple[str | int, ...]
 
@@ -138,6 +138,7 @@ class ManifestSet:
     roots: list[Path] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # the manifest files read (config files excluded)
     warnings: list[Finding] = field(default_factory=list)
+    policies: list[Path] = field(default_factory=list)  # `policy:` of tenancy.yaml, relative to where it is
 
     def __iter__(self) -> Iterator[Manifest]:
         return iter(self.manifests)
@@ -189,9 +190,9 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[ManifestSet, list[
         manifests.extend(file_manifests)
         findings.extend(file_findings)
     manifests = _without_duplicates(manifests, findings)
-    stack = _read_stack(roots, findings)
+    stack, policies = _read_config(roots, findings)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings)
+    manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings, policies)
     return manifest_set, sorted(findings)
 
 
@@ -597,17 +598,23 @@ def _without_duplicates(manifests: list[Manifest], findings: list[Finding]) -> l
     return list(first.values())
 
 
-# --- the stack (tenancy.yaml) ----------------------------------------------------------------------
+# --- the stack and the policies (tenancy.yaml) --------------------------------------------------------
 
 
-def _read_stack(roots: list[Path], findings: list[Finding]) -> str | None:
-    """The stack named by the roots' tenancy.yaml files; they must agree when several name one."""
+def _read_config(roots: list[Path], findings: list[Finding]) -> tuple[str | None, list[Path]]:
+    """The stack named by the roots' tenancy.yaml files (they must agree when several name one), and the
+    policy paths they list."""
     stack: str | None = None
     where = ""
+    policies: list[Path] = []
     for root in roots:
         config = next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
-        found = _config_stack(config, findings) if config else None
-        if config is None or found is None:
+        document = _config_document(config, findings) if config else None
+        if config is None or document is None:
+            continue
+        policies.extend(_config_policies(config, *document, findings))
+        found = _config_stack(*document, findings)
+        if found is None:
             continue
         name, at = found
         if stack is not None and name != stack:
@@ -617,11 +624,11 @@ def _read_stack(roots: list[Path], findings: list[Finding]) -> str | None:
             )
             continue
         stack, where = name, str(config)
-    return stack
+    return stack, policies
 
 
-def _config_stack(config: Path, findings: list[Finding]) -> tuple[str, Origin] | None:
-    """The `stack:` of one tenancy.yaml and where it is written, or None (no stack, or an error found)."""
+def _config_document(config: Path, findings: list[Finding]) -> tuple[dict[str, Any], dict[FieldPath, Origin]] | None:
+    """One tenancy.yaml as (mapping, positions), its unknown fields reported; None when it holds none."""
     text, problems = _read_text(config)
     findings.extend(problems)
     documents = list(_values(text, str(config), findings)) if text is not None else []
@@ -638,6 +645,13 @@ def _config_stack(config: Path, findings: list[Finding]) -> tuple[str, Origin] |
         if key not in CONFIG_FIELDS:
             message = f"unknown field '{key}' in tenancy.yaml; allowed: {', '.join(CONFIG_FIELDS)}"
             findings.append(_finding(positions[(key,)], message, key))
+    return value, positions
+
+
+def _config_stack(
+    value: dict[str, Any], positions: dict[FieldPath, Origin], findings: list[Finding]
+) -> tuple[str, Origin] | None:
+    """The `stack:` of one tenancy.yaml and where it is written, or None (no stack, or an error found)."""
     stack = value.get("stack")
     if stack is None:
         return None
@@ -647,6 +661,33 @@ def _config_stack(config: Path, findings: list[Finding]) -> tuple[str, Origin] |
         findings.append(_finding(where, f"stack: {_show(stack)} is not valid: expected {words}", "stack"))
         return None
     return stack, where
+
+
+def _config_policies(
+    config: Path, value: dict[str, Any], positions: dict[FieldPath, Origin], findings: list[Finding]
+) -> list[Path]:
+    """The `policy:` paths of one tenancy.yaml (a list, or one path), relative to its directory."""
+    listed = value.get("policy")
+    if listed is None:
+        return []
+    if isinstance(listed, str):
+        entries: list[tuple[FieldPath, Any]] = [(("policy",), listed)]
+    elif isinstance(listed, list):
+        entries = [(("policy", i), entry) for i, entry in enumerate(listed)]
+    else:
+        message = "policy: expected a list of .rego files or directories, such as `policy: [policies/]`"
+        findings.append(_finding(positions[("policy",)], message, "policy"))
+        return []
+    paths = []
+    for where, entry in entries:
+        at = positions.get(where, positions[("policy",)])
+        if not isinstance(entry, str) or not entry:
+            findings.append(_finding(at, f"policy: {_show(entry)} is not a path to a .rego file or directory", "policy"))
+        elif not (config.parent / entry).exists():
+            findings.append(_finding(at, f"policy: '{entry}' does not exist (relative to {config.parent})", "policy"))
+        else:
+            paths.append(config.parent / entry)
+    return paths
 
 
 def _finding(at: Origin, message: str, field: str = "", severity: Severity = Severity.ERROR) -> Finding:

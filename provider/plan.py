@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.costs import CostChange, Prices, balance_warnings, cost_changes
-from provider.diff import deletion_diffs, diff, labels_of
+from provider.diff import deletion_diffs, desired_labels, diff, labels_of
 from provider.errors import PlanError
 from provider.operations import Action, Adopt, Delete, Operation, Replace, Update, key_id
 from provider.ordering import Graph, build
-from tenancy_kinds import KINDS, STACK_LABEL, ResourceKey, protected
+from tenancy_kinds import KINDS, STACK_LABEL, TENANT_KIND, ResourceKey, protected
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Plan:
     costs: tuple[CostChange, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # The labels of each organization an operation touches, as they will be (policies judge by them).
+    organization_labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     def count(self, *actions: Action) -> int:
         return sum(1 for op in self.operations if op.action in actions)
@@ -52,6 +54,10 @@ class Plan:
     def deletions(self) -> int:
         """Deletions as the deletion guard counts them: replacements delete too."""
         return self.count(Action.DELETE, Action.REPLACE)
+
+    def labels(self, op: Operation) -> dict[str, str]:
+        """The labels the resource carries after this change; for a delete, those it carries now."""
+        return labels_after(op, self.stack)
 
     def versions(self) -> dict[str, str | None]:
         """Every touched resource's live resourceVersion (None: it must still not exist)."""
@@ -120,7 +126,38 @@ def plan(
         costs=costs,
         warnings=(*warnings, *_replace_warnings(ordered), *balance_warnings(list(costs))),
         notes=tuple(notes),
+        organization_labels=_organization_labels(ordered, stack, desired, live_by_key),
     )
+
+
+def _organization_labels(
+    operations: tuple[Operation, ...],
+    stack: str | None,
+    desired: list[dict[str, Any]],
+    live_by_key: dict[ResourceKey, dict[str, Any]],
+) -> dict[str, dict[str, str]]:
+    """Each touched organization's labels after the plan: as declared, else as the backend holds them."""
+    touched = {op.key.organization if op.kind.scoped else op.key.name for op in operations}
+    planned = {op.key: op for op in operations}
+    declared = {k: d for d in desired if not KINDS[(k := ResourceKey.of(d)).kind].scoped}
+    out = {}
+    for name in sorted(touched):
+        key = ResourceKey(TENANT_KIND, "", name)
+        op = planned.get(key)
+        if op is not None:
+            out[name] = labels_after(op, stack)
+        elif key in declared:
+            out[name] = desired_labels(declared[key], stack, live_by_key.get(key))
+        elif key in live_by_key:
+            out[name] = labels_of(live_by_key[key])
+    return out
+
+
+def labels_after(op: Operation, stack: str | None) -> dict[str, str]:
+    """The labels the resource carries after this change; for a delete, those it carries now."""
+    if op.desired is None:
+        return labels_of(op.live or {})
+    return desired_labels(op.desired, stack, op.live)
 
 
 def _is_archived(live: dict[str, Any]) -> bool:

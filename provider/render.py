@@ -140,13 +140,15 @@ def text(plan: Plan) -> str:
     return "\n".join(t for _, t in text_lines(plan)) + "\n"
 
 
-def _op_json(op: Operation) -> dict[str, Any]:
+def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {
         "action": op.action.value,
         "kind": op.key.kind,
         "organization": op.key.organization or None,
         "name": op.key.name,
         "resource_version": op.live_version,
+        "labels": plan.labels(op),
+        "organization_labels": plan.organization_labels.get(op.key.organization) if op.key.organization else None,
         "changes": [
             {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive} for d in op.diffs
         ],
@@ -170,7 +172,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             "delete": plan.count(Action.DELETE),
             "text": plan.summary,
         },
-        "operations": [_op_json(op) for op in plan.operations],
+        "operations": [_op_json(op, plan) for op in plan.operations],
         "costs": [
             {
                 "organization": c.organization,

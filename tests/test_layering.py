@@ -25,6 +25,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.client",),
     ("provider.embedded",),
     ("provider.render",),
+    ("provider.policy",),
     ("provider.plan",),
     ("provider.ordering",),
     ("provider.costs", "provider.diff"),

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from provider import engine, importer, render
+from provider import engine, importer, policy, render
 from provider.apply import Outcome, Report, Status, apply, apply_atomically
 from provider.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from provider.client import Client
@@ -48,6 +48,14 @@ def stack_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def policy_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--policy", "policies", multiple=True, metavar="PATH",
+        help="Rego policy file or directory (repeatable; also `policy:` in tenancy.yaml), judged with conftest's "
+             "conventions: `deny`/`violation` messages fail the plan, `warn` messages are shown.",
+    )(fn)
+
+
 paths_argument = click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH...")
 
 
@@ -76,6 +84,24 @@ def _print_plan(plan: Plan, output: str) -> None:
             console.print(Text(line, style=style))
 
 
+_POLICY_STYLES = {policy.Outcome.FAIL: "red", policy.Outcome.WARN: "yellow", policy.Outcome.EXCEPTION: "cyan"}
+
+
+def _print_policies(prepared: engine.Prepared) -> None:
+    """Conftest's lines, on standard error: standard output keeps the plan alone (`--json`)."""
+    report = prepared.policy_report
+    if report is None:
+        return
+    console = _console(err=True)
+    console.print()
+    for printed in report.prints:
+        console.print(Text(f"PRNT  {printed}", style="blue"))
+    for result in report.results:
+        console.print(Text(str(result), style=_POLICY_STYLES[result.outcome]))
+    style = "red" if report.failures else "yellow" if report.warnings else "green"
+    console.print(Text(report.summary, style=style))
+
+
 def _require_paths(paths: tuple[str, ...]) -> list[str]:
     if not paths:
         raise click.UsageError("give at least one manifest file or directory (PATH...)")
@@ -89,22 +115,26 @@ def _require_paths(paths: tuple[str, ...]) -> list[str]:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None, help="Output format.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes (0 none, 1 error).")
 @click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")
+@policy_option
 @backend_option
 @stack_option
 def plan_command(
     paths: tuple[str, ...], out: str | None, as_json: bool, fmt: str | None, detailed_exitcode: bool,
-    allow_secret_outside: bool, backend: str | None, stack: str | None,
+    allow_secret_outside: bool, policies: tuple[str, ...], backend: str | None, stack: str | None,
 ) -> int:
     """Compare the manifests with the live backend and print what would change."""
     if as_json and fmt not in (None, "json"):
         raise click.UsageError(f"--json and --format {fmt} ask for two outputs; give one of them")
     with _client(backend) as (client, description):
         prepared = engine.prepare(
-            _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside
+            _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside,
+            policy_paths=policies,
         )
+    _print_plan(prepared.plan, "json" if as_json else fmt or "text")
+    _print_policies(prepared)
+    engine.require_policies_pass(prepared)  # a plan that fails its policies is not saved either
     if out:
         engine.save(prepared, out)
-    _print_plan(prepared.plan, "json" if as_json else fmt or "text")
     if out and not as_json and fmt in (None, "text"):
         click.echo(f"Saved the plan to {out}. Apply it with: tenancy apply --plan {out}")
     return EXIT_CHANGES if detailed_exitcode and prepared.plan.has_changes else EXIT_OK
@@ -203,11 +233,13 @@ def _report(report: Report) -> int:
               help="Independent changes sent together as one changeset (a refused batch is retried change by change).")
 @click.option("--atomic", is_flag=True, help="Apply the whole plan as one transaction: all or nothing.")
 @click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")
+@policy_option
 @backend_option
 @stack_option
 def apply_command(
     paths: tuple[str, ...], plan_file: str | None, yes: bool, parallelism: int, max_deletions: int,
-    batch_size: int, atomic: bool, allow_secret_outside: bool, backend: str | None, stack: str | None,
+    batch_size: int, atomic: bool, allow_secret_outside: bool, policies: tuple[str, ...], backend: str | None,
+    stack: str | None,
 ) -> int:
     """Make the backend match the manifests (or a saved plan)."""
     if plan_file and paths:
@@ -215,13 +247,18 @@ def apply_command(
     saved = engine.load_saved(plan_file) if plan_file else None
     with _client(backend) as (client, description):
         if saved is not None:
-            prepared = engine.prepare_saved(saved, client, description, allow_outside=allow_secret_outside)
+            prepared = engine.prepare_saved(
+                saved, client, description, allow_outside=allow_secret_outside, policy_paths=policies
+            )
         else:
             prepared = engine.prepare(
-                _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside
+                _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside,
+                policy_paths=policies,
             )
         plan = prepared.plan
         _print_plan(plan, "text")
+        _print_policies(prepared)
+        engine.require_policies_pass(prepared)
         if not plan.has_changes:
             return EXIT_OK
         _guard_deletions(plan, max_deletions)
@@ -234,13 +271,21 @@ def apply_command(
 @paths_argument
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True)
+@policy_option
 @backend_option
 @stack_option
-def destroy_command(paths: tuple[str, ...], yes: bool, parallelism: int, backend: str | None, stack: str | None) -> int:
+def destroy_command(
+    paths: tuple[str, ...], yes: bool, parallelism: int, policies: tuple[str, ...], backend: str | None,
+    stack: str | None,
+) -> int:
     """Delete everything the stack manages."""
     with _client(backend) as (client, description):
-        prepared = engine.prepare(_require_paths(paths), client, description, stack_option=stack, destroy=True)
+        prepared = engine.prepare(
+            _require_paths(paths), client, description, stack_option=stack, destroy=True, policy_paths=policies
+        )
         _print_plan(prepared.plan, "text")
+        _print_policies(prepared)
+        engine.require_policies_pass(prepared)
         if not prepared.plan.has_changes:
             return EXIT_OK
         _confirm(prepared.plan, yes, "destroy")

@@ -60,6 +60,30 @@ def test_json_is_stable_and_versioned():
     assert document["costs"][0]["delta"] == "+7.50"
 
 
+def labelled(document: dict, **labels: str) -> dict:
+    return {**document, "metadata": {**document["metadata"], "labels": labels}}
+
+
+def test_json_operations_carry_their_labels_and_their_organizations_labels():
+    """What policies judge by (examples/policies/): a tier=master organization, an approved user."""
+    current = [
+        live(labelled(org("acme"), tier="master"), stack="s"),
+        live(labelled(user("acme", "bob"), approved="true"), stack="s"),
+        live(user("acme", "carl"), stack="s"),
+    ]
+    desired = [labelled(org("acme"), tier="master"), labelled(user("acme", "bob", subscription="pro"), approved="true")]
+    operations = {op["name"]: op for op in render.as_json(plan(desired, current, stack="s"))["operations"]}
+    assert set(operations) == {"bob", "carl"}  # the organization is unchanged, its labels are still known
+    assert operations["bob"]["labels"] == {"approved": "true", "tenancy/stack": "s"}  # after the change
+    assert operations["carl"]["labels"] == {"tenancy/stack": "s"}  # a deletion: as the backend holds it
+    assert operations["carl"]["organization_labels"] == {"tier": "master", "tenancy/stack": "s"}
+    desired[0] = labelled(org("acme"), tier="gold")  # the organization's labels as they will be
+    relabelled = render.as_json(plan(desired, current, stack="s"))["operations"]
+    assert {op["name"]: op["organization_labels"] for op in relabelled} == {
+        "acme": None, "bob": {"tier": "gold", "tenancy/stack": "s"}, "carl": {"tier": "gold", "tenancy/stack": "s"},
+    }
+
+
 def test_markdown_for_pull_requests():
     out = render.markdown(sample_plan())
     assert out.startswith("### Tenancy plan — stack `s`")
