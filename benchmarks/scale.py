@@ -253,6 +253,7 @@ def main() -> None:
                         help="comma-separated worker counts for `tenancy serve` (e.g. 1,2); more than 1 on PostgreSQL only")
     parser.add_argument("--quick", action="store_true", help="skip the per-resource baseline")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not touch RESULTS.md")
+    parser.add_argument("--json", metavar="FILE", help="also write every row's figures to FILE as JSON")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     databases = args.databases.split(",") if args.databases else ["sqlite"] + (["postgresql"] if args.postgres else [])
@@ -271,6 +272,8 @@ def main() -> None:
                     rows.append(row)
     table = render(rows, "python " + " ".join(sys.argv))
     print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps([row.__dict__ for row in rows], indent=2))
     if not args.no_write:
         results = REPO / "benchmarks" / "RESULTS.md"
         previous = results.read_text() if results.exists() else "# Benchmark results\n\n"

@@ -99,6 +99,8 @@ def test_quota_cannot_fall_below_used_addresses(acme: Service) -> None:
 def test_domain_without_quota_is_unlimited(acme: Service) -> None:
     for i in range(8):
         acme.create(ROOT, "User", "acme", user("acme", f"u{i}"))
+    users = acme.list(ROOT, "User", "acme", limit=100).items
+    assert len(users) == 10 and all(u["status"]["mailbox"] for u in users)  # alice, bob and eight more
 
 
 def test_quota_rules(acme: Service) -> None:
@@ -128,12 +130,14 @@ def test_gated_kinds_need_a_paid_plan(service: Service, document: dict) -> None:
     with refused(409, "Organization 'free' is on plan 'free'", "upgrade the organization's spec.plan"):
         service.create(ROOT, document["kind"], "free", document)
     service.update(ROOT, "Organization", None, "free", org("free", plan="pro"))
-    service.create(ROOT, document["kind"], "free", document)
+    created = service.create(ROOT, document["kind"], "free", document)
+    assert service.get(ROOT, document["kind"], "free", created["metadata"]["name"])["metadata"]["uid"] == created["metadata"]["uid"]
 
 
 def test_subscriptions_are_allowed_on_a_free_plan(service: Service) -> None:
     service.create(ROOT, "Organization", None, org("free", plan="free"))
-    service.create(ROOT, "CustomerSubscription", "free", subscription("free", "s"))
+    created = service.create(ROOT, "CustomerSubscription", "free", subscription("free", "s"))
+    assert created["status"]["phase"] == "trial" and created["metadata"]["organization"] == "free"
 
 
 def test_downgrade_to_free_is_refused_while_holding_gated_resources(acme: Service) -> None:
