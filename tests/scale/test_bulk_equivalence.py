@@ -20,7 +20,6 @@ from provider.apply import apply
 from provider.client import Client
 from provider.connect import connect
 from tenancy_kinds import KINDS
-from provider.ordering import ordered
 from provider.costs import Prices
 from provider.plan import Plan, plan
 from provider.render import as_json
@@ -91,9 +90,7 @@ def _per_resource_live(client: Client) -> list[dict[str, Any]]:
 
 
 def _plan(desired: list[dict[str, Any]], live: list[dict[str, Any]]) -> Plan:
-    result = plan(desired, live, stack=STACK, prices=Prices.default())
-    result.operations = ordered(result.operations)
-    return result
+    return plan(desired, live, stack=STACK, prices=Prices.default())  # in apply order
 
 
 def _state(client: Client) -> list[Any]:
