@@ -10,6 +10,7 @@ reader, which words every finding.
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,28 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from provider import manifests
-from provider.manifests import _manifest, _parse_simple_manifests, _values, load
+from provider.manifests import cache as cache_module
+from provider.manifests import load, yaml_fast
+from provider.manifests import parallel as reading_many
+from provider.manifests import read as reading_one
+from provider.manifests.read import fast_manifests
+from provider.manifests.validate import manifest
+from provider.manifests.yaml_full import values
 
 from .helpers import BASE
 
 FILE = "f.yaml"
 
-pytestmark = pytest.mark.skipif(manifests.yaml_rs is None, reason="yaml-rs is a declared dependency")
+pytestmark = pytest.mark.skipif(yaml_fast.yaml_rs is None, reason="yaml-rs is a declared dependency")
 
 
 def full_reader(text: str) -> tuple[list[manifests.Manifest], list[Any]]:
     findings: list[Any] = []
     out = []
-    for value, positions in _values(text, FILE, findings):
-        manifest = _manifest(value, positions, FILE, Path("."), findings)
-        if manifest is not None:
-            out.append(manifest)
+    for value, positions in values(text, FILE, findings):
+        found = manifest(value, positions, FILE, Path("."), findings)
+        if found is not None:
+            out.append(found)
     return out, findings
 
 
@@ -51,7 +58,7 @@ def same(a: Any, b: Any) -> bool:
 
 def assert_agree(text: str) -> bool:
     """True when the fast path read the text (and agreed); False when it declined."""
-    fast = _parse_simple_manifests(text, FILE, Path("."))
+    fast = fast_manifests(text, FILE, Path("."))
     if fast is None:
         return False
     slow, findings = full_reader(text)
@@ -130,7 +137,7 @@ def test_the_fast_path_reads_the_common_file() -> None:
 
 
 def load_text_fast(text: str) -> list[manifests.Manifest]:
-    found = _parse_simple_manifests(text, FILE, Path("."))
+    found = fast_manifests(text, FILE, Path("."))
     assert found is not None
     return found
 
@@ -150,13 +157,13 @@ def load_text_fast(text: str) -> list[manifests.Manifest]:
     ],
 )
 def test_declines_what_it_would_read_differently(text: str) -> None:
-    assert _parse_simple_manifests(text, FILE, Path(".")) is None
+    assert fast_manifests(text, FILE, Path(".")) is None
 
 
 def test_whole_loader_gives_the_same_set_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a.yaml").write_text(BASE)
     fast = load([tmp_path])
-    monkeypatch.setattr(manifests, "yaml_rs", None)
+    monkeypatch.setattr(yaml_fast, "yaml_rs", None)
     slow = load([tmp_path])
     assert [(m.key, m.document, m.origin) for m in fast] == [(m.key, m.document, m.origin) for m in slow]
 
@@ -165,7 +172,7 @@ def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, mo
     """Past PARALLEL_MIN_FILES a forked child reads the second half of the files: same manifests, same
     order, same findings (an error and a warning in each half), same positions when a rule asks."""
     monkeypatch.setenv("TENANCY_NO_CACHE", "1")  # both reads parse
-    count = manifests.PARALLEL_MIN_FILES + 6
+    count = reading_many.PARALLEL_MIN_FILES + 6
     for i in range(count):
         text = BASE.replace("acme", f"acme{i:03d}")
         if i in (3, count - 3):  # one error per half, with its position
@@ -180,7 +187,7 @@ def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, mo
         return [(m.key, m.document, m.origin) for m in manifest_set], findings, located
 
     parallel = read()
-    monkeypatch.setattr(manifests, "PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr(reading_many, "PARALLEL_MIN_FILES", 10**9)
     serial = read()
     assert parallel == serial
     assert len(parallel[0]) == (count - 2) * BASE.count("apiVersion") + 2 * (BASE.count("apiVersion") - 1)
@@ -218,7 +225,7 @@ def test_a_cached_file_gives_what_reading_it_gives(tmp_path: Path, cache: Path, 
     def no_reading(*_: Any) -> Any:
         raise AssertionError("a cached file was parsed again")
 
-    monkeypatch.setattr(manifests, "_parse_manifests", no_reading)
+    monkeypatch.setattr(reading_one, "parse_manifests", no_reading)
     assert _seen(load([tmp_path / "m"])) == _seen(first)
 
 
@@ -266,3 +273,28 @@ def test_no_cache_when_asked(tmp_path: Path, cache: Path, monkeypatch: pytest.Mo
     (tmp_path / "m" / "a.yaml").write_text(BASE)
     load([tmp_path / "m"])
     assert _entries(cache) == []
+
+
+def test_the_cache_key_covers_every_module_of_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade that changes any module of provider.manifests never meets an entry the old code wrote."""
+    package = tmp_path / "manifests"
+    shutil.copytree(Path(cache_module.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "_PACKAGE", package)
+
+    def salt() -> bytes:
+        cache_module.cache_salt.cache_clear()
+        return cache_module.cache_salt()
+
+    try:
+        before = salt()
+        modules = sorted(package.glob("*.py"))
+        salts = {before}
+        for module in modules:
+            original = module.read_bytes()
+            module.write_bytes(original + b"\n# an upgrade\n")
+            salts.add(salt())
+            module.write_bytes(original)
+        assert salt() == before
+        assert len(modules) >= 15 and len(salts) == 1 + len(modules)
+    finally:
+        cache_module.cache_salt.cache_clear()
