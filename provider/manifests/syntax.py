@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from provider.errors import Finding, Severity
-from provider.manifests.limits import MAX_DEPTH
+from provider.manifests.limits import too_deep
 
 
 def yaml_error_finding(e: yaml.YAMLError, text: str, file: str) -> Finding:
@@ -47,8 +47,8 @@ def _syntax_message(e: yaml.MarkedYAMLError, text: str) -> tuple[str, bool]:
     problem = (e.problem or "").strip()
     context = (e.context or "").strip()
     started = f" (opened at line {e.context_mark.line + 1})" if e.context_mark else ""
-    if "nesting depth" in problem:  # libyaml's own depth limit (some builds have one): our limit, our words
-        return f"the YAML nests deeper than {MAX_DEPTH} levels", False
+    if "nesting depth" in problem:  # a parser's own depth limit (yaml_events reads past libyaml's): our words
+        return too_deep(), False
     if "tab" in problem or _char_at(text, e.problem_mark) == "\t":
         return "a tab character cannot indent YAML; indent with spaces", False
     if "mapping values are not allowed" in problem:

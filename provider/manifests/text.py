@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provider.errors import Finding, Severity
-from provider.manifests.limits import MAX_FILE_BYTES
+from provider.manifests.limits import MAX_FILE_BYTES, file_too_large
 
 
 def read_text(file: Path) -> tuple[str | None, list[Finding]]:
@@ -17,12 +17,12 @@ def read_text(file: Path) -> tuple[str | None, list[Finding]]:
     try:
         size = file.stat().st_size
         if size > MAX_FILE_BYTES:
-            return problem(f"file is {size / 2**20:.1f} MiB; manifests are limited to {MAX_FILE_BYTES // 2**20} MiB")
+            return problem(file_too_large(size))
         data = file.read_bytes()
     except OSError as e:
         return problem(f"cannot read the file ({e.strerror or type(e).__name__})")
     if len(data) > MAX_FILE_BYTES:  # it grew since the stat, or is a device
-        return problem(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        return problem(file_too_large())
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as e:

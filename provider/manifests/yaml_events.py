@@ -7,13 +7,14 @@ an anchor is registered only when complete, so an alias never points into its ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from provider.manifests.limits import MAX_DEPTH
+from provider.manifests.limits import MAX_DEPTH, too_deep
 
 EVENT_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -71,7 +72,7 @@ class _Composer:
 
     def start(self, event: yaml.CollectionStartEvent, line: int, col: int) -> None:
         if len(self.stack) >= MAX_DEPTH:
-            raise Refused(f"the YAML nests deeper than {MAX_DEPTH} levels", line, col)
+            raise Refused(too_deep(), line, col)
         kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
         self.stack.append(Node(kind, event.tag, [], line, col, anchor=event.anchor))
 
@@ -94,8 +95,34 @@ class _Composer:
 def documents(text: str) -> Iterator[tuple[Node | None, bool]]:
     """Each document's root node (None when empty) and whether it uses aliases; raises `Refused` or
     yaml.YAMLError at the first problem."""
+    composed = 0
+    try:
+        for document in _compose(parse(text)):
+            composed += 1
+            yield document
+    except yaml.MarkedYAMLError as e:
+        if "nesting depth" not in (e.problem or "") or e.problem_mark is None:
+            raise
+        yield from itertools.islice(_past_native_limit(text, e.problem_mark.index), composed, None)
+
+
+def _past_native_limit(text: str, stopped: int) -> Iterator[tuple[Node | None, bool]]:
+    """The documents of a text libyaml refused at its own nesting limit (1,000 levels in PyYAML 6.0.4's
+    build): it meets that limit while scanning ahead, before our composer has counted our 101st level, and
+    at another place. Composed up to where libyaml stopped, the text crosses our limit first, at the place
+    PyYAML's Python parser finds too: raise it there. Should it not (a build whose limit is below ours),
+    the Python parser, which has no limit of its own, reads the whole text."""
+    try:
+        for _ in _compose(parse(text[:stopped])):
+            pass
+    except yaml.YAMLError:
+        pass  # the text cut short ends inside a collection: ours was not crossed before
+    return _compose(yaml.parse(text, Loader=yaml.SafeLoader))
+
+
+def _compose(events: Iterable[Any]) -> Iterator[tuple[Node | None, bool]]:
     composer = _Composer()
-    for event in parse(text):
+    for event in events:
         mark = event.start_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         if isinstance(event, yaml.DocumentStartEvent):

@@ -7,9 +7,12 @@ gives the same manifests and findings whichever path reads it (tests/foundation/
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
 from collections import defaultdict
-from typing import Any, cast
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 import orjson
 import pydantic
@@ -20,7 +23,7 @@ except ImportError:  # pragma: no cover - a platform without its wheel: the liby
     yaml_rs = None  # type: ignore[assignment]
 
 from provider.kinds import API_VERSION, KINDS
-from provider.manifests.limits import MAX_NODES
+from provider.manifests.limits import MAX_DEPTH, MAX_NODES
 
 # Text the Rust reader is not trusted with, because it reads it differently from the YAML 1.2 core schema
 # as `core_schema.core_value` does (digits with underscores, signed hex or octal, binary: numbers to it,
@@ -36,7 +39,10 @@ _NOT_SIMPLE_PATTERNS = (  # (substrings that must be present for the pattern to 
 )
 _MARKER = re.compile(r"^---(.*)$", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*([^ \t#\n])", re.MULTILINE)  # the first character of a line that holds data
-_MAX_SIMPLE_DOCUMENT = 2 * MAX_NODES  # characters: a document this short cannot hold MAX_NODES values
+# Our limits, kept without counting: every value starts at a character of its own, so a document of at
+# most MAX_NODES // 2 characters holds at most half MAX_NODES values; and a validated document nests no
+# deeper than its kind's model allows (`_bounded`). Past either, the event readers read and refuse.
+_MAX_SIMPLE_DOCUMENT = MAX_NODES // 2  # characters
 _LIST_ADAPTERS: dict[str, pydantic.TypeAdapter[Any]] = {}
 
 
@@ -65,7 +71,7 @@ def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
             return None
         name = document.get("kind")
         kind = KINDS.get(name) if isinstance(name, str) and document.get("apiVersion") == API_VERSION else None
-        if kind is None:
+        if kind is None or not _bounded(kind.name):
             return None
         by_kind[kind.name].append(len(kept))
         kept.append((document, start))
@@ -127,3 +133,32 @@ def _document_starts(text: str) -> list[int | None] | None:
     if len(starts) == 1 and starts[0] is None:
         return []  # nothing but comments and blank lines
     return starts
+
+
+@functools.cache
+def _bounded(kind: str) -> bool:
+    """Whether every valid document of `kind` without `status` (which this path declines) nests at most
+    MAX_DEPTH levels, whatever it holds. A free-form field (Any, a bare dict) would let yaml-rs read past our
+    limit: such a kind's files take the event readers, which enforce it."""
+    fields = KINDS[kind].document.model_fields
+    return 1 + max(_depth(f.annotation) for name, f in fields.items() if (f.alias or name) != "status") <= MAX_DEPTH
+
+
+def _depth(ann: Any, seen: frozenset[type] = frozenset()) -> int:
+    """The deepest nesting of lists and mappings a value validated as `ann` can have (MAX_DEPTH + 1: any)."""
+    unbounded = MAX_DEPTH + 1
+    while get_origin(ann) is Annotated:
+        ann = get_args(ann)[0]
+    origin, args = get_origin(ann), get_args(ann)
+    if origin in (Union, UnionType):
+        return max(_depth(a, seen) for a in args)
+    if origin is Literal or ann is NoneType or (isinstance(ann, type) and issubclass(ann, (str, int, float, enum.Enum))):
+        return 0
+    if isinstance(ann, type) and issubclass(ann, pydantic.BaseModel):
+        if ann in seen:  # a model that contains itself nests as deep as a value likes
+            return unbounded
+        return 1 + max((_depth(f.annotation, seen | {ann}) for f in ann.model_fields.values()), default=0)
+    if origin in (list, set, frozenset, tuple, dict) and args:
+        items = [a for a in (args[1:] if origin is dict else args) if a is not Ellipsis]  # tuple[int, ...]
+        return min(unbounded, 1 + max(_depth(a, seen) for a in items))
+    return unbounded  # Any, a bare list or dict, a type this reader does not know: it may nest

@@ -22,7 +22,7 @@ from provider.manifests.core_schema import (
     number,
     short_tag,
 )
-from provider.manifests.limits import MAX_DEPTH, MAX_NODES
+from provider.manifests.limits import MAX_DEPTH, MAX_NODES, too_deep, too_many_values
 from provider.manifests.manifest import Origin
 from provider.manifests.messages import FieldPath, show
 from provider.manifests.syntax import yaml_error_finding
@@ -58,7 +58,7 @@ class _Builder:
     def __init__(self, file: str, findings: list[Finding], aliased: bool = False) -> None:
         self.file = file
         self.findings = findings
-        self.through = " (through aliases)" if aliased else ""
+        self.aliased = aliased  # whether aliases repeat nodes: the words of a limit then say so
         self.positions: dict[FieldPath, Origin] = {}
         self.count = 0
 
@@ -68,13 +68,9 @@ class _Builder:
     def build(self, node: Node, path: FieldPath, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise Refused(
-                f"this document expands to more than {MAX_NODES:,} values{self.through}; refusing to read it: "
-                "split it into several documents" + (" or repeat fewer aliases" if self.through else ""),
-                node.line, node.col,
-            )
+            raise Refused(too_many_values(self.aliased), node.line, node.col)
         if depth > MAX_DEPTH:
-            raise Refused(f"this document nests deeper than {MAX_DEPTH} levels{self.through}", node.line, node.col)
+            raise Refused(too_deep(self.aliased), node.line, node.col)
         if node.kind == "scalar":
             return self.scalar(node)
         if node.tag not in (None, "!", COLLECTION_TAGS[node.kind]):
