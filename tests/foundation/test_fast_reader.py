@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -72,27 +73,45 @@ def assert_agree(text: str) -> bool:
 
 NUMBER_LIKE = st.text(alphabet="0123456789+-._xXoObBeEaAfFnNiIlLtTrRuUsS~", min_size=1, max_size=8)
 ANY_PLAIN = st.text(alphabet="abcxyz019 +-._~:#'\"!&*|>%@`?,[]{}\\\x00\x07\x85\xa0\u2028\ufeffé", min_size=1, max_size=8)
+# Whole numbers in YAML's notations: most of them valid maxAddresses, so that the integer field is compared
+# (and not only declined) often enough to mean something.
+INTEGER_LIKE = st.builds(
+    str.format,
+    st.sampled_from(["{}", "+{}", "0{}", "{}.0", "{:_}", "0o{:o}", "0x{:x}", "0x{:X}", "-{}"]),
+    st.integers(0, 100_000),
+)
+FIELDS = {  # the field whose value the scalar replaces → its line in BASE
+    "maxAddresses": "maxAddresses: 10",  # an integer
+    "customerName": "customerName: Acme Customer",  # text
+    "displayName": "displayName: Sales",  # text
+}
+# Per field, the fewest of the property's 400 generated scalars the fast path must read (and agree on)
+# rather than decline: a fast path that declined everything would pass the comparisons vacuously.
+# Observed: maxAddresses ~100, the text fields ~150 (each of 3 runs).
+LEAST_COMPARED = {"maxAddresses": 40, "customerName": 60, "displayName": 60}
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(value=st.one_of(NUMBER_LIKE, ANY_PLAIN))
-@example(value="1_000")
-@example(value="-0x1F")
-@example(value="+0o17")
-@example(value="0b101")
-@example(value=".nan")
-@example(value="012")
-@example(value="5.0")
-@example(value="|")
-def test_a_scalar_reads_the_same_in_every_field_type(value: str) -> None:
-    # maxAddresses takes an integer, customerName a string, a label value a string: a scalar the fast
-    # path reads differently would be accepted by one path and refused by the other.
-    for old, new in (
-        ("maxAddresses: 10", f"maxAddresses: {value}"),
-        ("customerName: Acme Customer", f"customerName: {value}"),
-        ("displayName: Sales", f"displayName: {value}"),
-    ):
-        assert_agree(BASE.replace(old, new))
+def test_a_scalar_reads_the_same_in_every_field_type() -> None:
+    # maxAddresses takes an integer, customerName and displayName text: a scalar the fast path reads
+    # differently would be accepted by one path and refused by the other.
+    compared: Counter[str] = Counter()
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(value=st.one_of(NUMBER_LIKE, ANY_PLAIN, INTEGER_LIKE))
+    @example(value="1_000")
+    @example(value="-0x1F")
+    @example(value="+0o17")
+    @example(value="0b101")
+    @example(value=".nan")
+    @example(value="012")
+    @example(value="5.0")
+    @example(value="|")
+    def reads_the_same(value: str) -> None:
+        for name, line in FIELDS.items():
+            compared[name] += assert_agree(BASE.replace(line, f"{line.split(':')[0]}: {value}"))
+
+    reads_the_same()
+    assert all(compared[name] >= least for name, least in LEAST_COMPARED.items()), compared
 
 
 SEPARATORS = st.sampled_from(["---\n", "---\n\n", "--- # next\n", "---\n# a comment\n", "---\n---\n", "\n---\n"])
@@ -113,21 +132,26 @@ def styled(body: str, style: str) -> str:
     return body
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    prefix=PREFIXES,
-    bodies=st.lists(st.tuples(BODIES, STYLES), min_size=1, max_size=5),
-    separators=st.lists(SEPARATORS, min_size=4, max_size=4),
-    suffix=SUFFIXES,
-)
-def test_documents_split_and_located_the_same(
-    prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str
-) -> None:
-    text = prefix
-    for i, (body, style) in enumerate(bodies):
-        text += (separators[i - 1] if i else "") + styled(body, style)
-    text += suffix
-    assert_agree(text)
+def test_documents_split_and_located_the_same() -> None:
+    compared: Counter[bool] = Counter()
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        prefix=PREFIXES,
+        bodies=st.lists(st.tuples(BODIES, STYLES), min_size=1, max_size=5),
+        separators=st.lists(SEPARATORS, min_size=4, max_size=4),
+        suffix=SUFFIXES,
+    )
+    def split_and_located_the_same(prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str) -> None:
+        text = prefix
+        for i, (body, style) in enumerate(bodies):
+            text += (separators[i - 1] if i else "") + styled(body, style)
+        text += suffix
+        compared[assert_agree(text)] += 1
+
+    split_and_located_the_same()
+    # Most layouts are simple enough for the fast path (observed ~140 of 200): it must read, not only decline.
+    assert compared[True] >= 60, compared
 
 
 def test_the_fast_path_reads_the_common_file() -> None:
