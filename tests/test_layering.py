@@ -32,7 +32,21 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.operations",),
     ("provider.rules",),
     ("provider.schemas",),
+    # provider.manifests: the package's public surface on top, then each module by its job, top down
     ("provider.manifests",),
+    ("provider.manifests.parallel",),
+    ("provider.manifests.read",),
+    ("provider.manifests.cache",),
+    ("provider.manifests.validate", "provider.manifests.config", "provider.manifests.positions"),
+    ("provider.manifests.yaml_fast", "provider.manifests.yaml_plain", "provider.manifests.yaml_full"),
+    ("provider.manifests.yaml_events",),
+    ("provider.manifests.manifest", "provider.manifests.text", "provider.manifests.syntax"),
+    (
+        "provider.manifests.limits",
+        "provider.manifests.messages",
+        "provider.manifests.discover",
+        "provider.manifests.core_schema",
+    ),
     ("provider.secrets",),
     ("provider.errors",),
 ]
@@ -189,6 +203,29 @@ def test_the_checker_catches_upward_and_cross_imports() -> None:
         "tenancy_kinds.specs imports tenancy_kinds.table, which is a higher layer (tenancy_kinds.table is above "
         "tenancy_kinds.specs)",
         "tenancy_kinds.table imports provider.errors: the table of kinds imports neither half",
+    ]
+
+
+def test_within_a_package_lower_jobs_do_not_import_higher_ones() -> None:
+    """provider.manifests' modules are layered too: the event parser may not reach the cache, nothing
+    inside the package may import its public surface (the package itself)."""
+    sources = {
+        "provider.manifests": ("from provider.manifests.read import parse_manifests\n", True),
+        "provider.manifests.read": ("from . import cache\nfrom .yaml_full import values\n", False),
+        "provider.manifests.yaml_events": ("from provider.manifests.cache import cached\n", False),
+        "provider.manifests.limits": ("def f():\n    from provider.manifests import load\n", False),
+        "provider.manifests.cache": ("", False),
+        "provider.manifests.yaml_full": ("", False),
+    }
+    assert violations(sources) == [
+        (
+            "provider.manifests.limits imports provider.manifests, which is a higher layer (provider.manifests is "
+            "above provider.manifests.limits)"
+        ),
+        (
+            "provider.manifests.yaml_events imports provider.manifests.cache, which is a higher layer "
+            "(provider.manifests.cache is above provider.manifests.yaml_events)"
+        ),
     ]
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provider import manifests
 from provider.errors import ConfigError, Finding, ManifestError, Severity
 from tenancy_kinds import KINDS, ResourceKey
-from provider.manifests import MAX_FILE_BYTES, collect, load, load_text
+from provider.manifests import MAX_FILE_BYTES, collect, load, load_text, yaml_events
 
 from .helpers import BASE, ORG, loader_errors, user, write
 
@@ -82,7 +81,7 @@ def test_empty_documents_are_skipped() -> None:
 
 def test_the_c_parser_is_used_when_present() -> None:
     if yaml.__with_libyaml__:
-        assert manifests._EVENT_LOADER is yaml.CSafeLoader
+        assert yaml_events.EVENT_LOADER is yaml.CSafeLoader
 
 
 def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:

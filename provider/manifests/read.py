@@ -1,0 +1,90 @@
+"""One file's text → its manifests and findings, from the cache or by the first reader that accepts it:
+
+1. `yaml_fast` (yaml-rs, one pydantic validation per kind) for simple YAML of valid manifests;
+2. `yaml_plain` (libyaml's events → values) for other plain YAML of valid manifests;
+3. `yaml_full` + `validate` for everything else: every finding worded with its file:line:col.
+
+The first two decline anything with a finding, so every path gives the same manifests and findings.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from provider.errors import Finding
+from provider.manifests import cache
+from provider.manifests.manifest import Manifest, Origin
+from provider.manifests.positions import FilePositions, prevalidated
+from provider.manifests.text import read_text
+from provider.manifests.validate import manifest
+from provider.manifests.yaml_fast import simple_documents
+from provider.manifests.yaml_full import values
+from provider.manifests.yaml_plain import plain_values
+
+
+def read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
+    """The file's manifests and findings; a file read without a finding is remembered in the cache."""
+    text, findings = read_text(file)
+    if text is None:
+        return [], findings
+    entry = cache.entry_for(text)
+    found = None if entry is None else cache.cached(entry, text, str(file), root)
+    if found is not None:
+        return found, []
+    manifests, findings = parse_manifests(text, str(file), root)
+    if entry is not None and not findings:
+        cache.store(entry, manifests)
+    return manifests, findings
+
+
+def cached_file(file: Path, root: Path) -> list[Manifest] | None:
+    """The file's manifests from the cache, or None (not cached, or unreadable: `read_file` words why)."""
+    text, _ = read_text(file)
+    entry = None if text is None else cache.entry_for(text)
+    return None if entry is None or text is None else cache.cached(entry, text, str(file), root)
+
+
+def parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:
+    """The manifests and findings of a file's text, by the first reader that accepts it."""
+    fast = fast_manifests(text, file, root)
+    if fast is None:
+        fast = plain_manifests(text, file, root)
+    if fast is not None:
+        return fast, []
+    manifests: list[Manifest] = []
+    findings: list[Finding] = []
+    for value, positions in values(text, file, findings):
+        found = manifest(value, positions, file, root, findings)
+        if found is not None:
+            manifests.append(found)
+    return manifests, findings
+
+
+def fast_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
+    """The Rust reader's manifests (see `yaml_fast`), or None when it declines the file."""
+    documents = simple_documents(text)
+    return None if documents is None else prevalidated(documents, text, file, root)
+
+
+def plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
+    """Valid manifests in plain YAML (no anchor, alias, merge key or tag), read from libyaml's events.
+
+    None when anything in the file needs the full reader: a YAML feature above, a limit reached, a syntax
+    error, a finding of any kind. Then the full reader runs on the whole file and words every finding; so
+    both paths give the same manifests and the same findings. Field positions are only computed (by the
+    full reader, once per file) when a rule asks where a field is written.
+    """
+    documents = plain_values(text)
+    if documents is None:
+        return None
+    lazy = FilePositions(text, file)
+    manifests: list[Manifest] = []
+    for index, (value, line, col) in enumerate(documents):
+        findings: list[Finding] = []
+        found = manifest(value, {(): Origin(file, line, col)}, file, root, findings)
+        if found is None or findings:
+            return None
+        found.locate = functools.partial(lazy.document, index)
+        manifests.append(found)
+    return manifests
