@@ -38,6 +38,8 @@ LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=253)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
+# A login name: 1..254 characters, no control characters, no leading or trailing space (a directory's userName).
+Username = Annotated[str, StringConstraints(min_length=1, max_length=254, pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")]
 
 
 class Model(BaseModel):
@@ -206,6 +208,8 @@ class UserSpec(Model):
     billing_reminders: bool = True
     password: SecretSource | None = Field(default=None, description="write-only secret source")
     password_version: Annotated[int, Field(ge=1, le=2**31 - 1)] = 1  # stays an exact integer everywhere
+    active: bool = Field(default=True, description="false suspends the account: no login; mailbox and mail kept, still billed")
+    username: Username | None = Field(default=None, description="the login name; default: the email")
 
 
 class WireUserSpec(UserSpec):
@@ -352,6 +356,9 @@ class Kind:
     delete_archives: bool = False  # DELETE keeps the resource, archived and readable
     replace_note: str = ""  # what a replace destroys, said in the plan
     unique: tuple[tuple[str, str], ...] = ()  # (spec field, namespace): values unique across the backend
+    # Spec fields whose absent value is another field's value (a User's username is its email): the backend
+    # stores the value, and the essence reads an absent one as the other field, so that neither side diffs.
+    derived_defaults: dict[str, str] = field(default_factory=dict)
     wire_spec: type[Model] | None = None  # the backend's variant of the spec, when it differs
     document: type[Model] = field(init=False)  # the manifest document model
     wire_document: type[Model] = field(init=False)  # the document model the backend accepts
@@ -384,8 +391,15 @@ class Kind:
                 out[f.alias or name] = _plain(value)
         return out
 
+    def fill_derived(self, spec: dict[str, Any]) -> None:
+        """Give each absent derived field its source field's value, in place (see `derived_defaults`)."""
+        for name, source in self.derived_defaults.items():
+            if spec.get(name) is None and spec.get(source) is not None:
+                spec[name] = spec[source]
+
     def essence(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The comparable core of a spec: defaults filled in, sets sorted, sensitive fields left out.
+        """The comparable core of a spec: defaults filled in (derived ones too), sets sorted, sensitive fields
+        left out.
 
         `spec` must already be valid for this kind (manifest or wire form) and JSON-plain (no enums: plans
         compare 200,000 of these at 100,000 resources, so nothing is converted here). Lists are shared with
@@ -395,6 +409,7 @@ class Kind:
         for k, v in spec.items():
             if v is not None or k not in out:
                 out[k] = v
+        self.fill_derived(out)
         for name in self.sensitive:
             out.pop(name, None)
         for name in self.unordered:
@@ -440,7 +455,8 @@ USER = Kind(
     immutable=frozenset({"email"}),
     sensitive=frozenset({"password"}),
     rotation={"password": "passwordVersion"},
-    unique=(("email", "address"),),
+    unique=(("email", "address"), ("username", "username")),
+    derived_defaults={"username": "email"},
     rank=2,
     replace_note="replacing a User deletes it first: its mailbox and all its mail are destroyed",
 )

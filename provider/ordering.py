@@ -53,10 +53,13 @@ def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
     """The backend-wide unique values a document holds (addresses, domains), from the table of kinds."""
     if not document:
         return set()
+    kind = KINDS[document["kind"]]
     spec = document.get("spec") or {}
     found = set()
-    for field, namespace in KINDS[document["kind"]].unique:
+    for field, namespace in kind.unique:
         value = spec.get(field)
+        if value is None and field in kind.derived_defaults:
+            value = spec.get(kind.derived_defaults[field])  # a username left out is the email
         for item in value if isinstance(value, list) else [value]:
             if item:
                 found.add((namespace, str(item).lower()))

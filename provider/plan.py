@@ -386,7 +386,14 @@ def _claims(document: dict[str, Any]) -> list[tuple[str, str, str]]:
         ]
     if kind in ("User", "Alias"):
         address = spec.get("email" if kind == "User" else "address")
-        return [("address", address.lower(), f"address {address!r}")] if isinstance(address, str) else []
+        if not isinstance(address, str):
+            return []
+        held = [("address", address.lower(), f"address {address!r}")]
+        if kind == "User":
+            username = KINDS[kind].essence(spec).get("username")
+            if isinstance(username, str):
+                held.append(("username", username.lower(), f"username {username!r}"))
+        return held
     if kind == "MailboxQuota" and isinstance(spec.get("domain"), str):
         return [("quota-domain", spec["domain"].lower(), f"a mailbox quota for domain {spec['domain']!r}")]
     return []

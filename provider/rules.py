@@ -404,6 +404,31 @@ def addresses_unique(ctx: Context) -> Iterator[Finding]:
             first[address] = (m, path)
 
 
+@set_rule
+def usernames_unique(ctx: Context) -> Iterator[Finding]:
+    """Login names are unique across the backend, ignoring case; one left out is the user's email."""
+    first: dict[str, Manifest] = {}
+    for m in ctx.manifests:
+        if "username" not in m.kind.derived_defaults:
+            continue
+        username = m.kind.essence(m.spec).get("username")
+        if not isinstance(username, str):
+            continue
+        declared = m.spec.get("username") is not None
+        path = ("spec", "username") if declared else ("spec", "email")
+        other = first.get(username.lower())
+        if other is None:
+            first[username.lower()] = m
+            continue
+        if not declared and other.spec.get("username") is None:
+            continue  # two equal emails: addresses_unique says so once
+        yield m.finding(
+            path,
+            f"username {username} is already the login name of {other.key}; a username belongs to one user "
+            "across the whole backend (left out, it is the email): choose another",
+        )
+
+
 @kind_rule("MailboxQuota")
 def quota_domain_owned(m: Manifest, ctx: Context) -> Iterator[Finding]:
     owned = _owned(ctx, m)

@@ -93,6 +93,15 @@ def _address_claim(field: str) -> Callable[[Spec], list[Claim]]:
     return claims
 
 
+def _user_claims(spec: Spec) -> list[Claim]:
+    """A user's address and its login name: each unique across the backend (a login name ignores case, as
+    an address does and as SCIM compares userName). The stored username is never absent (`fill_derived`)."""
+    username = spec["username"]
+    claims = _address_claim("email")(spec)
+    claims.append(Claim("username", username.lower(), "username", f"username {username!r}"))
+    return claims
+
+
 def _quota_checks(name: str, spec: Spec) -> list[Violation]:
     minimum = OFFER_MINIMUM[spec["offer"]]
     if spec["maxAddresses"] < minimum:
@@ -160,7 +169,7 @@ RULES: dict[str, KindRules] = {
         claims=_organization_claims,
     ),
     "User": KindRules(
-        columns=_user_columns, claims=_address_claim("email"), plan_gated=True, domain_field="email"
+        columns=_user_columns, claims=_user_claims, plan_gated=True, domain_field="email"
     ),
     "Team": KindRules(checks=_team_checks, plan_gated=True),
     "MailboxQuota": KindRules(
