@@ -112,6 +112,8 @@ def prepare(
             [{"path": "", "message": "expected a JSON object"}],
         )
     check_text(document)
+    if directory is not KEEP:
+        check_text(directory, "status.directory")
     document = _filled(kind, organization, document, name)
     try:
         model = _strictly_validated(kind, document)

@@ -26,6 +26,7 @@ from provider.kinds import ResourceKey
 from tenancy_backend import integrity
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
+    claims,
     counters,
     create_db_engine,
     deposits,
@@ -60,6 +61,7 @@ from tenancy_backend.operations import (
 )
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
+from tenancy_backend.spec_rules import claim_key
 from tenancy_backend.transaction import ORGANIZATION, Tx, is_slug
 
 log = logging.getLogger(__name__)
@@ -171,15 +173,25 @@ class Service:
         *,
         uids: Sequence[str] = (),
         names: Sequence[str] = (),
+        unique: Sequence[tuple[str, str]] = (),
     ) -> list[dict[str, Any]]:
-        """The resources of a kind in an organization with any of these uids or names, in creation order;
-        those that do not exist (or lie outside the scope) are left out. NotFound for the organization."""
+        """The resources of a kind in an organization with any of these uids or names, or holding one of the
+        `unique` (spec field, value) pairs (the kind's backend-wide unique fields: a User's email or
+        username), in creation order; those that do not exist (or lie outside the scope) are left out.
+        NotFound for the organization."""
         k = kind_named(kind)
+        namespaces = dict(k.unique)
         with self._read(scope) as tx:
             if k.scoped:
                 tx.require_organization(organization or "")
             owner = (organization or "") if k.scoped else ""
             rows = {row.id: row for row in tx.find_many(k.name, owner, [n for n in names if is_slug(n)]).values()}
+            for spec_field, value in unique:
+                if spec_field not in namespaces or not isinstance(value, str):
+                    raise Invalid(f"{k.name}.spec.{spec_field} is not unique across the backend")
+                held = {"kind": k.name, "organization": owner, "namespace": namespaces[spec_field],
+                        "key": claim_key(value)}
+                rows.update((row.id, row) for row in tx.conn.execute(_BY_CLAIM, held))
             wanted = [u for u in dict.fromkeys(uids) if isinstance(u, str)]
             for start in range(0, len(wanted), EXPORT_BATCH):
                 where = {"kind": k.name, "organization": owner, "uids": wanted[start : start + EXPORT_BATCH]}
@@ -578,6 +590,16 @@ _REPLAY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).wh
 _EXPIRE_KEYS = delete(idempotency_keys).where(idempotency_keys.c.created_at < bindparam("before"))
 _REMEMBER = idempotency_keys.insert()
 _TOKEN = select(tokens).where(tokens.c.token_hash == bindparam("token_hash"))
+_BY_CLAIM = (
+    select(*DOCUMENT_COLUMNS)
+    .join(claims, claims.c.resource_id == resources.c.id)
+    .where(
+        resources.c.kind == bindparam("kind"),
+        resources.c.organization == bindparam("organization"),
+        claims.c.namespace == bindparam("namespace"),
+        claims.c.key == bindparam("key"),
+    )
+)
 _BY_UID = select(*DOCUMENT_COLUMNS).where(
     resources.c.kind == bindparam("kind"),
     resources.c.organization == bindparam("organization"),

@@ -85,10 +85,15 @@ def _user_columns(spec: Spec) -> dict[str, Any]:
     return {"role": spec["role"], "tier": spec["subscription"], "mail_domain": mail_domain(spec["email"])}
 
 
+def claim_key(value: str) -> str:
+    """The key a unique value is claimed under: addresses and usernames ignore case."""
+    return value.lower()
+
+
 def _address_claim(field: str) -> Callable[[Spec], list[Claim]]:
     def claims(spec: Spec) -> list[Claim]:
         address = spec[field]
-        return [Claim("address", address.lower(), field, f"address {address!r}")]
+        return [Claim("address", claim_key(address), field, f"address {address!r}")]
 
     return claims
 
@@ -98,7 +103,7 @@ def _user_claims(spec: Spec) -> list[Claim]:
     an address does and as SCIM compares userName). The stored username is never absent (`fill_derived`)."""
     username = spec["username"]
     claims = _address_claim("email")(spec)
-    claims.append(Claim("username", username.lower(), "username", f"username {username!r}"))
+    claims.append(Claim("username", claim_key(username), "username", f"username {username!r}"))
     return claims
 
 
@@ -192,4 +197,6 @@ assert set(RULES) == set(KINDS), "every kind needs its backend rules"
 PLAN_GATED_KINDS = tuple(name for name, rules in RULES.items() if rules.plan_gated)
 EXTERNAL_ROLE = Role.EXTERNAL.value
 
-__all__ = ["EXTERNAL_ROLE", "PLAN_GATED_KINDS", "RULES", "Claim", "KindRules", "mail_domain", "referenced_names"]
+__all__ = [
+    "EXTERNAL_ROLE", "PLAN_GATED_KINDS", "RULES", "Claim", "KindRules", "claim_key", "mail_domain", "referenced_names"
+]
