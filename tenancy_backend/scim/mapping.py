@@ -33,6 +33,7 @@ from tenancy_backend.scim.models import (
 )
 
 EXTERNAL_ID = "externalId"
+EMAIL_TYPE = "emailType"  # the type of the address, as the directory sent it (Entra filters on it)
 CLEARED = "cleared"  # optional SCIM attributes the directory left out or removed (name)
 _ADDRESS = re.compile(EMAIL_PATTERN)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -88,10 +89,12 @@ def _meta(document: Mapping[str, Any], resource_type: str, place: Place) -> Any:
     )
 
 
-def _record(resource: User | Group, cleared: list[str]) -> dict[str, Any] | None:
+def _record(resource: User | Group, cleared: list[str], email_type: str | None = None) -> dict[str, Any] | None:
     record: dict[str, Any] = {}
     if resource.external_id is not None:
         record[EXTERNAL_ID] = resource.external_id
+    if email_type is not None:
+        record[EMAIL_TYPE] = email_type
     if cleared:
         record[CLEARED] = cleared
     return record or None
@@ -113,18 +116,22 @@ def user_resource(document: Mapping[str, Any], place: Place) -> User:
         password=None,
         display_name=spec["displayName"],
         active=spec["active"],
-        emails=[Email(value=spec["email"], primary=True)],
+        emails=[Email(value=spec["email"], type=directory.get(EMAIL_TYPE), primary=True)],
     )
 
 
-def primary_address(resource: User) -> str:
-    """The address of a user: its primary email, else its only or first one."""
+def _primary_email(resource: User) -> Email:
+    """A user's email: the primary one, else its only or first one."""
     emails = [e for e in resource.emails or [] if e.value]
     if not emails:
         raise InvalidValueException(
             detail="a user needs an address: send emails, or a userName that is an address"
         )
-    return str(next((e for e in emails if e.primary), emails[0]).value)
+    return next((e for e in emails if e.primary), emails[0])
+
+
+def primary_address(resource: User) -> str:
+    return str(_primary_email(resource).value)
 
 
 def _display_name(after: User, before: User | None) -> str:
@@ -162,7 +169,7 @@ def user_document(
         spec["password"] = resource.password
     document = {"apiVersion": API_VERSION, "kind": "User", "metadata": metadata, "spec": spec}
     cleared = [] if resource.name and resource.name.formatted else ["name"]
-    return Written(document, _record(resource, cleared))
+    return Written(document, _record(resource, cleared, _primary_email(resource).type))
 
 
 IMMUTABLE_ADDRESS = (

@@ -52,6 +52,9 @@ class Email(ComplexAttribute):
     value: Annotated[str | None, Required.true, Mutability.immutable] = Field(
         None, description="the user's address and mailbox (spec.email)"
     )
+    type: Annotated[str | None, Mutability.immutable] = Field(
+        None, examples=["work", "home", "other"], description="kept as the directory sent it"
+    )
     primary: Annotated[bool | None, Mutability.immutable] = Field(
         None, description="always true: a user has one address"
     )

@@ -158,3 +158,10 @@ def test_import_leaves_out_a_username_equal_to_the_email_and_keeps_a_suspension(
     assert own["spec"]["username"] == "bob.smith"
     assert diff(KINDS["User"], imported, live(user("acme", "alice", username="alice@acme.example", active=False))) \
         is None
+
+
+def test_a_username_held_by_a_user_the_manifests_do_not_declare_fails_the_plan():
+    directory_user = live(user("acme", "ada", username="Ada"))  # made over SCIM: no stack label
+    with pytest.raises(PlanError, match="username 'ada' is already used by User acme/ada, which these manifests"):
+        plan([org("acme"), user("acme", "bob", username="ada")], [live(org("acme"), stack="s"), directory_user],
+             stack="s")

@@ -39,10 +39,10 @@ class Cli:
     server: Server
     cwd: Path
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, stack: str | None = "platform") -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
-        env.update(TENANCY_BACKEND=self.server.url, TENANCY_TOKEN=self.server.token, TENANCY_STACK="platform",
-                   NO_COLOR="1", PYTHONPATH=str(REPO))
+        env.update(TENANCY_BACKEND=self.server.url, TENANCY_TOKEN=self.server.token, NO_COLOR="1",
+                   PYTHONPATH=str(REPO), **({"TENANCY_STACK": stack} if stack else {}))
         return subprocess.run([sys.executable, "-m", "provider.cli", *args], cwd=self.cwd, env=env,
                               capture_output=True, text=True, timeout=120, check=False)
 
@@ -72,6 +72,8 @@ def test_provision_suspend_group_ungroup_deprovision(sqlite_server: Server, tmp_
     assert users["ada"]["spec"] == {"email": "ada@idp.example", "displayName": "Ada Lovelace",
                                     "username": "Ada@idp.example"}
     assert "labels" not in users["ada"]["metadata"]  # no stack owns it
+    replanned = cli("plan", "imported", "--detailed-exitcode", stack=None)
+    assert replanned.returncode == 0, replanned.stdout + replanned.stderr  # what import wrote plans empty
     assert cli("plan", "tenants", "--detailed-exitcode").returncode == 0  # and the platform's plan keeps it
 
     # Suspended: the CLI sees active false.

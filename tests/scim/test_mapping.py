@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 from scim2_models import Context, SearchRequest
 
-from tenancy_backend.scim.mapping import slug, user_document, user_resource, with_user_defaults
+from tenancy_backend.scim.mapping import (
+    slug,
+    user_document,
+    user_resource,
+    with_user_defaults,
+)
 from tenancy_backend.scim.models import User
 from tenancy_backend.scim.queries import Narrowing, narrowing
 

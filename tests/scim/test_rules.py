@@ -192,3 +192,30 @@ def test_a_user_an_alias_names_is_not_deprovisioned_but_can_be_suspended(org: Or
     refused(org.scim("DELETE", f"/Users/{ada['id']}"), 409, None, "still named by Alias")
     suspended = org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "active", "value": "False"}))
     assert suspended.status_code == 200 and suspended.json()["active"] is False, suspended.text
+
+
+def test_what_microsoft_entra_sends(org: Org) -> None:
+    """Entra's own shapes: an extension and attributes this server does not serve (ignored), capitalised
+    ops, booleans as strings, an address by `emails[type eq "work"]`, members removed by value."""
+    address = f"test_user_1@{org.domain}"
+    created = org.user(f"Test_User_1@{org.domain}", externalId="0a21f0f2", active=True, title="Manager",
+                       schemas=[USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                       emails=[{"primary": True, "type": "work", "value": address}],
+                       name={"formatted": "Given Family", "givenName": "Given", "familyName": "Family"},
+                       **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}})
+    assert created["emails"] == [{"value": address, "type": "work", "primary": True}]
+    assert created["displayName"] == "Given Family" and "title" not in created
+    same = patch({"op": "Replace", "path": 'emails[type eq "work"].value', "value": address},
+                 {"op": "Replace", "path": "name.givenName", "value": "Ada"},
+                 {"op": "Replace", "path": "active", "value": "False"})
+    patched = org.scim("PATCH", f"/Users/{created['id']}", same)
+    assert patched.status_code == 200 and patched.json()["active"] is False, patched.text
+    moved = patch({"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"other@{org.domain}"})
+    refused(org.scim("PATCH", f"/Users/{created['id']}", moved), 400, "mutability", "emails")
+    group = org.scim("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "G1", "externalId": "8aa1",
+                                         "members": [{"value": created["id"]}]}).json()
+    removed = org.scim("PATCH", f"/Groups/{group['id']}",
+                       patch({"op": "Remove", "path": "members", "value": [{"value": created["id"]}]}))
+    assert removed.status_code == 200 and "members" not in removed.json(), removed.text
+    member = f'filter=id eq "{group["id"]}" and members[value eq "{created["id"]}"]&excludedAttributes=members'
+    assert org.scim("GET", f"/Groups?{member}").json()["totalResults"] == 0
