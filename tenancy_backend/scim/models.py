@@ -9,6 +9,7 @@ replaces the mailbox (SPEC §2), and SCIM refuses it with `mutability`.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -112,15 +113,17 @@ SERVED: dict[str, type[Resource[Any]]] = {"User": User, "Group": Group}  # resou
 ENDPOINTS = {"User": "Users", "Group": "Groups"}
 
 
-def served_schemas() -> list[Schema]:
-    """The schemas of the served resources, then those of the discovery resources (RFC 7643 §7)."""
+@functools.cache
+def served_schemas() -> tuple[Schema, ...]:
+    """The schemas of the served resources, then those of the discovery resources (RFC 7643 §7); built
+    once (copy one before giving it a meta)."""
     out = []
     described: list[type[Resource[Any]]] = [*SERVED.values(), ServiceProviderConfig, ResourceType, Schema]
     for model in described:
         schema = model.to_schema()
         schema.name = model.__name__
         out.append(schema)
-    return out
+    return tuple(out)
 
 
 def resource_types() -> list[ResourceType]:

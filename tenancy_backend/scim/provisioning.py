@@ -40,6 +40,7 @@ T = TypeVar("T")
 # (as Microsoft Entra removes group members).
 POLICY = ScimPolicy(unknown=ScimPolicy.Unknown.ignore, remove_value_as_filter=ScimPolicy.RemoveValue.apply)
 
+
 @dataclass(frozen=True)
 class Result:
     """A resource after a request, with the document it stands for (its ETag)."""

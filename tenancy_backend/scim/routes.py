@@ -321,14 +321,18 @@ def _refuse_other_methods(app: FastAPI, path: str) -> None:
     app.add_api_route(path, not_allowed, methods=[m for m in METHODS if m not in allowed], include_in_schema=False)
 
 
-async def _discovered(request: Request, scope: Scope, org: str, endpoint: str, items: list[Any]) -> list[Any]:
-    """Discovery documents of an organization the caller sees, each with its meta (resourceType, location)."""
+async def _discovered(request: Request, scope: Scope, org: str, endpoint: str, items: Any) -> list[Any]:
+    """Discovery documents of an organization the caller sees, each (a copy) with its meta (resourceType,
+    location)."""
     tenant = _tenant(request, scope, org)
     await run_in_threadpool(tenant.require)
     kind = "ResourceType" if endpoint == "ResourceTypes" else "Schema"
+    located = []
     for item in items:
-        item.meta = models.meta(kind, f"{tenant.place.base}/{endpoint}/{item.id}")
-    return items
+        copy = item.model_copy()
+        copy.meta = models.meta(kind, f"{tenant.place.base}/{endpoint}/{item.id}")
+        located.append(copy)
+    return located
 
 
 def _by_id(items: list[Any], wanted: str, what: str) -> Any:
