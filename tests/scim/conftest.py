@@ -23,7 +23,6 @@ SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ADMIN_PASSWORD = "Vq8#rLm2!xTz9pKw"
 
 
 @dataclass

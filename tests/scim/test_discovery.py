@@ -25,7 +25,7 @@ def test_the_user_schema_is_what_a_user_carries(org: Org) -> None:
     assert attributes["userName"]["uniqueness"] == "server" and attributes["userName"]["caseExact"] is False
     assert {s["name"] for s in attributes["emails"]["subAttributes"]} == {"value", "type", "primary"}
     assert [s["name"] for s in attributes["name"]["subAttributes"]] == ["formatted"]
-    ada = org.user(f"ada@{org.domain}", externalId="x", name={"formatted": "Ada"}, password="Vq8#rLm2!xTz9pKw",
+    ada = org.user(f"ada@{org.domain}", externalId="x", name={"formatted": "Ada"}, password="Hw6!tPq9#nXc4Rzb",
                    emails=[{"value": f"ada@{org.domain}", "type": "work", "primary": True}])
     assert set(ada) - COMMON == set(attributes) - {"password"}
     assert set(ada["name"]) == {"formatted"} and set(ada["emails"][0]) == {"value", "type", "primary"}
