@@ -767,6 +767,9 @@ def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
 
 
 __all__ = [
+    "KEEP",
+    "Directory",
+    "Keep",
     "Prepared",
     "check_if_match",
     "check_text",
@@ -779,7 +782,4 @@ __all__ = [
     "update",
     "validation_errors",
     "with_free_name",
-    "KEEP",
-    "Directory",
-    "Keep",
 ]

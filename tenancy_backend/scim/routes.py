@@ -34,7 +34,7 @@ from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenancy_backend.errors import ServiceError
-from tenancy_backend.scim import errors, models
+from tenancy_backend.scim import PREFIX, errors, models
 from tenancy_backend.scim.mapping import Place, etag
 from tenancy_backend.scim.provisioning import Result, Tenant
 from tenancy_backend.scim.queries import (
@@ -47,7 +47,6 @@ from tenancy_backend.service import Service
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/scim/v2"
 MAX_BODY_BYTES = 1024 * 1024
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ScopeDependency = Callable[..., Awaitable[Scope]]
