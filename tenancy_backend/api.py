@@ -36,14 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provider.kinds import KINDS, SLUG_PATTERN, Kind
 from tenancy_backend import openapi as openapi_spec
-from tenancy_backend.errors import (
-    BadRequest,
-    Invalid,
-    RateLimited,
-    ServiceError,
-    TooLarge,
-    Unauthorized,
-)
+from tenancy_backend.errors import BadRequest, Invalid, RateLimited, ServiceError, TooLarge, Unauthorized
 from tenancy_backend.scim import PREFIX as SCIM_PREFIX
 from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
