@@ -1,7 +1,7 @@
 """Live → manifests: `tenancy import` writes what exists so that planning it back shows no changes.
 
 Server-managed fields (uid, resourceVersion, timestamps, status) and write-only fields (passwords) are
-left out, fields equal to their defaults too; the stack label becomes `stack:` in `tenancy.yaml`.
+left out, fields equal to their defaults too (a username equal to the email among them); the stack label becomes `stack:` in `tenancy.yaml`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,15 @@ def manifest_document(live: dict[str, Any]) -> dict[str, Any]:
     if meta.get("protected"):
         metadata["protected"] = True
     defaults = kind.essence({})
+    live_spec = live.get("spec") or {}
+    derived = kind.derived_defaults  # a username equal to the email is left out: that is its default
     spec = {
         k: v
-        for k, v in (live.get("spec") or {}).items()
-        if v is not None and k not in kind.sensitive and not (k in defaults and kind.essence({k: v}) == defaults)
+        for k, v in live_spec.items()
+        if v is not None
+        and k not in kind.sensitive
+        and not (k in defaults and kind.essence({k: v}) == defaults)
+        and not (k in derived and live_spec.get(derived[k]) == v)
     }
     return {"apiVersion": API_VERSION, "kind": kind.name, "metadata": metadata, "spec": spec}
 

@@ -283,12 +283,14 @@ def claims_unique(ctx: Context) -> Iterator[Finding]:
     """No two declared resources hold one unique value (addresses, domains, quota domains, display names
     among siblings...): the claims of the table of kinds, as the backend keeps them."""
     first: dict[tuple[str, str], tuple[Manifest, ClaimValue]] = {}
+    told: set[tuple[int, int]] = set()  # one finding per pair (a username left out is the email: one clash)
     for m in ctx.manifests:
         for claim in m.kind.claim_values(ctx.spec(m)):
             held = first.get((claim.namespace, claim.key))
             if held is None:
                 first[(claim.namespace, claim.key)] = (m, claim)
-            elif held[0] is not m:  # a value listed twice in one resource is its own check's finding
+            elif held[0] is not m and (id(m), id(held[0])) not in told:  # twice in one: its own check says so
+                told.add((id(m), id(held[0])))
                 other, other_claim = held
                 yield m.finding(
                     claim.path,

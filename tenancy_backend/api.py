@@ -37,6 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tenancy_kinds import KINDS, SLUG_PATTERN, Kind
 from tenancy_backend import openapi as openapi_spec
 from tenancy_backend.errors import BadRequest, Invalid, RateLimited, ServiceError, TooLarge, Unauthorized
+from tenancy_backend.scim import PREFIX as SCIM_PREFIX
+from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, Service
 
@@ -504,6 +506,7 @@ def build_app(
     _register_extras(app)
     for kind in KINDS.values():
         _register_kind(app, kind)
+    app.mount(SCIM_PREFIX, scim_app(app.state, _scope))  # SPEC §8: same tokens, scopes and limits
     app.openapi = lambda: openapi_spec.customise(app)  # type: ignore[method-assign]
     return app
 

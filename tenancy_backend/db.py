@@ -96,6 +96,9 @@ class Resource(Base):
     password_fingerprint: Mapped[str | None] = mapped_column(String(64))  # see passwords.fingerprint
     subscription_id: Mapped[str | None] = mapped_column(String(64))
     trial_ends_at: Mapped[str | None] = mapped_column(Timestamp)
+    # What a customer's directory (SCIM) keeps about the resource beyond its spec: its externalId, and the
+    # optional SCIM attributes it cleared. Shown as status.directory; never compared by a plan (migration 0003).
+    directory: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class Claim(Base):

@@ -43,8 +43,8 @@ _ID, _UID, _KIND, _ORGANIZATION, _NAME, _SPEC, _LABELS, _PROTECTED, _VERSION, _C
         "created_at", "updated_at",
     )
 )
-_MAILBOX_DOMAIN, _SUBSCRIPTION_ID, _TRIAL_ENDS_AT = (
-    DOCUMENT_FIELDS.index(name) for name in ("mailbox_domain", "subscription_id", "trial_ends_at")
+_MAILBOX_DOMAIN, _SUBSCRIPTION_ID, _TRIAL_ENDS_AT, _DIRECTORY = (
+    DOCUMENT_FIELDS.index(name) for name in ("mailbox_domain", "subscription_id", "trial_ends_at", "directory")
 )
 
 # Per kind: (scoped, spec field names in model order); `Kind.spec_fields` builds a new list on every call.
@@ -252,6 +252,8 @@ def document(row: Row[Any], status: dict[str, Any]) -> dict[str, Any]:
     # already in that order (SQLite keeps what was written) is copied as it is.
     stored = row[_SPEC]
     spec = stored.copy() if list(stored) == fields else {name: stored[name] for name in fields if name in stored}
+    if row[_DIRECTORY]:  # a resource a customer's directory (SCIM) wrote: what it keeps beyond the spec
+        status = {**status, "directory": dict(row[_DIRECTORY])}
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec, "status": status}
 
 

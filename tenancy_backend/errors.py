@@ -73,6 +73,10 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class Taken(Conflict):
+    """A name or a unique value (domain, address, username, ...) is already held by another resource."""
+
+
 class PreconditionFailed(ServiceError):
     status = 412
     title = "Precondition Failed"
@@ -145,6 +149,7 @@ __all__ = [
     "PreconditionFailed",
     "RateLimited",
     "ServiceError",
+    "Taken",
     "TooLarge",
     "Unauthorized",
     "Unavailable",

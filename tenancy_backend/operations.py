@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
 import orjson
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from tenancy_backend.errors import (
     Invalid,
     NotFound,
     PreconditionFailed,
+    Taken,
     Violation,
     refuse,
 )
@@ -38,6 +40,17 @@ from tenancy_backend.transaction import Tx, is_slug
 TRIAL_DAYS = 14
 UNPROCESSABLE = 422
 LEGAL_REPRESENTATIVE = Role.LEGAL_REPRESENTATIVE.value
+
+
+class Keep(Enum):
+    """An update leaves this part of the stored resource as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+Directory = dict[str, Any] | None | Literal[Keep.KEEP]  # see resources.directory
+MAX_NAME_TRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class Prepared:
     protected: bool
     password_hash: str | None  # set when the document carried a password
     password_fingerprint: str | None = None  # likewise (passwords.fingerprint), when the database has a pepper
+    directory: Directory = KEEP  # what a directory (SCIM) keeps about it; KEEP: as stored (None on create)
     # Derived once, when the document is prepared (before the write lock): a bulk create reads them often.
     key: ResourceKey = field(init=False, compare=False)
     columns: dict[str, Any] = field(init=False, compare=False, repr=False)  # denormalised: see _row_values
@@ -94,7 +108,13 @@ def kind_named(name: Any, path: str = "kind") -> Kind:
 
 
 def prepare(
-    kind: Kind, organization: str | None, document: Any, *, name: str | None = None, pepper: int | None = None
+    kind: Kind,
+    organization: str | None,
+    document: Any,
+    *,
+    name: str | None = None,
+    pepper: int | None = None,
+    directory: Directory = KEEP,
 ) -> Prepared:
     """Validate a document for `kind` in `organization` (and, for updates, `name` from the path); a
     password is hashed, and fingerprinted with the database's `pepper`.
@@ -107,6 +127,8 @@ def prepare(
             [{"path": "", "message": "expected a JSON object"}],
         )
     check_text(document)
+    if directory is not KEEP:
+        check_text(directory, "status.directory")
     document = _filled(kind, organization, document, name)
     try:
         model = _strictly_validated(kind, document)
@@ -116,6 +138,7 @@ def prepare(
     owner = meta.organization if kind.scoped else ""
     _require_match(kind, organization, name, owner, meta.name)
     spec = model.spec.model_dump(by_alias=True, mode="json")  # type: ignore[attr-defined]
+    kind.fill_derived(spec)  # stored filled in: a User's username is its email unless it says otherwise
     secrets_given = {f: spec.pop(f) for f in kind.sensitive if f in spec}
     violations = [Violation(UNPROCESSABLE, dotted(path), message) for path, message in kind.findings(meta.name, spec)]
     password = secrets_given.get("password")
@@ -135,6 +158,7 @@ def prepare(
         protected=meta.protected,
         password_hash=hash_password(password) if password is not None else None,
         password_fingerprint=fingerprint(password, pepper) if password is not None and pepper is not None else None,
+        directory=directory,
     )
 
 
@@ -292,7 +316,7 @@ def create(tx: Tx, p: Prepared) -> dict[str, Any]:
 
 
 def already_exists(key: ResourceKey) -> Conflict:
-    return Conflict(
+    return Taken(
         f"{key} already exists; update it (PUT) or choose another name",
         [{"path": "metadata.name", "message": f"{key} already exists"}],
     )
@@ -410,6 +434,18 @@ def _rendered(tx: Tx, row: Row[Any]) -> dict[str, Any]:
     if not KINDS[row.kind].scoped:
         tx.remember_organization(row)
     return tx.render([row])[0]
+
+
+def with_free_name(tx: Tx, p: Prepared) -> Prepared:
+    """`p` under the first free one of its name, name-2, name-3, ... (as Kubernetes' generateName): for
+    resources whose name the backend derives, such as those a directory creates over SCIM."""
+    for n in range(1, MAX_NAME_TRIES + 1):
+        suffix = "" if n == 1 else f"-{n}"
+        name = p.name[: 63 - len(suffix)].rstrip("-") + suffix
+        if tx.find(p.kind.name, p.organization, name) is None:
+            return p if name == p.name else replace(p, name=name)
+    message = f"no free name left for {p.key} (tried {MAX_NAME_TRIES}); choose a name"
+    raise Taken(message, [{"path": "metadata.name", "message": message}])
 
 
 def update(tx: Tx, p: Prepared, if_match: str | None = None) -> dict[str, Any]:
@@ -622,13 +658,16 @@ def _check_rotation(p: Prepared, row: Row[Any]) -> None:
 
 
 def _row_values(p: Prepared) -> dict[str, Any]:
-    return {
+    values = {
         "spec": p.spec,
         "labels": p.labels,
         "stack": p.labels.get(STACK_LABEL),
         "protected": p.protected,
         **p.columns,
     }
+    if p.directory is not KEEP:
+        values["directory"] = p.directory
+    return values
 
 
 def _new_row(tx: Tx, p: Prepared, stamp: str) -> dict[str, Any]:
@@ -646,7 +685,7 @@ def _new_row(tx: Tx, p: Prepared, stamp: str) -> dict[str, Any]:
         password_fingerprint=p.password_fingerprint,
         subscription_id=extra.get("subscription_id"),
         trial_ends_at=extra.get("trial_ends_at"),
-        **_row_values(p),
+        **{"directory": None, **_row_values(p)},  # every new row has the same columns (see above)
     )
 
 
@@ -701,7 +740,7 @@ def _refuse_taken(tx: Tx, claim: ClaimValue) -> None:
     owner = holder.organization or holder.name  # an organization's key has organization ''
     who = str(ResourceKey(*holder)) if tx.visible(owner) else "a resource of another organization"
     message = f"{claim.what} is already used by {who}; {claim.rule}"
-    raise Conflict(message, [{"path": dotted(claim.path), "message": message}])
+    raise Taken(message, [{"path": dotted(claim.path), "message": message}])
 
 
 def _write_refs(tx: Tx, resource_id: int, p: Prepared, *, created: bool = False) -> None:
@@ -757,7 +796,10 @@ def _defer(tx: Tx, p: Prepared, old: Row[Any] | None) -> None:
 
 
 __all__ = [
+    "KEEP",
+    "Directory",
     "Judged",
+    "Keep",
     "Prepared",
     "already_exists",
     "check_if_match",
@@ -770,4 +812,5 @@ __all__ = [
     "remove",
     "update",
     "validation_errors",
+    "with_free_name",
 ]

@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from tenancy_kinds import TENANT_KIND, ResourceKey
 from tenancy_backend import integrity
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
+    claims,
     counters,
     create_db_engine,
     deposits,
@@ -46,6 +47,8 @@ from tenancy_backend.errors import (
     refuse,
 )
 from tenancy_backend.operations import (
+    KEEP,
+    Directory,
     Judged,
     Prepared,
     already_exists,
@@ -56,6 +59,7 @@ from tenancy_backend.operations import (
     prepare,
     remove,
     update,
+    with_free_name,
 )
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
@@ -162,6 +166,41 @@ class Service:
             row = existing(tx, k, organization or "", name)
             return tx.render([row])[0]
 
+    def find(
+        self,
+        scope: Scope,
+        kind: str,
+        organization: str | None,
+        *,
+        uids: Sequence[str] = (),
+        names: Sequence[str] = (),
+        unique: Sequence[tuple[str, str]] = (),
+    ) -> list[dict[str, Any]]:
+        """The resources of a kind in an organization with any of these uids or names, or holding one of the
+        `unique` (spec field, value) pairs (the kind's backend-wide unique fields: a User's email or
+        username), in creation order; those that do not exist (or lie outside the scope) are left out.
+        NotFound for the organization."""
+        k = kind_named(kind)
+        claims = {u.field: u for u in k.claims if u.within is None}  # unique across the backend
+        with self._read(scope) as tx:
+            if k.scoped:
+                tx.require_organization(organization or "")
+            owner = (organization or "") if k.scoped else ""
+            rows = {row.id: row for row in tx.find_many(k.name, owner, [n for n in names if is_slug(n)]).values()}
+            for spec_field, value in unique:
+                if spec_field not in claims or not isinstance(value, str):
+                    raise Invalid(f"{k.name}.spec.{spec_field} is not unique across the backend")
+                claim = claims[spec_field]
+                held = {"kind": k.name, "organization": owner, "namespace": claim.namespace,
+                        "key": claim.normalise(value)}
+                rows.update((row.id, row) for row in tx.conn.execute(_BY_CLAIM, held))
+            wanted = [u for u in dict.fromkeys(uids) if isinstance(u, str)]
+            for start in range(0, len(wanted), EXPORT_BATCH):
+                where = {"kind": k.name, "organization": owner, "uids": wanted[start : start + EXPORT_BATCH]}
+                rows.update((row.id, row) for row in tx.conn.execute(_BY_UID, where))
+            found = [rows[i] for i in sorted(rows) if k.scoped or tx.visible(rows[i].name)]
+            return tx.render(found)
+
     def list(
         self,
         scope: Scope,
@@ -247,17 +286,26 @@ class Service:
         organization: str | None,
         document: Any,
         idempotency_key: str | None = None,
+        *,
+        unique_name: bool = False,
+        directory: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Create a resource. `unique_name`: when metadata.name is taken, the first free one of name-2,
+        name-3, ... instead (for names the caller derives); `directory`: what a customer's directory keeps
+        about it beyond the spec (SCIM's externalId), shown as status.directory."""
         try:
-            p = prepare(kind_named(kind), organization, document, pepper=self._pepper)
+            p = prepare(kind_named(kind), organization, document, pepper=self._pepper, directory=directory)
         except Judged:
-            self._refuse_if_taken(scope, kind, organization, document)  # a taken name comes first, as in manifests
+            if not unique_name:  # a taken name comes first, as in manifests
+                self._refuse_if_taken(scope, kind, organization, document)
             raise
         fingerprint = _fingerprint("create", kind, organization, None, document)
         with self._write(scope) as tx:
             replay = _replay(tx, idempotency_key, fingerprint)
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
+            if unique_name:
+                p = with_free_name(tx, p)
             result = create(tx, p)
             self._finish(tx)
             _remember(tx, idempotency_key, fingerprint, result)
@@ -283,11 +331,14 @@ class Service:
         name: str,
         document: Any,
         if_match: str | None = None,
+        *,
+        directory: Directory = KEEP,
     ) -> dict[str, Any]:
+        """Update a resource; `directory` replaces what a directory keeps about it (KEEP: as it is)."""
         k = kind_named(kind)
         with self._read(scope) as tx:
             existing(tx, k, organization or "", name)  # 404 before 422: never judge what cannot be seen
-        p = prepare(k, organization, document, name=name, pepper=self._pepper)
+        p = prepare(k, organization, document, name=name, pepper=self._pepper, directory=directory)
         with self._write(scope) as tx:
             result = update(tx, p, if_match)
             self._finish(tx)
@@ -558,6 +609,21 @@ _REPLAY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).wh
 _EXPIRE_KEYS = delete(idempotency_keys).where(idempotency_keys.c.created_at < bindparam("before"))
 _REMEMBER = idempotency_keys.insert()
 _TOKEN = select(tokens).where(tokens.c.token_hash == bindparam("token_hash"))
+_BY_CLAIM = (
+    select(*DOCUMENT_COLUMNS)
+    .join(claims, claims.c.resource_id == resources.c.id)
+    .where(
+        resources.c.kind == bindparam("kind"),
+        resources.c.organization == bindparam("organization"),
+        claims.c.namespace == bindparam("namespace"),
+        claims.c.key == bindparam("key"),
+    )
+)
+_BY_UID = select(*DOCUMENT_COLUMNS).where(
+    resources.c.kind == bindparam("kind"),
+    resources.c.organization == bindparam("organization"),
+    resources.c.uid.in_(bindparam("uids", expanding=True)),
+)
 
 
 def _fingerprint(op: str, kind: str, organization: str | None, name: str | None, payload: Any) -> str:

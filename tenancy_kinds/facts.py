@@ -63,9 +63,13 @@ class Unique:
     rule: str
     normalise: Callable[[str], str] = str.lower
     within: str | None = None
+    default_from: str | None = None  # left out, the value is this field's (a username is the email)
 
     def values(self, spec: Spec) -> list[ClaimValue]:
-        raw = spec.get(self.field)
+        field = self.field
+        raw = spec.get(field)
+        if raw is None and self.default_from is not None:
+            field, raw = self.default_from, spec.get(self.default_from)
         items: list[tuple[int | None, Any]] = list(enumerate(raw)) if isinstance(raw, list) else [(None, raw)]
         scope = spec.get(self.within) if self.within else None
         out = []
@@ -75,7 +79,7 @@ class Unique:
             key = self.normalise(value)
             if self.within is not None:
                 key = f"{scope or ''}/{key}"
-            path: Path = ("spec", self.field) if index is None else ("spec", self.field, index)
+            path: Path = ("spec", field) if index is None else ("spec", field, index)
             out.append(ClaimValue(self.namespace, key, path, self._words(value, scope), self.rule))
         return out
 

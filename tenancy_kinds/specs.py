@@ -40,6 +40,8 @@ LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=253)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
+# A login name: 1..254 characters, no control characters, no leading or trailing space (a directory's userName).
+Username = Annotated[str, StringConstraints(min_length=1, max_length=254, pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")]
 
 
 class Model(BaseModel):
@@ -208,6 +210,8 @@ class UserSpec(Model):
     billing_reminders: bool = True
     password: SecretSource | None = Field(default=None, description="write-only secret source")
     password_version: Annotated[int, Field(ge=1, le=2**31 - 1)] = 1  # stays an exact integer everywhere
+    active: bool = Field(default=True, description="false suspends the account: no login; mailbox and mail kept, still billed")
+    username: Username | None = Field(default=None, description="the login name; default: the email")
 
 
 class WireUserSpec(UserSpec):

@@ -80,6 +80,9 @@ class Kind:
     role: str | None = None  # the spec field holding a person's role (administrators are counted by it)
     billing: str | None = None  # the spec field holding the subscription tier billed to the organization
     archive: Archive | None = None  # DELETE archives it (it stays readable); archived is final
+    # Spec fields whose absent value is another field's value (a User's username is its email): the backend
+    # stores the value, and the essence reads an absent one as the other field, so that neither side diffs.
+    derived_defaults: dict[str, str] = field(default_factory=dict)
     wire_spec: type[Model] | None = None  # the backend's variant of the spec, when it differs
     document: type[Model] = field(init=False)  # the manifest document model
     wire_document: type[Model] = field(init=False)  # the document model the backend accepts
@@ -121,8 +124,15 @@ class Kind:
                 out[f.alias or name] = _plain(value)
         return out
 
+    def fill_derived(self, spec: dict[str, Any]) -> None:
+        """Give each absent derived field its source field's value, in place (see `derived_defaults`)."""
+        for name, source in self.derived_defaults.items():
+            if spec.get(name) is None and spec.get(source) is not None:
+                spec[name] = spec[source]
+
     def essence(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The comparable core of a spec: defaults filled in, sets sorted, sensitive fields left out.
+        """The comparable core of a spec: defaults filled in (derived ones too), sets sorted, sensitive fields
+        left out.
 
         `spec` must already be valid for this kind (manifest or wire form) and JSON-plain (no enums: plans
         compare 200,000 of these at 100,000 resources, so nothing is converted here). Lists are shared with
@@ -132,6 +142,7 @@ class Kind:
         for k, v in spec.items():
             if v is not None or k not in out:
                 out[k] = v
+        self.fill_derived(out)
         for name in self.sensitive:
             out.pop(name, None)
         for name in self.unordered:
@@ -230,7 +241,17 @@ USER = Kind(
     immutable=frozenset({"email"}),
     sensitive=frozenset({"password"}),
     rotation={"password": "passwordVersion"},
-    claims=(Unique("address", "email", "address", ADDRESS_RULE),),
+    claims=(
+        Unique("address", "email", "address", ADDRESS_RULE),
+        Unique(
+            "username",
+            "username",
+            "username",
+            "a username belongs to one user across the whole backend (left out, it is the email): choose another",
+            default_from="email",
+        ),
+    ),
+    derived_defaults={"username": "email"},
     mailbox=Mailbox("email", "role", EXEMPT_FROM_MAILBOX),
     on_own_domain=OnOwnDomain(
         "email",

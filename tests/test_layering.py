@@ -52,13 +52,16 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
 ]
 BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.api", "tenancy_backend.openapi"),
+    ("tenancy_backend.scim", "tenancy_backend.scim.routes"),
+    ("tenancy_backend.scim.provisioning", "tenancy_backend.scim.queries"),
+    ("tenancy_backend.scim.mapping",),
+    ("tenancy_backend.scim.models", "tenancy_backend.scim.errors"),
     ("tenancy_backend.service",),
     ("tenancy_backend.operations", "tenancy_backend.integrity"),
     ("tenancy_backend.transaction",),
     (
         "tenancy_backend.documents",
         "tenancy_backend.selectors",
-        "tenancy_backend.spec_rules",
         "tenancy_backend.passwords",
         "tenancy_backend.scope",
     ),

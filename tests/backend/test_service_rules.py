@@ -413,3 +413,33 @@ def test_prices_are_configurable(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert service.get(ROOT, "Organization", None, "acme")["status"]["monthlyCost"]["amount"] == "12.00"
     with pytest.raises(ValueError, match="unknown subscription tier 'gold'"):
         Service(f"sqlite:///{tmp_path / 'p.db'}", prices={"gold": "1"})
+
+
+# --- active and username (SPEC §2) ----------------------------------------------------------------
+
+
+def test_a_username_is_the_email_unless_given_and_unique_across_the_backend_ignoring_case(acme: Service) -> None:
+    assert acme.get(ROOT, "User", "acme", "bob")["spec"]["username"] == "bob@acme.example"
+    carl = acme.create(ROOT, "User", "acme", user("acme", "carl", username="Carl.Smith"))
+    assert carl["spec"]["username"] == "Carl.Smith"
+    acme.create(ROOT, "Organization", None, org("beta"))
+    with refused(409, "username 'carl.smith' is already used by a resource of another organization",
+                 path="spec.username"):
+        acme.create(Scope.of_organization("beta"), "User", "beta", user("beta", "carl", username="carl.smith"))
+    with refused(409, "username 'BOB@acme.example' is already used by User acme/bob", path="spec.username"):
+        acme.create(ROOT, "User", "acme", user("acme", "dan", username="BOB@acme.example"))
+    renamed = acme.update(ROOT, "User", "acme", "carl", {**carl, "spec": {**carl["spec"], "username": "carl"}})
+    acme.create(ROOT, "User", "acme", user("acme", "dan", username="Carl.Smith"))  # released by the rename
+    assert renamed["spec"]["username"] == "carl"
+
+
+def test_a_suspended_user_keeps_its_mailbox_and_is_still_billed(acme: Service) -> None:
+    acme.create(ROOT, "MailboxQuota", "acme", quota("acme", "main", max_addresses=5))
+    active = acme.create(ROOT, "User", "acme", user("acme", "carl", subscription="pro"))
+    before = acme.get(ROOT, "Organization", None, "acme")["status"]["monthlyCost"]
+    suspended = acme.update(ROOT, "User", "acme", "carl", {**active, "spec": {**active["spec"], "active": False}})
+    assert suspended["spec"]["active"] is False
+    assert suspended["status"]["mailbox"] is True
+    assert acme.get(ROOT, "Organization", None, "acme")["status"]["monthlyCost"] == before == {
+        "amount": "7.50", "currency": "EUR"}
+    assert acme.get(ROOT, "MailboxQuota", "acme", "main")["status"]["usedAddresses"] == 3

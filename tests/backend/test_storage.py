@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import MetaData, inspect, text
 
 from tenancy_backend.db import create_db_engine, metadata, normalise_url, redact_url
 from tenancy_backend.errors import ServiceError
@@ -20,6 +23,7 @@ from tenancy_backend.service import Service
 from tests.support import REPO, new_pg_database, start_server
 
 from .docs import org, user
+from .helpers import refused
 
 ROOT = Scope.root()
 
@@ -64,14 +68,16 @@ def test_mailbox_domains_are_filled_in_from_revision_0002(fresh_url: str) -> Non
             ("u2", "User", "acme", "pat", "external", "partner.example"),
             ("a1", "Alias", "acme", "info", None, "acme.example"),
         ]
+        spec = "CAST(:spec AS jsonb)" if conn.dialect.name == "postgresql" else ":spec"
         for uid, kind, organization, name, role, domain in rows:
             conn.execute(
                 text(
                     "INSERT INTO resources (uid, kind, organization, name, spec, labels, protected, resource_version, "
-                    "created_at, updated_at, role, mail_domain) VALUES (:uid, :kind, :org, :name, '{}', '{}', false, 1, "
+                    "created_at, updated_at, role, mail_domain) VALUES (:uid, :kind, :org, :name, " + spec + ", '{}', false, 1, "
                     "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', :role, :domain)"
                 ),
-                {"uid": uid, "kind": kind, "org": organization, "name": name, "role": role, "domain": domain},
+                {"uid": uid, "kind": kind, "org": organization, "name": name, "role": role, "domain": domain,
+                 "spec": json.dumps({"email": f"{name}@{domain}"} if kind == "User" else {})},
             )
         command.upgrade(_alembic_config(conn), "head")
         found = dict(conn.execute(text("SELECT name, mailbox_domain FROM resources")).all())
@@ -81,12 +87,66 @@ def test_mailbox_domains_are_filled_in_from_revision_0002(fresh_url: str) -> Non
     assert owned == {"acme": None, "ann": "acme.example", "pat": None, "info": "acme.example"}
 
 
+def _rows_of_revision_0002(conn: Any) -> None:
+    """An organization and a user exactly as revision 0002 stored them (no active, no username)."""
+    tables = MetaData()
+    tables.reflect(conn, only=["resources", "claims"])
+    resources, claims = tables.tables["resources"], tables.tables["claims"]
+    common = {"labels": {}, "protected": False, "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"}
+    org_spec = {"displayName": "Acme", "parent": None, "type": "standard", "edition": "basic", "charset": "UTF-8",
+                "logoUrl": None, "plan": "entry", "domains": ["acme.example"], "billingAddress": None}
+    user_spec = {"email": "Ann@acme.example", "displayName": "Ann", "role": "administrator", "subscription": "entry",
+                 "accountType": "person", "billingRights": False, "billingReminders": True, "passwordVersion": 1}
+    org_id = conn.execute(resources.insert().returning(resources.c.id), {
+        "uid": "00000000-0000-4000-8000-000000000001", "kind": "Organization", "organization": "", "name": "acme",
+        "spec": org_spec, "resource_version": 1, **common}).scalar_one()
+    user_id = conn.execute(resources.insert().returning(resources.c.id), {
+        "uid": "00000000-0000-4000-8000-000000000002", "kind": "User", "organization": "acme", "name": "ann",
+        "spec": user_spec, "resource_version": 2, "role": "administrator", "tier": "entry",
+        "mail_domain": "acme.example", **common}).scalar_one()
+    conn.execute(claims.insert(), [
+        {"namespace": "domain", "key": "acme.example", "resource_id": org_id},
+        {"namespace": "org-display-name", "key": "/Acme", "resource_id": org_id},
+        {"namespace": "address", "key": "ann@acme.example", "resource_id": user_id},
+    ])
+    conn.execute(text("UPDATE counters SET value = 2 WHERE name = 'resource_version'"))
+
+
+def test_users_of_revision_0002_get_active_and_their_email_as_username(fresh_url: str) -> None:
+    from alembic import command
+
+    from tenancy_kinds import USER
+    from provider.diff import diff
+    from tenancy_backend.db import _alembic_config
+
+    engine = create_db_engine(fresh_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002_password_fingerprints")
+        _rows_of_revision_0002(conn)
+    engine.dispose()
+    service = Service(fresh_url)  # migrates to head on start
+    try:
+        ann = service.get(ROOT, "User", "acme", "ann")
+        assert ann["spec"]["active"] is True
+        assert ann["spec"]["username"] == "Ann@acme.example"
+        assert ann["status"] == {"mailbox": True}
+        declared = user("acme", "ann", email="Ann@acme.example", displayName="Ann", role="administrator",
+                        subscription="entry")
+        assert diff(USER, declared, ann) is None  # a manifest without username or active: nothing to change
+        with refused(409, "username 'ann@ACME.example' is already used by User acme/ann", path="spec.username"):
+            service.create(ROOT, "User", "acme", user("acme", "bob", username="ann@ACME.example"))
+        suspended = service.update(ROOT, "User", "acme", "ann", {**ann, "spec": {**ann["spec"], "active": False}})
+        assert suspended["spec"]["active"] is False
+    finally:
+        service.close()
+
+
 def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
     Service(fresh_url).close()
     engine = create_db_engine(fresh_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003_mailbox_domains"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_scim_users"
         assert conn.execute(text("SELECT value FROM counters WHERE name = 'password_pepper'")).scalar_one() > 0
     engine.dispose()
 

@@ -133,3 +133,38 @@ def test_no_warning_when_the_balance_covers_the_month():
     acme["status"] = {"balance": {"amount": "100.00", "currency": "EUR"}}
     result = plan([org("acme"), user("acme", "a", subscription="pro")], [acme], stack="s", prices=Prices.default())
     assert result.warnings == ()
+
+
+def test_a_suspension_is_an_update_of_active():
+    backend = live(user("acme", "alice", active=True, username="alice@acme.example"), stack="s")
+    op = diff(KINDS["User"], user("acme", "alice", active=False), backend, "s")
+    assert isinstance(op, Update)
+    assert [(d.path, d.before, d.after) for d in op.diffs] == [(("spec", "active"), True, False)]
+
+
+def test_a_username_left_out_is_the_email_on_both_sides():
+    stored = live(user("acme", "alice", username="Alice@acme.example", email="Alice@acme.example"), stack="s")
+    assert diff(KINDS["User"], user("acme", "alice", email="Alice@acme.example"), stored, "s") is None
+    renamed = diff(KINDS["User"], user("acme", "alice", email="Alice@acme.example", username="alice"), stored, "s")
+    assert isinstance(renamed, Update)
+    assert [(d.path, d.before, d.after) for d in renamed.diffs] == [
+        (("spec", "username"), "Alice@acme.example", "alice")
+    ]
+
+
+def test_import_leaves_out_a_username_equal_to_the_email_and_keeps_a_suspension():
+    from provider.importer import manifest_document
+
+    imported = manifest_document(live(user("acme", "alice", username="alice@acme.example", active=False)))
+    assert imported["spec"] == {"email": "alice@acme.example", "displayName": "Alice", "active": False}
+    own = manifest_document(live(user("acme", "bob", username="bob.smith")))
+    assert own["spec"]["username"] == "bob.smith"
+    assert diff(KINDS["User"], imported, live(user("acme", "alice", username="alice@acme.example", active=False))) \
+        is None
+
+
+def test_a_username_held_by_a_user_the_manifests_do_not_declare_fails_the_plan():
+    directory_user = live(user("acme", "ada", username="Ada"))  # made over SCIM: no stack label
+    with pytest.raises(PlanError, match="username 'ada' is already used by User acme/ada, which these manifests"):
+        plan([org("acme"), user("acme", "bob", username="ada")], [live(org("acme"), stack="s"), directory_user],
+             stack="s")

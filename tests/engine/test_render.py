@@ -89,3 +89,11 @@ def test_markdown_for_pull_requests():
     assert out.startswith("### Tenancy plan — stack `s`")
     assert "**Plan: 1 to create, 1 to update, 1 to replace, 1 to delete.**" in out
     assert "```diff" in out and "| `acme` | 0.00 EUR | 7.50 EUR | +7.50 |" in out
+
+
+def test_a_suspension_reads_as_an_update_of_active():
+    current = [live(org("acme"), stack="s"), live(user("acme", "bob", active=True, username="bob@acme.example"),
+                                                   stack="s")]
+    out = render.text(plan([org("acme"), user("acme", "bob", active=False)], current, stack="s"))
+    assert "  ~ User acme/bob\n      ~ spec.active: true → false\n" in out
+    assert "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete." in out

@@ -171,6 +171,12 @@ CASES = [
         BASE + alias("dup", "ada.lovelace@acme.example"),
     ),
     Case(
+        "usernames-unique-case-insensitive",
+        BASE + user("zed", extra="  username: BOB@acme.example  # !\n"),
+        "spec.username", "username 'BOB@acme.example' is already used by User acme/bob (",
+        BASE + user("zed", extra="  username: zed.smith\n"),
+    ),
+    Case(
         "alias-on-owned-domain",
         mark(BASE + alias("away", "x@elsewhere.example"), "address: x@elsewhere.example"),
         "spec.address", "x@elsewhere.example is not on a domain of organization acme (acme.example); an alias must use one",

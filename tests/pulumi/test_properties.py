@@ -148,6 +148,18 @@ def test_a_password_alone_is_no_change_until_its_version_moves():
     assert rotated.changes is True and rotated.replaces == []
 
 
+def test_active_and_username_are_arguments_and_a_username_left_out_is_the_email():
+    assert {"active", "username"} <= set(P.input_properties(KINDS["User"]))
+    stored = _live_user(username="alice@acme.example", active=True)
+    assert stored["username"] == "alice@acme.example"
+    assert _diff(stored, ALICE).changes is False
+    suspended = _diff(stored, {**ALICE, "active": False})
+    assert suspended.changes is True and suspended.replaces == []
+    assert _diff(stored, {**ALICE, "username": "alice"}).changes is True
+    assert P.document(KINDS["User"], {**ALICE, "active": False, "username": "alice"})["spec"] == {
+        "email": "alice@acme.example", "displayName": "Alice", "active": False, "username": "alice"}
+
+
 def test_an_update_is_no_replace():
     result = _diff(_live_user(), {**ALICE, "subscription": "pro"})
     assert result.changes is True and result.replaces == []

@@ -229,3 +229,128 @@ def test_the_matrix_world_is_what_it_claims(tmp_path: Path) -> None:
     assert PARENTS[TARGET] == parent and PARENTS[child] == TARGET
     assert PARENTS[sibling] == PARENTS[TARGET] and sibling != TARGET
     assert TARGET not in subtree(SCOPE_ORG["other"], PARENTS)
+
+
+# --- SCIM (SPEC §8): the same tokens and scopes under /scim/v2/{org} --------------------------------
+
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_SEARCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 5}
+
+
+def scim_routes() -> set[str]:
+    """`METHOD /scim/v2/...` of every SCIM operation, read from the application the server runs."""
+    from starlette.routing import Mount
+
+    from tenancy_backend.api import build_app
+
+    [mount] = [r for r in build_app(None).routes if isinstance(r, Mount) and r.path == "/scim/v2"]
+    return {f"{m} /scim/v2{r.path}" for r in mount.app.routes if getattr(r, "include_in_schema", False)
+            for m in r.methods - {"HEAD"}}
+
+
+@pytest.fixture(scope="module")
+def scim_doomed(world: World) -> dict[tuple[str, str], str]:
+    """(kind, scope) → uid of a user and a team of the target that each token's SCIM DELETE aims at."""
+    root = Scope.root()
+    out = {}
+    for scope in SCOPES:
+        name = f"scim-del-{scope}"
+        user = world.service.create(root, "User", TARGET, {"apiVersion": "tenancy/v1", "kind": "User",
+                                    "metadata": {"name": name}, "spec": {"email": f"{name}@{TARGET}.example",
+                                                                         "displayName": name}})
+        team = world.service.create(root, "Team", TARGET, {"apiVersion": "tenancy/v1", "kind": "Team",
+                                    "metadata": {"name": name}, "spec": {"displayName": name}})
+        out[("User", scope)], out[("Team", scope)] = user["metadata"]["uid"], team["metadata"]["uid"]
+    return out
+
+
+def scim_probes(world: World, scope: str, doomed: dict[tuple[str, str], str]) -> Iterator[tuple[str, Probe]]:
+    base = f"/scim/v2/{TARGET}"
+    user, team = _item(world, "User", "u1"), _item(world, "Team", "t1")
+    uid, gid = user["metadata"]["uid"], team["metadata"]["uid"]
+    stale = (("If-Match", STALE),)
+    same_name = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "displayName",
+                                                          "value": user["spec"]["displayName"]}]}
+    same_team = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "displayName",
+                                                          "value": team["spec"]["displayName"]}]}
+    as_read = {"schemas": [SCIM_USER], "userName": user["spec"]["username"], "displayName": user["spec"]["displayName"],
+               "emails": [{"value": user["spec"]["email"], "primary": True}]}
+    group_as_read = {"schemas": [SCIM_GROUP], "displayName": team["spec"]["displayName"], "members": [{"value": uid}]}
+    new_user = {"schemas": [SCIM_USER], "userName": f"scim-new-{scope}@{TARGET}.example"}
+    new_group = {"schemas": [SCIM_GROUP], "displayName": f"scim-new {scope}", "members": [{"value": uid}]}
+    for path in ("ServiceProviderConfig", "ResourceTypes", "ResourceTypes/User", "Schemas", f"Schemas/{SCIM_USER}"):
+        template = path.replace("/User", "/{item}").replace(f"/{SCIM_USER}", "/{item}")
+        yield f"GET /scim/v2/{{org}}/{template}", Probe(f"SCIM {path}", "GET", f"{base}/{path}")
+    for endpoint, item, doomed_kind, as_is, same, created in (
+        ("Users", uid, "User", as_read, same_name, new_user),
+        ("Groups", gid, "Team", group_as_read, same_team, new_group),
+    ):
+        collection, one = f"/scim/v2/{{org}}/{endpoint}", f"/scim/v2/{{org}}/{endpoint}/{{item}}"
+        yield f"GET {collection}", Probe(f"SCIM list {endpoint}", "GET", f"{base}/{endpoint}?count=1000")
+        yield f"GET {collection}", Probe(f"SCIM filter {endpoint}", "GET",
+                                         f'{base}/{endpoint}?filter=displayName co "e"&attributes=displayName')
+        yield f"POST {collection}", Probe(f"SCIM create {endpoint}", "POST", f"{base}/{endpoint}", created,
+                                          allowed=201)
+        yield f"POST {collection}/.search", Probe(f"SCIM search {endpoint}", "POST", f"{base}/{endpoint}/.search",
+                                                  SCIM_SEARCH)
+        yield f"GET {one}", Probe(f"SCIM read {endpoint}", "GET", f"{base}/{endpoint}/{item}")
+        yield f"PUT {one}", Probe(f"SCIM replace {endpoint} as read", "PUT", f"{base}/{endpoint}/{item}", as_is)
+        yield f"PUT {one}", Probe(f"SCIM replace {endpoint}, stale", "PUT", f"{base}/{endpoint}/{item}", as_is, stale,
+                                  allowed=412)
+        yield f"PATCH {one}", Probe(f"SCIM patch {endpoint}", "PATCH", f"{base}/{endpoint}/{item}", same)
+        yield f"PATCH {one}", Probe(f"SCIM patch {endpoint}, stale", "PATCH", f"{base}/{endpoint}/{item}", same,
+                                    stale, allowed=412)
+        yield f"DELETE {one}", Probe(f"SCIM delete {endpoint}, stale", "DELETE", f"{base}/{endpoint}/{item}",
+                                     headers=stale, allowed=412)
+        yield f"DELETE {one}", Probe(f"SCIM delete {endpoint}", "DELETE",
+                                     f"{base}/{endpoint}/{doomed[(doomed_kind, scope)]}", allowed=204)
+    yield "POST /scim/v2/{org}/.search", Probe("SCIM search", "POST", f"{base}/.search", SCIM_SEARCH)
+    yield "", Probe("SCIM unknown path", "GET", f"{base}/Nothing/here", allowed=404)
+
+
+def scim_refusals() -> Iterator[Probe]:
+    """Every method a SCIM path does not have: 405 for everybody."""
+    from tenancy_backend.scim.routes import METHODS as SCIM_METHODS
+    from tenancy_backend.scim.routes import PATHS
+
+    for template, allowed in PATHS.items():
+        path = f"/scim/v2{template}".replace("{org}", TARGET).replace("{item}", "x")
+        for method in SCIM_METHODS:
+            if method not in allowed:
+                yield Probe(f"SCIM {method} {template}", method, path, {} if method != "GET" else None,
+                            allowed=405, hidden=405, unauthenticated=405)
+
+
+def test_every_scim_route_method_and_token(server: Server, world: World,
+                                           scim_doomed: dict[tuple[str, str], str]) -> None:
+    covered: set[str] = set()
+    failures: list[str] = []
+    base_orgs = set(PARENTS)
+    for scope in SCOPES:
+        session = requests.Session()
+        foreign = [s for o in base_orgs - (_visible(scope, PARENTS) & base_orgs) for s in world.secrets_of(o)]
+        cases = list(scim_probes(world, scope, scim_doomed))
+        covered |= {route for route, _ in cases if route}
+        for probe in [p for _, p in cases] + list(scim_refusals()):
+            headers = {**headers_for(world, scope), "Content-Type": "application/scim+json", **dict(probe.headers)}
+            response = session.request(probe.method, server.url + probe.path, json=probe.body, headers=headers,
+                                       timeout=30)
+            where = f"{scope}: {probe.label} ({probe.method} {probe.path})"
+            if response.status_code != probe.expected(scope):
+                failures.append(f"{where}: {response.status_code}, expected {probe.expected(scope)}: "
+                                f"{response.text[:200]}")
+            if response.status_code >= 400 and not response.headers.get("content-type", "").startswith(
+                    "application/scim+json"):
+                failures.append(f"{where}: a refusal that is not a SCIM Error ({response.headers.get('content-type')})")
+            leaked = [s for s in foreign if s in response.text + json.dumps(dict(response.headers))]
+            if leaked:
+                failures.append(f"{where}: leaked {leaked[:3]}")
+    assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures[:40])
+    assert covered == scim_routes(), f"SCIM routes the matrix misses: {scim_routes() - covered}"
+    live = {(d["kind"], d["metadata"]["name"]) for d in world.service.export(Scope.root(), organization=TARGET)}
+    for scope in SCOPES:  # what hidden and unauthenticated tokens tried is not there, what they aimed at is
+        assert (("User", f"scim-new-{scope}") in live) == (scope in ALLOWED), scope
+        assert (("User", f"scim-del-{scope}") in live) == (scope not in ALLOWED), scope
+        assert (("Team", f"scim-del-{scope}") in live) == (scope not in ALLOWED), scope
