@@ -35,7 +35,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.errors",),
 ]
 BACKEND_LAYERS: list[tuple[str, ...]] = [
-    ("tenancy_backend.api", "tenancy_backend.openapi"),
+    ("tenancy_backend.api", "tenancy_backend.openapi", "tenancy_backend.methods"),
     ("tenancy_backend.service",),
     ("tenancy_backend.operations", "tenancy_backend.integrity"),
     ("tenancy_backend.transaction",),
