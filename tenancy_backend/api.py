@@ -49,6 +49,7 @@ from tenancy_backend.errors import (
 )
 from tenancy_backend.methods import MethodSemantics, allowed_methods
 from tenancy_backend.scope import Scope
+from tenancy_backend.selectors import CURSOR_PATTERN, SELECTOR_PATTERN
 from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, TOKEN_PATTERN, Service
 
 log = logging.getLogger(__name__)
@@ -268,10 +269,20 @@ ScopeDep = Annotated[Scope, Depends(_scope)]
 OrgPath = Annotated[str, Path(description="the organization's name", pattern=SLUG_PATTERN, max_length=63)]
 NamePath = Annotated[str, Path(description="the resource's name", pattern=SLUG_PATTERN, max_length=63)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")]
-Cursor = Annotated[str | None, Query(max_length=512, description="the nextCursor of the previous page")]
+# Cursors and selectors are checked by the service (400, naming the bad term); the document says which
+# strings pass, with the patterns the service's own parsers are written against.
+Cursor = Annotated[
+    str | None,
+    Query(description="the nextCursor of the previous page", json_schema_extra={"pattern": CURSOR_PATTERN}),
+]
 Selector = Annotated[
     str | None,
-    Query(alias="labelSelector", max_length=2048, description="e.g. `team=sales,tier!=free,env,!legacy`"),
+    Query(
+        alias="labelSelector",
+        max_length=2048,
+        description="e.g. `team=sales,tier!=free,env,!legacy`",
+        json_schema_extra={"pattern": SELECTOR_PATTERN},
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=255, description="replays return the first answer")
@@ -458,7 +469,9 @@ def _register_extras(app: FastAPI) -> None:
     async def export(
         request: Request,
         scope: ScopeDep,
-        organization: Annotated[str | None, Query(max_length=63, description="only this organization's subtree")] = None,
+        organization: Annotated[
+            str | None, Query(pattern=SLUG_PATTERN, max_length=63, description="only this organization's subtree")
+        ] = None,
         selector: Selector = None,
     ) -> Response:
         documents = await run_in_threadpool(_service(request).export, scope, organization, selector)
