@@ -15,15 +15,16 @@ Choices where SPEC §4 leaves room:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from http import HTTPStatus
 from typing import Annotated, Any
 
 import orjson
@@ -36,11 +37,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenancy_kinds import KINDS, SLUG_PATTERN, Kind
 from tenancy_backend import openapi as openapi_spec
-from tenancy_backend.errors import BadRequest, Invalid, RateLimited, ServiceError, TooLarge, Unauthorized
+from tenancy_backend.errors import (
+    BadRequest,
+    Invalid,
+    RateLimited,
+    ServiceError,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    status_title,
+)
+from tenancy_backend.methods import MethodSemantics, allowed_methods
 from tenancy_backend.scim import PREFIX as SCIM_PREFIX
 from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
-from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, Service
+from tenancy_backend.selectors import CURSOR_PATTERN, SELECTOR_PATTERN
+from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, TOKEN_PATTERN, Service
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +71,12 @@ def problem_response(error: ServiceError) -> JSONResponse:
     return JSONResponse(error.problem(), status_code=error.status, headers=error.headers, media_type=PROBLEM_JSON)
 
 
-# RFC 9110's names where Python's HTTPStatus keeps older ones (422 was "Unprocessable Entity").
-_TITLES = {422: "Unprocessable Content", 413: "Content Too Large"}
-
-
 def _problem(
     status: int, detail: str, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = {
         "type": "about:blank",
-        "title": _TITLES.get(status) or HTTPStatus(status).phrase,
+        "title": status_title(status),
         "status": status,
         "detail": detail,
         "errors": errors or [],
@@ -95,13 +103,13 @@ def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    headers = dict(exc.headers or {})
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "allow"}
     if exc.status_code == 404:
         detail = f"no such route: {request.method} {request.url.path}; see /openapi.json"
     elif exc.status_code == 405:
-        detail = f"method {request.method} is not allowed on {request.url.path}"
-        if "allow" in {k.lower() for k in headers}:
-            detail += f" (allowed: {next(v for k, v in headers.items() if k.lower() == 'allow')})"
+        # Starlette names only the methods of the first route that matched the path; RFC 9110 wants all.
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        detail = f"method {request.method} is not allowed on {request.url.path} (allowed: {headers['Allow']})"
     else:
         detail = str(exc.detail)
     return _problem(exc.status_code, detail, headers=headers)
@@ -141,52 +149,66 @@ class RateLimiter:
 
 
 class AuthFailureLimiter:
-    """Failed authentications per client address over a sliding window; past `limit`, 429 for that address.
+    """Failed authentications per (client address, credential) pair over a sliding window; past `limit`, 429
+    for that pair only, answered before the token is looked up.
 
-    Every 401 counts (missing, malformed, unknown, revoked or expired token). While an address is over the
-    limit its requests are refused before any token is looked up, so that guessing gains nothing, until its
-    oldest failure leaves the window. At most MAX_ADDRESSES addresses are tracked (the stalest are dropped).
+    Why the pair and not the address: behind one NAT or proxy (a CI fleet, an office) many clients share an
+    address, and one of them retrying with a revoked token must not lock the others out; a valid token is
+    another pair, so it always keeps working. Guessing is no threat to the tokens' secrecy (256 random bits:
+    a billion guesses a second for a century find one with probability below 2^-190), so the limit is about
+    a stuck client's retry storm: it gets 429 with Retry-After, and its requests stop reaching the database.
+    A request without a credential, or with one no token can look like, is never counted: it guesses nothing.
+
+    Requests already past `check` when the limit is reached are still looked up: under concurrency a pair
+    gets at most `limit` plus the requests it has in flight. Only a digest of the credential is kept. At most MAX_PAIRS pairs are tracked (the stalest are dropped:
+    a spray of distinct guesses evicts only pairs that would have had one failure each).
     """
 
-    MAX_ADDRESSES = 10_000
+    MAX_PAIRS = 10_000
 
     def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = int(limit)
         self.window = float(window)
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, bytes], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures.get(address, deque())
+    @staticmethod
+    def _key(address: str, credential: str) -> tuple[str, bytes]:
+        return address, hashlib.sha256(credential.encode("utf-8", "surrogatepass")).digest()[:16]
+
+    def _recent(self, key: tuple[str, bytes], now: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         return failures
 
-    def check(self, address: str) -> None:
+    def check(self, address: str, credential: str) -> None:
+        """RateLimited when this credential failed `limit` times from this address within the window."""
         now = self._clock()
         with self._lock:
-            failures = self._recent(address, now)
+            failures = self._recent(self._key(address, credential), now)
             if len(failures) >= self.limit:
                 retry_after = max(1, math.ceil(failures[0] + self.window - now))
                 raise RateLimited(
-                    f"too many failed authentications from {address} ({len(failures)} in the last "
-                    f"{self.window:g} s); retry after {retry_after} s with a valid token",
+                    f"this token failed to authenticate {len(failures)} times from {address} in the last "
+                    f"{self.window:g} s; retry after {retry_after} s, or with a valid token now",
                     retry_after,
                 )
 
-    def failed(self, address: str) -> None:
+    def failed(self, address: str, credential: str) -> None:
         now = self._clock()
+        key = self._key(address, credential)
         with self._lock:
-            failures = self._recent(address, now)
+            failures = self._recent(key, now)
             failures.append(now)
-            self._failures.pop(address, None)
-            self._failures[address] = failures  # re-inserted: the dict stays ordered by last failure
-            while len(self._failures) > self.MAX_ADDRESSES:
+            self._failures.pop(key, None)
+            self._failures[key] = failures  # re-inserted: the dict stays ordered by last failure
+            while len(self._failures) > self.MAX_PAIRS:
                 del self._failures[next(iter(self._failures))]
 
 
-DEFAULT_AUTH_FAILURE_LIMIT = 30  # failed authentications per client address per minute
+DEFAULT_AUTH_FAILURE_LIMIT = 30  # failed authentications per (address, credential) pair per minute
 
 
 # --- dependencies ---------------------------------------------------------------------------------
@@ -199,22 +221,46 @@ def _service(request: Request) -> Service:
     return service
 
 
+_TOKEN = re.compile(TOKEN_PATTERN)
+_MISSING = "missing bearer token: send `Authorization: Bearer <token>` (tenancy token create)"
+
+
+def _credential(request: Request) -> str:
+    """The bearer token of the request; Unauthorized, without any lookup, when there is none or when it
+    cannot be a token (another scheme, or not the shape `tenancy token create` prints)."""
+    header = request.headers.get("authorization")
+    if header is None or not header.strip():
+        raise Unauthorized(_MISSING)
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized("the Authorization header must be `Bearer <token>`")
+    token = token.strip()
+    if not token:
+        raise Unauthorized(_MISSING)
+    if not _TOKEN.match(token):
+        raise Unauthorized(
+            "malformed token: a token is `tnc_` and 43 more characters, as `tenancy token create` prints it",
+            invalid_token=True,
+        )
+    return token
+
+
 async def _scope(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Scope:
+    # `credentials` documents the security scheme; the header is read by `_credential`.
     service = _service(request)
+    token = _credential(request)
     guard: AuthFailureLimiter | None = request.app.state.auth_failures
     address = request.client.host if request.client else "unknown"
     if guard is not None:
-        guard.check(address)
+        guard.check(address, token)
     try:
-        if credentials is None and request.headers.get("authorization"):
-            raise Unauthorized("the Authorization header must be `Bearer <token>`")
-        scope = await run_in_threadpool(service.authenticate, credentials.credentials if credentials else None)
-    except Unauthorized:
+        scope = await run_in_threadpool(service.authenticate, token)
+    except Unauthorized as e:
         if guard is not None:
-            guard.failed(address)
-        raise
+            guard.failed(address, token)
+        raise Unauthorized(e.detail, e.errors, invalid_token=True) from None
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
         limiter.take(scope.principal)
@@ -225,10 +271,20 @@ ScopeDep = Annotated[Scope, Depends(_scope)]
 OrgPath = Annotated[str, Path(description="the organization's name", pattern=SLUG_PATTERN, max_length=63)]
 NamePath = Annotated[str, Path(description="the resource's name", pattern=SLUG_PATTERN, max_length=63)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MAX_LIMIT}")]
-Cursor = Annotated[str | None, Query(max_length=512, description="the nextCursor of the previous page")]
+# Cursors and selectors are checked by the service (400, naming the bad term); the document says which
+# strings pass, with the patterns the service's own parsers are written against.
+Cursor = Annotated[
+    str | None,
+    Query(description="the nextCursor of the previous page", json_schema_extra={"pattern": CURSOR_PATTERN}),
+]
 Selector = Annotated[
     str | None,
-    Query(alias="labelSelector", max_length=2048, description="e.g. `team=sales,tier!=free,env,!legacy`"),
+    Query(
+        alias="labelSelector",
+        max_length=2048,
+        description="e.g. `team=sales,tier!=free,env,!legacy`",
+        json_schema_extra={"pattern": SELECTOR_PATTERN},
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=255, description="replays return the first answer")
@@ -236,8 +292,26 @@ IdempotencyKey = Annotated[
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=256, description="the ETag last read")]
 
 
+_JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9!#$&^_.-]+\+)?json$")  # application/json, application/*+json
+
+
+def _require_json_media_type(request: Request) -> None:
+    """415 for a body declared as anything but JSON. A body without Content-Type is read as JSON (RFC 9110
+    §8.3 lets the recipient examine the data): the document says what it must be, and a parse error says so."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if not _JSON_MEDIA_TYPE.match(media_type):
+        raise UnsupportedMediaType(
+            f"the body is declared as {media_type or 'nothing'!r}; send it as `Content-Type: application/json`",
+            "application/json",
+        )
+
+
 async def read_json(request: Request) -> Any:
-    """The JSON body, at most 1 MiB (by Content-Length and by what actually arrives)."""
+    """The JSON body, at most 1 MiB (by Content-Length and by what actually arrives), declared as JSON."""
+    _require_json_media_type(request)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -397,7 +471,9 @@ def _register_extras(app: FastAPI) -> None:
     async def export(
         request: Request,
         scope: ScopeDep,
-        organization: Annotated[str | None, Query(max_length=63, description="only this organization's subtree")] = None,
+        organization: Annotated[
+            str | None, Query(pattern=SLUG_PATTERN, max_length=63, description="only this organization's subtree")
+        ] = None,
         selector: Selector = None,
     ) -> Response:
         documents = await run_in_threadpool(_service(request).export, scope, organization, selector)
@@ -484,7 +560,8 @@ def build_app(
 ) -> FastAPI:
     """The application around a service (None: an app that only describes itself, for the OpenAPI document).
 
-    `auth_failure_limit`: failed authentications per client address per minute before 429 (0: no limit).
+    `auth_failure_limit`: failed authentications per client address and credential per minute before 429
+    (0: no limit; see `AuthFailureLimiter`).
     """
     app = FastAPI(
         title="Tenancy API",
@@ -503,6 +580,7 @@ def build_app(
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(MethodSemantics, routes=app.router.routes)
     _register_extras(app)
     for kind in KINDS.values():
         _register_kind(app, kind)

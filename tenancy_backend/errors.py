@@ -49,11 +49,15 @@ class BadRequest(ServiceError):
 
 
 class Unauthorized(ServiceError):
+    """No usable credential. `invalid_token`: one was sent but is unknown, revoked, expired or malformed
+    (RFC 6750 §3.1: the challenge names the error only when a credential was sent)."""
+
     status = 401
     title = "Unauthorized"
 
-    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
-        super().__init__(detail, errors, headers={"WWW-Authenticate": 'Bearer realm="tenancy"'})
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None, *, invalid_token: bool = False) -> None:
+        challenge = 'Bearer realm="tenancy"' + (', error="invalid_token"' if invalid_token else "")
+        super().__init__(detail, errors, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(ServiceError):
@@ -87,6 +91,16 @@ class TooLarge(ServiceError):
     title = "Content Too Large"
 
 
+class UnsupportedMediaType(ServiceError):
+    """A request body in a media type other than JSON; `Accept` names what would have been read (RFC 9110 §15.5.16)."""
+
+    status = 415
+    title = "Unsupported Media Type"
+
+    def __init__(self, detail: str, accept: str) -> None:
+        super().__init__(detail, [{"path": "", "message": detail}], headers={"Accept": accept})
+
+
 class Invalid(ServiceError):
     status = 422
     title = "Unprocessable Content"
@@ -106,6 +120,17 @@ class Unavailable(ServiceError):
 
     status = 503
     title = "Service Unavailable"
+
+
+# RFC 9110's names where Python's HTTPStatus keeps older ones (422 was "Unprocessable Entity").
+_RFC_9110_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_title(status: int) -> str:
+    """The problem title of an HTTP status: one name per status, whoever refuses."""
+    from http import HTTPStatus
+
+    return _RFC_9110_TITLES.get(status) or HTTPStatus(status).phrase
 
 
 def error_for_status(status: int) -> type[ServiceError]:
@@ -153,7 +178,9 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedMediaType",
     "Violation",
     "error_for_status",
     "refuse",
+    "status_title",
 ]

@@ -7,9 +7,6 @@ parameters, never spliced into SQL.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -20,9 +17,22 @@ from tenancy_kinds import LABEL_KEY_PATTERN, STACK_LABEL
 from tenancy_backend.db import resources
 from tenancy_backend.errors import BadRequest
 
+_VALUE_CHARACTERS = r"[^,=!\x00-\x1f\x7f]{0,253}"
 _KEY = re.compile(LABEL_KEY_PATTERN)
-_VALUE = re.compile(r"^[^,=!\x00-\x1f\x7f]{0,253}$")
+_VALUE = re.compile(f"^{_VALUE_CHARACTERS}$")
 MAX_SELECTOR_TERMS = 20
+
+
+def _selector_pattern() -> str:
+    """The grammar `parse_selector` accepts, as one regular expression (for the OpenAPI document): terms
+    `k`, `!k`, `k=v`, `k==v`, `k!=v`, at most MAX_SELECTOR_TERMS, with whitespace around the parts (`\\s`
+    is what `str.strip` removes); a blank selector selects everything."""
+    key = f"(?:{LABEL_KEY_PATTERN.removeprefix('^').removesuffix('$')})"
+    term = rf"\s*(?:{key}|!\s*{key}|{key}\s*(?:==?|!=)\s*{_VALUE_CHARACTERS})\s*"
+    return rf"^(?:\s*|{term}(?:,{term}){{0,{MAX_SELECTOR_TERMS - 1}}})$"
+
+
+SELECTOR_PATTERN = _selector_pattern()
 
 
 class Op(str, Enum):
@@ -105,25 +115,34 @@ def _term_clause(term: Term) -> ColumnElement[bool]:
 # --- cursors --------------------------------------------------------------------------------------
 
 
+# A cursor is the id the next page starts after, in hexadecimal: every string of the pattern is a cursor
+# (a page, possibly empty), so the OpenAPI document can say exactly which cursors are refused. Ids are far
+# below 16^15; the empty cursor is the first page.
+CURSOR_PATTERN = r"^[0-9a-f]{0,15}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def encode_cursor(last_id: int) -> str:
-    raw = json.dumps({"after": last_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{last_id:x}"
 
 
 def decode_cursor(cursor: str | None) -> int:
-    """The id a page starts after (0 for the first page); BadRequest for anything we did not issue."""
+    """The id a page starts after (0 for the first page); BadRequest for anything not of CURSOR_PATTERN."""
     if cursor is None or cursor == "":
         return 0
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        after = data["after"]
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**63:
-            raise ValueError(after)
-        return after
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+    if not _CURSOR.fullmatch(cursor):
         message = "invalid cursor: pass the nextCursor of the previous page unchanged, or omit it to start over"
-        raise BadRequest(message, [{"path": "cursor", "message": message}]) from None
+        raise BadRequest(message, [{"path": "cursor", "message": message}])
+    return int(cursor, 16)
 
 
-__all__ = ["Op", "Term", "decode_cursor", "encode_cursor", "parse_selector", "selector_clause"]
+__all__ = [
+    "CURSOR_PATTERN",
+    "SELECTOR_PATTERN",
+    "Op",
+    "Term",
+    "decode_cursor",
+    "encode_cursor",
+    "parse_selector",
+    "selector_clause",
+]

@@ -74,6 +74,8 @@ MAX_OPERATIONS = 10_000
 MAX_DEPOSIT = Decimal("1000000.00")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 TOKEN_PREFIX = "tnc_"
+# Every token `create_token` makes: the prefix and `secrets.token_urlsafe(32)` (43 characters, 256 bits).
+TOKEN_PATTERN = "^" + TOKEN_PREFIX + "[A-Za-z0-9_-]{43}$"
 OPERATIONS = ("create", "update", "delete")
 
 

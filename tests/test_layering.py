@@ -51,7 +51,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.errors",),
 ]
 BACKEND_LAYERS: list[tuple[str, ...]] = [
-    ("tenancy_backend.api", "tenancy_backend.openapi"),
+    ("tenancy_backend.api", "tenancy_backend.openapi", "tenancy_backend.methods"),
     ("tenancy_backend.scim", "tenancy_backend.scim.routes"),
     ("tenancy_backend.scim.provisioning", "tenancy_backend.scim.queries"),
     ("tenancy_backend.scim.mapping",),

@@ -260,6 +260,11 @@ def test_authentication(api: Api, server: Server) -> None:
         response = requests.get(url, headers=headers, timeout=10)
         assert_problem(response, 401)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: the challenge names the error only when a bearer token was sent.
+    assert requests.get(url, timeout=10).headers["WWW-Authenticate"] == 'Bearer realm="tenancy"'
+    for token in ("nope", "tnc_" + secrets.token_urlsafe(32)):
+        response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="tenancy", error="invalid_token"'
     token = create_token(server.db_url)
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
     from tenancy_backend.service import Service
@@ -318,6 +323,72 @@ def test_unknown_routes_and_methods(api: Api) -> None:
     assert_problem(response, 405, "PATCH")
     assert "GET" in response.headers["Allow"]
     assert_problem(api("GET", "/v1/organizations/NOT_A_SLUG"), 422)
+
+
+# --- HTTP semantics (RFC 9110) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/organizations", "GET, HEAD, OPTIONS, POST"),
+        ("/v1/organizations/acme", "DELETE, GET, HEAD, OPTIONS, PUT"),
+        ("/v1/organizations/acme/users", "GET, HEAD, OPTIONS, POST"),
+        ("/v1/organizations/acme/users/ada", "DELETE, GET, HEAD, OPTIONS, PUT"),
+        ("/v1/organizations/acme/deposits", "OPTIONS, POST"),
+        ("/v1/changesets", "OPTIONS, POST"),
+        ("/v1/prices", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_405_and_options_list_every_method_of_the_resource(api: Api, path: str, allowed: str) -> None:
+    refused = api("PATCH", path)
+    assert_problem(refused, 405, f"allowed: {allowed}")
+    assert refused.headers["Allow"] == allowed
+    options = requests.options(api.server.url + path, timeout=10)  # no token needed: routes are public
+    assert options.status_code == 204 and options.headers["Allow"] == allowed and options.content == b""
+    assert requests.options(api.server.url + "/v1/widgets", timeout=10).status_code == 404
+
+
+def test_head_is_get_without_the_body(api: Api) -> None:
+    o = make_org(api)
+    for path in (f"/v1/organizations/{o}", "/v1/organizations", "/v1/prices", f"/v1/export?organization={o}"):
+        got, head = api("GET", path), api("HEAD", path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b""
+        for header in ("content-type", "etag", "content-length"):
+            assert head.headers.get(header) == got.headers.get(header), (path, header)
+    assert api("HEAD", "/v1/organizations/ghost").status_code == 404
+    assert requests.head(api.server.url + "/v1/prices", timeout=10).status_code == 401
+    assert api("HEAD", "/v1/changesets").headers["Allow"] == "OPTIONS, POST"  # 405: no GET there
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"]
+)
+def test_a_body_not_declared_as_json_is_415(api: Api, content_type: str) -> None:
+    body = json.dumps(org(unique())).encode()
+    response = api("POST", "/v1/organizations", data=body, headers={"Content-Type": content_type})
+    assert_problem(response, 415, content_type.split(";")[0], "application/json")
+    assert response.headers["Accept"] == "application/json"
+    assert api("GET", "/v1/organizations?limit=1").status_code == 200  # nothing was created from it
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/tenancy+json"]
+)
+def test_json_media_types_are_read(api: Api, content_type: str) -> None:
+    body = json.dumps(org(unique())).encode()
+    created = api("POST", "/v1/organizations", data=body, headers={"Content-Type": content_type})
+    assert created.status_code == 201, created.text
+
+
+def test_dns_names_are_case_insensitive(api: Api) -> None:
+    name = unique()
+    created = api("POST", "/v1/organizations", org(name, domains=[f"{name.upper()}.Example"]))
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["domains"] == [f"{name}.example"]
+    clash = api("POST", "/v1/organizations", org(unique(), domains=[f"{name}.EXAMPLE"]))
+    assert_problem(clash, 409, f"{name}.example")
 
 
 def test_openapi_is_served(api: Api) -> None:
