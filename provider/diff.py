@@ -51,6 +51,13 @@ def desired_labels(desired: dict[str, Any], stack: str | None, live: dict[str, A
     return labels
 
 
+def labels_after(op: Operation, stack: str | None) -> dict[str, str]:
+    """The labels the resource carries after this change; for a delete, those it carries now."""
+    if op.desired is None:
+        return labels_of(op.live or {})
+    return desired_labels(op.desired, stack, op.live)
+
+
 def _metadata_view(document: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     return {"labels": labels, "protected": bool((document.get("metadata") or {}).get("protected", False))}
 
@@ -116,4 +123,4 @@ def deletion_diffs(live: dict[str, Any]) -> tuple[FieldDiff, ...]:
     return tuple(_field_diffs({"spec": kind.essence(live.get("spec") or {})}, {}, ()))
 
 
-__all__ = ["deletion_diffs", "desired_labels", "diff", "labels_of"]
+__all__ = ["deletion_diffs", "desired_labels", "diff", "labels_after", "labels_of"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.costs import CostChange, Prices, balance_warnings, cost_changes
-from provider.diff import deletion_diffs, desired_labels, diff, labels_of
+from provider.diff import deletion_diffs, desired_labels, diff, labels_after, labels_of
 from provider.errors import PlanError
 from provider.operations import Action, Adopt, Delete, Operation, Replace, Update, key_id
 from provider.ordering import Graph, build
@@ -153,13 +153,6 @@ def _organization_labels(
     return out
 
 
-def labels_after(op: Operation, stack: str | None) -> dict[str, str]:
-    """The labels the resource carries after this change; for a delete, those it carries now."""
-    if op.desired is None:
-        return labels_of(op.live or {})
-    return desired_labels(op.desired, stack, op.live)
-
-
 def _is_archived(live: dict[str, Any]) -> bool:
     kind = KINDS[live["kind"]]
     return kind.archived(kind.effective(live.get("spec") or {}))
@@ -282,4 +275,4 @@ def _replace_warnings(operations: Iterable[Operation]) -> list[str]:
     return [f"{op.key}: {note}" for op in operations if isinstance(op, Replace) for note in op.notes]
 
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "labels_after", "plan"]
