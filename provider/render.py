@@ -38,7 +38,18 @@ def _removed(d: FieldDiff, op: Operation) -> str:
     return f"- {d.dotted}: {_value(d.before)}"
 
 
+def _item(value: Any) -> str:
+    return value if isinstance(value, str) else _value(value)
+
+
+def _joined_and_left(d: FieldDiff) -> str:
+    """`+ dave, - carl`: a set-valued field's change, never the whole list (a team may have 10,000 members)."""
+    return ", ".join([f"+ {_item(v)}" for v in d.added or ()] + [f"- {_item(v)}" for v in d.removed or ()])
+
+
 def _changed(d: FieldDiff, op: Operation) -> str:
+    if d.is_set:
+        return f"~ {d.dotted}: {_joined_and_left(d)}"
     if d.before is None and not d.sensitive:
         return _added(d, op)
     if d.after is None:
@@ -140,6 +151,13 @@ def text(plan: Plan) -> str:
     return "\n".join(t for _, t in text_lines(plan)) + "\n"
 
 
+def _change_json(d: FieldDiff) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive}
+    if d.is_set:  # a set-valued field: what joins and what leaves, beside the whole lists
+        out["added"], out["removed"] = list(d.added or ()), list(d.removed or ())
+    return out
+
+
 def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {
         "action": op.action.value,
@@ -149,9 +167,7 @@ def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
         "resource_version": op.live_version,
         "labels": plan.labels(op),
         "organization_labels": plan.organization_labels.get(op.key.organization) if op.key.organization else None,
-        "changes": [
-            {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive} for d in op.diffs
-        ],
+        "changes": [_change_json(d) for d in op.diffs],
         "notes": list(op.notes),
     }
     out.update(SHAPES[type(op)].json_extra(op))
