@@ -14,7 +14,7 @@ from typing import Any
 from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Replace, Update
 from provider.plan import Plan
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: selection; set-valued changes carry added/removed
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -143,6 +143,8 @@ def text_lines(plan: Plan) -> list[Line]:
         lines.append(("yellow", f"Warning: {warning}"))
     if plan.notes or plan.warnings:
         lines.append(("", ""))
+    if plan.targeted:
+        lines.append(("bold yellow", plan.targeted))
     lines.append(("bold", plan.summary))
     return lines
 
@@ -174,6 +176,12 @@ def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
     return out
 
 
+def _selection_json(plan: Plan) -> dict[str, Any] | None:
+    if plan.selection is None:
+        return None
+    return {**plan.selection.as_json(), "not_planned": plan.not_planned, "text": plan.targeted}
+
+
 def as_json(plan: Plan) -> dict[str, Any]:
     """The stable machine-readable plan (documented in docs/plan-json.md)."""
     return {
@@ -188,6 +196,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             "delete": plan.count(Action.DELETE),
             "text": plan.summary,
         },
+        "selection": _selection_json(plan),
         "operations": [_op_json(op, plan) for op in plan.operations],
         "costs": [
             {
@@ -213,6 +222,8 @@ def markdown(plan: Plan) -> str:
     """A pull-request comment: the summary up front, the changes folded, costs as a table."""
     stack = f" — stack `{plan.stack}`" if plan.stack else ""
     out = [f"### Tenancy plan{stack}", "", f"**{plan.summary}**", ""]
+    if plan.targeted:
+        out += [f"_{plan.targeted}_", ""]
     if plan.operations:
         out += [f"<details><summary>{len(plan.operations)} change(s)</summary>", "", "```diff"]
         for op in plan.operations:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from tenancy_kinds.specs import LABEL_KEY_PATTERN
 
@@ -19,7 +19,7 @@ MAX_SELECTOR_TERMS = 20
 SELECTOR_EXAMPLES = "Use comma-separated terms such as `team=sales`, `tier!=free`, `env`, `!legacy`."
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     EQUALS = "="
     NOT_EQUALS = "!="
     EXISTS = "exists"

@@ -27,6 +27,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.render",),
     ("provider.policy",),
     ("provider.plan",),
+    ("provider.targeting",),
     ("provider.ordering",),
     ("provider.costs", "provider.diff"),
     ("provider.operations",),
