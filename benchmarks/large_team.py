@@ -20,6 +20,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scale import Timed, tenancy  # noqa: E402
+from provider.connect import connect  # noqa: E402
+from tenancy_kinds import ResourceKey  # noqa: E402
 from tests.support import new_pg_database, start_server  # noqa: E402
 
 ORGANIZATION, DOMAIN, TEAM = "big", "big.example", "everyone"
@@ -106,10 +109,29 @@ def measure(members: int, runs: int, database: str, work: Path) -> dict[str, Any
         figures["apply CPU"] = [a.cpu_seconds for a in applies]
         figures["apply tail"] = applies[-1].tail
         _run("plan after apply", ["plan", path, "--detailed-exitcode"], env, work, 0)  # converged
+        figures["server update"] = server_updates(server.url, server.token, members, runs)
     finally:
         server.stop()
     figures["load after"] = os.getloadavg()
     return figures
+
+
+def server_updates(url: str, token: str, members: int, runs: int) -> list[float]:
+    """The backend's own share: one PUT of the team with a member more or less, timed from here."""
+    client = connect(url, token)
+    key = ResourceKey("Team", ORGANIZATION, TEAM)
+    seconds = []
+    try:
+        for n in range(runs):
+            team = client.get(key)
+            assert team is not None
+            team["spec"]["members"] = [user_name(i) for i in range(members + (n % 2))]
+            start = time.perf_counter()
+            client.update(team, if_match=team["metadata"]["resourceVersion"])
+            seconds.append(time.perf_counter() - start)
+    finally:
+        client.close()
+    return seconds
 
 
 def report(members: int, runs: int, database: str, figures: dict[str, Any], command: str) -> str:
@@ -120,7 +142,7 @@ def report(members: int, runs: int, database: str, figures: dict[str, Any], comm
     load = " → ".join(", ".join(f"{x:.1f}" for x in figures[k]) for k in ("load before", "load after"))
     machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
     return "\n".join([
-        f"## Large team: {members:,} members, one change ({database}), {dt.date.today().isoformat()}",
+        f"### Large team: {members:,} members, one change ({database}), {dt.date.today().isoformat()}",
         "",
         f"Machine: {machine}; load average (1, 5, 15 min) before → after: {load}.",
         f"Command: `{command}`",
@@ -133,6 +155,7 @@ def report(members: int, runs: int, database: str, figures: dict[str, Any], comm
         f"| plan --target Team/{ORGANIZATION}/{TEAM} | {median('targeted plan')} |",
         f"| apply: one member joins or leaves | {median('apply')} |",
         f"| apply, CLI CPU time | {median('apply CPU')} |",
+        f"| the backend alone: one PUT of the team (HTTP, timed by the client) | {median('server update')} |",
         "",
         "The plan's last lines:",
         "",

@@ -17,4 +17,5 @@ def test_large_team_benchmark_runs_and_its_change_is_one_line() -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     for figure in ("| plan: one member joins |", "| apply: one member joins or leaves |", "load average"):
         assert figure in run.stdout
-    assert "      ~ spec.members: + user00200\n\nPlan: 0 to create, 1 to update, 0 to replace, 0 to delete." in run.stdout
+    one_line = "      ~ spec.members: + user00200\n\nPlan: 0 to create, 1 to update, 0 to replace, 0 to delete."
+    assert one_line in run.stdout
