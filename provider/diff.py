@@ -1,8 +1,9 @@
 """One resource, desired against live → the one operation that makes them agree (or none). Pure.
 
 The comparison is on each resource's *essence* (`Kind.essence`): server-managed fields stripped, defaults
-applied to both sides, set-valued lists sorted, sensitive fields never compared by value. A password is
-sent on create and whenever `passwordVersion` changes; the diff shows it as `(sensitive)`.
+applied to both sides, set-valued lists sorted, sensitive fields never compared by value. A change to a
+set-valued list (`Kind.unordered`) says what joins and what leaves; a create or a delete lists fields whole.
+A password is sent on create and whenever `passwordVersion` changes; the diff shows it as `(sensitive)`.
 
 Pulumi's `diff()` and the CLI's plan both call `diff()` here, so they cannot disagree.
 """
@@ -25,13 +26,32 @@ def _flatten(value: Any, prefix: Path) -> dict[Path, Any]:
     return {prefix: value}
 
 
-def _field_diffs(before: dict[str, Any], after: dict[str, Any], prefix: Path) -> list[FieldDiff]:
+def _field_diffs(
+    before: dict[str, Any], after: dict[str, Any], prefix: Path, sets: frozenset[Path] = frozenset()
+) -> list[FieldDiff]:
+    """The changed leaves; those at `sets` (lists that are sets) say what joins and what leaves."""
     old, new = _flatten(before, prefix), _flatten(after, prefix)
     diffs = []
     for path in sorted(set(old) | set(new)):
-        if old.get(path) != new.get(path):
-            diffs.append(FieldDiff(path, old.get(path), new.get(path)))
+        was, now = old.get(path), new.get(path)
+        if was != now:
+            diffs.append(_set_diff(path, was, now) if path in sets else FieldDiff(path, was, now))
     return diffs
+
+
+def _set_diff(path: Path, before: Any, after: Any) -> FieldDiff:
+    """A set-valued field's change as what joins and what leaves (the whole lists kept beside them)."""
+    if not all(v is None or isinstance(v, list) for v in (before, after)):
+        return FieldDiff(path, before, after)
+    was, now = set(before or ()), set(after or ())
+    if was == now:  # absent against empty: nothing joins or leaves, show the field as it is
+        return FieldDiff(path, before, after)
+    return FieldDiff(path, before, after, added=tuple(sorted(now - was)), removed=tuple(sorted(was - now)))
+
+
+def _set_paths(kind: Kind) -> frozenset[Path]:
+    """Where a kind's set-valued lists lie in the compared view (the table of kinds says which they are)."""
+    return frozenset(("spec", name) for name in kind.unordered)
 
 
 def labels_of(document: dict[str, Any]) -> dict[str, str]:
@@ -49,6 +69,13 @@ def desired_labels(desired: dict[str, Any], stack: str | None, live: dict[str, A
     elif live is not None and STACK_LABEL in labels_of(live):
         labels[STACK_LABEL] = labels_of(live)[STACK_LABEL]
     return labels
+
+
+def labels_after(op: Operation, stack: str | None) -> dict[str, str]:
+    """The labels the resource carries after this change; for a delete, those it carries now."""
+    if op.desired is None:
+        return labels_of(op.live or {})
+    return desired_labels(op.desired, stack, op.live)
 
 
 def _metadata_view(document: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
@@ -95,7 +122,7 @@ def diff(
     }
     if before == after and not secrets:
         return None  # the common case at scale: skip the field-by-field walk
-    diffs = tuple(_field_diffs(before, after, ()) + secrets)
+    diffs = tuple(_field_diffs(before, after, (), _set_paths(kind)) + secrets)
     if not diffs:
         return None
     immutable = tuple(sorted(d.path[1] for d in diffs if d.path[:1] == ("spec",) and d.path[1] in kind.immutable))
@@ -116,4 +143,4 @@ def deletion_diffs(live: dict[str, Any]) -> tuple[FieldDiff, ...]:
     return tuple(_field_diffs({"spec": kind.essence(live.get("spec") or {})}, {}, ()))
 
 
-__all__ = ["deletion_diffs", "desired_labels", "diff", "labels_of"]
+__all__ = ["deletion_diffs", "desired_labels", "diff", "labels_after", "labels_of"]

@@ -24,6 +24,7 @@ from provider.client import Client
 from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
 from provider.plan import Plan, plan
+from provider.targeting import Selection
 from provider.render import as_json
 from provider.secrets import SecretValues
 from tenancy_kinds import SLUG_PATTERN, ResourceKey
@@ -111,7 +112,9 @@ def prepare(
     destroy: bool = False,
     allow_outside: bool = False,
     policy_paths: Sequence[str] = (),
+    selection: Selection | None = None,
 ) -> Prepared:
+    """Load, check, read the backend, plan (restricted to `selection`, if any), judge the policies."""
     reading = _Background(live_state, client)  # the backend answers while the manifests load
     manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
     policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
@@ -122,9 +125,11 @@ def prepare(
     prices = Prices.from_api(client.prices())
     warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
     documents = [m.document for m in manifest_set.manifests]
-    result = plan(documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings)
+    result = plan(
+        documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings, selection=selection
+    )
     paths_seen = [str(Path(p).resolve()) for p in paths]
-    # Last, on the finished plan: `input` is exactly what `plan --json` prints.
+    # Last, on the finished (targeted) plan: `input` is exactly what `plan --json` prints.
     report = policy.evaluate(policies, as_json(result)) if policies else None
     return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets, report)
 
@@ -164,6 +169,8 @@ def save(prepared: Prepared, path: str) -> None:
         "paths": prepared.paths,
         "manifest_digest": prepared.digest,
         "versions": prepared.plan.versions(),
+        # `apply --plan` re-plans with the same selection, so that it applies the part that was planned.
+        "selection": (prepared.plan.selection or Selection()).as_json(),
         "plan": as_json(prepared.plan),
     }
     try:
@@ -192,9 +199,10 @@ def prepare_saved(
         raise ConfigError(
             f"the saved plan was made against {saved['backend']}, not {backend}; pass --backend to match"
         )
+    selection = Selection.from_json(saved.get("selection"))
     try:
         prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"], allow_outside=allow_outside,
-                           policy_paths=policy_paths)
+                           policy_paths=policy_paths, selection=selection or None)
     except ManifestError as e:
         raise StalePlanError(["the manifests no longer validate:\n" + str(e)]) from e
     moved = []

@@ -147,6 +147,29 @@ class Graph:
     def unit_operations(self, u: int) -> list[Operation]:
         return [self.operations[i] for i in dict.fromkeys(step.op for step in self.units[u])]
 
+    def with_what_they_wait_for(self, units: set[int]) -> set[int]:
+        """These units and every unit they wait for, directly or not."""
+        return _reach(units, self.waits_for)
+
+    def with_what_waits_for_them(self, units: set[int]) -> set[int]:
+        """These units and every unit that waits for them, directly or not."""
+        return _reach(units, self.dependants())
+
+    def restricted(self, kept: set[int]) -> Graph:
+        """The graph of the kept units alone: their operations (renumbered, in their order here), their steps,
+        and the waits among them. `kept` must hold whatever its units wait for, or their order would lose a
+        dependency."""
+        units = sorted(kept)
+        assert all(self.waits_for[u] <= kept for u in units), "a restriction keeps what its units wait for"
+        ops = sorted({step.op for u in units for step in self.units[u]})
+        renumbered = {old: new for new, old in enumerate(ops)}
+        position = {old: new for new, old in enumerate(units)}
+        return Graph(
+            [self.operations[i] for i in ops],
+            [tuple(Step(renumbered[step.op], step.part) for step in self.units[u]) for u in units],
+            [{position[d] for d in self.waits_for[u]} for u in units],
+        )
+
     def _sort_key(self, u: int) -> tuple[int, int, str, str]:
         return _sort_key(self.operations[self.units[u][0].op])
 

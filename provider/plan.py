@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.costs import CostChange, Prices, balance_warnings, cost_changes
-from provider.diff import deletion_diffs, desired_labels, diff, labels_of
+from provider.diff import deletion_diffs, desired_labels, diff, labels_after, labels_of
 from provider.errors import PlanError
 from provider.operations import Action, Adopt, Delete, Operation, Replace, Update, key_id
 from provider.ordering import Graph, build
+from provider.targeting import Selection, known_resources, restrict
 from tenancy_kinds import KINDS, STACK_LABEL, TENANT_KIND, ResourceKey, protected
 
 
@@ -33,6 +34,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     # The labels of each organization an operation touches, as they will be (policies judge by them).
     organization_labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
+    selection: Selection | None = None  # a targeted plan: what it is restricted to
+    not_planned: int = 0  # a targeted plan: the changes of the whole plan it leaves out
 
     def count(self, *actions: Action) -> int:
         return sum(1 for op in self.operations if op.action in actions)
@@ -45,6 +48,13 @@ class Plan:
             f"{self.count(Action.REPLACE)} to replace, "
             f"{self.count(Action.DELETE)} to delete."
         )
+
+    @property
+    def targeted(self) -> str | None:
+        """The line a targeted plan says itself with; None for a whole plan."""
+        if self.selection is None:
+            return None
+        return f"Targeted plan: {self.not_planned} changes outside the selection are not planned."
 
     @property
     def has_changes(self) -> bool:
@@ -72,12 +82,15 @@ def plan(
     prices: Prices | None = None,
     destroy: bool = False,
     warnings: Iterable[str] = (),
+    selection: Selection | None = None,
 ) -> Plan:
     """Compare the declaration with the backend. Raises PlanError for changes that must not happen.
 
     `live` may hold more than the declared resources (a whole export); only declared resources and, with a
     stack name, the stack's own resources are considered. `destroy` plans the deletion of everything the
-    stack owns. `warnings` (the manifests' own) come first among the plan's warnings.
+    stack owns. `warnings` (the manifests' own) come first among the plan's warnings. A `selection`
+    (`provider.targeting`) keeps only the changes it selects, with what they need, chosen on the graph of
+    the whole plan; the whole plan's refusals still hold (a part of a plan is never looser than the plan).
     """
     live_by_key = {ResourceKey.of(d): d for d in live}
     problems: list[str] = []
@@ -117,8 +130,10 @@ def plan(
         raise PlanError(problems)
 
     graph = build(operations)
+    if selection:
+        graph = restrict(graph, selection, stack, known_resources([*desired, *live]))
     ordered = tuple(graph.operations_in_order())
-    costs = tuple(cost_changes(operations, live, prices, live_by_key)) if prices is not None else ()
+    costs = tuple(cost_changes(graph.operations, live, prices, live_by_key)) if prices is not None else ()
     return Plan(
         operations=ordered,
         stack=stack,
@@ -127,6 +142,8 @@ def plan(
         warnings=(*warnings, *_replace_warnings(ordered), *balance_warnings(list(costs))),
         notes=tuple(notes),
         organization_labels=_organization_labels(ordered, stack, desired, live_by_key),
+        selection=selection or None,
+        not_planned=len(operations) - len(ordered),
     )
 
 
@@ -151,13 +168,6 @@ def _organization_labels(
         elif key in live_by_key:
             out[name] = labels_of(live_by_key[key])
     return out
-
-
-def labels_after(op: Operation, stack: str | None) -> dict[str, str]:
-    """The labels the resource carries after this change; for a delete, those it carries now."""
-    if op.desired is None:
-        return labels_of(op.live or {})
-    return desired_labels(op.desired, stack, op.live)
 
 
 def _is_archived(live: dict[str, Any]) -> bool:
@@ -282,4 +292,4 @@ def _replace_warnings(operations: Iterable[Operation]) -> list[str]:
     return [f"{op.key}: {note}" for op in operations if isinstance(op, Replace) for note in op.notes]
 
 
-__all__ = ["Plan", "plan"]
+__all__ = ["Plan", "Selection", "labels_after", "plan"]

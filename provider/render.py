@@ -14,7 +14,7 @@ from typing import Any
 from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Replace, Update
 from provider.plan import Plan
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: selection; set-valued changes carry added/removed
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -38,7 +38,18 @@ def _removed(d: FieldDiff, op: Operation) -> str:
     return f"- {d.dotted}: {_value(d.before)}"
 
 
+def _item(value: Any) -> str:
+    return value if isinstance(value, str) else _value(value)
+
+
+def _joined_and_left(d: FieldDiff) -> str:
+    """`+ dave, - carl`: a set-valued field's change, never the whole list (a team may have 10,000 members)."""
+    return ", ".join([f"+ {_item(v)}" for v in d.added or ()] + [f"- {_item(v)}" for v in d.removed or ()])
+
+
 def _changed(d: FieldDiff, op: Operation) -> str:
+    if d.is_set:
+        return f"~ {d.dotted}: {_joined_and_left(d)}"
     if d.before is None and not d.sensitive:
         return _added(d, op)
     if d.after is None:
@@ -132,12 +143,21 @@ def text_lines(plan: Plan) -> list[Line]:
         lines.append(("yellow", f"Warning: {warning}"))
     if plan.notes or plan.warnings:
         lines.append(("", ""))
+    if plan.targeted:
+        lines.append(("bold yellow", plan.targeted))
     lines.append(("bold", plan.summary))
     return lines
 
 
 def text(plan: Plan) -> str:
     return "\n".join(t for _, t in text_lines(plan)) + "\n"
+
+
+def _change_json(d: FieldDiff) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive}
+    if d.is_set:  # a set-valued field: what joins and what leaves, beside the whole lists
+        out["added"], out["removed"] = list(d.added or ()), list(d.removed or ())
+    return out
 
 
 def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
@@ -149,13 +169,17 @@ def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
         "resource_version": op.live_version,
         "labels": plan.labels(op),
         "organization_labels": plan.organization_labels.get(op.key.organization) if op.key.organization else None,
-        "changes": [
-            {"path": d.dotted, "before": d.before, "after": d.after, "sensitive": d.sensitive} for d in op.diffs
-        ],
+        "changes": [_change_json(d) for d in op.diffs],
         "notes": list(op.notes),
     }
     out.update(SHAPES[type(op)].json_extra(op))
     return out
+
+
+def _selection_json(plan: Plan) -> dict[str, Any] | None:
+    if plan.selection is None:
+        return None
+    return {**plan.selection.as_json(), "not_planned": plan.not_planned, "text": plan.targeted}
 
 
 def as_json(plan: Plan) -> dict[str, Any]:
@@ -172,6 +196,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             "delete": plan.count(Action.DELETE),
             "text": plan.summary,
         },
+        "selection": _selection_json(plan),
         "operations": [_op_json(op, plan) for op in plan.operations],
         "costs": [
             {
@@ -197,6 +222,8 @@ def markdown(plan: Plan) -> str:
     """A pull-request comment: the summary up front, the changes folded, costs as a table."""
     stack = f" — stack `{plan.stack}`" if plan.stack else ""
     out = [f"### Tenancy plan{stack}", "", f"**{plan.summary}**", ""]
+    if plan.targeted:
+        out += [f"_{plan.targeted}_", ""]
     if plan.operations:
         out += [f"<details><summary>{len(plan.operations)} change(s)</summary>", "", "```diff"]
         for op in plan.operations:

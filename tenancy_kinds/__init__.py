@@ -5,7 +5,8 @@ backend (`tenancy_backend`) each ask it, and neither restates what it says.
 - `tenancy_kinds.facts`: the business facts a kind declares (claims, mailboxes, own domains, archives);
 - `tenancy_kinds.checks`: the rules one resource can break on its own;
 - `tenancy_kinds.table`: the kinds, each with its model and its facts;
-- `tenancy_kinds.passwords`: how strong a password must be.
+- `tenancy_kinds.passwords`: how strong a password must be;
+- `tenancy_kinds.selectors`: the label-selector grammar.
 """
 
 from tenancy_kinds.specs import (
@@ -92,6 +93,7 @@ from tenancy_kinds.table import (
     KINDS_BY_PLURAL,
     SERVER_METADATA,
     STACK_LABEL,
+    TENANT_LABEL,
     Kind,
     Reference,
     ResourceKey,
@@ -166,6 +168,7 @@ __all__ = [
     "SLUG_PATTERN",
     "STACK_LABEL",
     "TENANT_KIND",
+    "TENANT_LABEL",
     "ScopedMetadata",
     "SecretSource",
     "Share",

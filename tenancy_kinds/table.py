@@ -35,6 +35,8 @@ from tenancy_kinds.specs import (
 )
 
 STACK_LABEL = "tenancy/stack"
+# Every resource a Tenant (SPEC §6) expands to carries its name here: `--target Tenant/NAME` reads it.
+TENANT_LABEL = "tenancy/tenant"
 
 # --- the table ------------------------------------------------------------------------------------
 
@@ -392,6 +394,7 @@ __all__ = [
     "SERVER_METADATA",
     "STACK_LABEL",
     "TENANT_KIND",
+    "TENANT_LABEL",
     "Kind",
     "Reference",
     "ResourceKey",

@@ -27,6 +27,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.render",),
     ("provider.policy",),
     ("provider.plan",),
+    ("provider.targeting",),
     ("provider.ordering",),
     ("provider.costs", "provider.diff"),
     ("provider.operations",),
@@ -74,7 +75,7 @@ KINDS_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_kinds",),
     ("tenancy_kinds.table",),
     ("tenancy_kinds.checks",),
-    ("tenancy_kinds.facts", "tenancy_kinds.specs", "tenancy_kinds.passwords"),
+    ("tenancy_kinds.facts", "tenancy_kinds.specs", "tenancy_kinds.passwords", "tenancy_kinds.selectors"),
 ]
 
 SHARED = "tenancy_kinds"  # what both halves may import
