@@ -49,6 +49,8 @@ from tenancy_backend.errors import (
 )
 from tenancy_backend.methods import MethodSemantics, allowed_methods
 from tenancy_backend.scim import PREFIX as SCIM_PREFIX
+from tenancy_kinds import dotted
+from tenancy_kinds.messages import explain
 from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import CURSOR_PATTERN, SELECTOR_PATTERN
@@ -93,10 +95,9 @@ def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    for e in exc.errors():
-        loc = [str(part) for part in e.get("loc", ()) if part not in ("query", "header", "path", "body")]
-        errors.append({"path": ".".join(loc), "message": str(e.get("msg", "invalid value"))})
+    where = ("query", "header", "path", "body")
+    raw = [{**e, "loc": tuple(part for part in e.get("loc", ()) if part not in where)} for e in exc.errors()]
+    errors = [{"path": dotted(x.path), "message": x.text} for x in explain(None, None, raw)]  # the one translator
     detail = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3]) or "invalid request"
     return _problem(422, f"invalid request: {detail}", errors)
 

@@ -7,7 +7,6 @@ transaction takes the write lock. The state-dependent rules that can only be jud
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from tenancy_backend.errors import (
     refuse,
 )
 from tenancy_backend.passwords import fingerprint, hash_password
+from tenancy_kinds.messages import explain
 from tenancy_kinds.passwords import weakness
 from tenancy_backend.transaction import Tx, is_slug
 
@@ -131,9 +131,10 @@ def prepare(
         check_text(directory, "status.directory")
     document = _filled(kind, organization, document, name)
     try:
-        model = _strictly_validated(kind, document)
+        model = kind.validate_wire(document)
     except ValidationError as e:
-        raise Invalid(f"invalid {kind.name} document: {_summary(e)}", validation_errors(e)) from None
+        errors = validation_errors(e, model=kind.wire_document, value=document, sensitive=kind.sensitive)
+        raise Invalid(f"invalid {kind.name} document: {_summary(errors)}", errors) from None
     meta = model.metadata  # type: ignore[attr-defined]
     owner = meta.organization if kind.scoped else ""
     _require_match(kind, organization, name, owner, meta.name)
@@ -160,34 +161,6 @@ def prepare(
         password_fingerprint=fingerprint(password, pepper) if password is not None and pepper is not None else None,
         directory=directory,
     )
-
-
-def _strictly_validated(kind: Kind, document: dict[str, Any]) -> Any:
-    """The document validated with JSON's own types, as manifests are: "yes" is not true, and "5" and true
-    are not 5 (lax coercion would store values nobody wrote). A whole number written 5.0 is 5, as in JSON
-    Schema and in manifests."""
-    try:
-        return kind.wire_document.model_validate_json(_encoded(document), strict=True)
-    except ValidationError:  # refused documents only: again with 5.0 read as 5 (any other error stands)
-        return kind.wire_document.model_validate_json(_encoded(_whole_numbers(document)), strict=True)
-
-
-def _encoded(document: Any) -> bytes:
-    try:
-        return orjson.dumps(document)
-    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library encodes them
-        return json.dumps(document).encode()
-
-
-def _whole_numbers(value: Any) -> Any:
-    """`value` with every float that is a whole number made an int."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    return value
 
 
 def check_text(value: Any, path: str = "") -> None:
@@ -263,30 +236,19 @@ def _require_match(kind: Kind, organization: str | None, name: str | None, owner
         raise refuse(problems)
 
 
-def validation_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """pydantic errors → `[{path, message}]` with camelCase document paths such as `spec.domains[0]`."""
+def validation_errors(
+    error: ValidationError, prefix: str = "", model: Any = None, value: Any = None, sensitive: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """pydantic errors → `[{path, message}]` with camelCase document paths such as `spec.domains[0]`, worded by
+    the project's one translator (`tenancy_kinds.messages`), as manifests and Pulumi word them."""
     out = []
-    for e in error.errors(include_url=False, include_input=False):
-        path = prefix
-        for part in e["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            else:
-                path += f".{part}" if path else str(part)
-        out.append({"path": path, "message": _message(e["type"], e["msg"])})
+    for explained in explain(model, value, error.errors(include_url=False), sensitive):
+        path = dotted(explained.path)
+        out.append({"path": f"{prefix}.{path}" if prefix and path else prefix or path, "message": explained.text})
     return out
 
 
-def _message(error_type: str, message: str) -> str:
-    if error_type == "extra_forbidden":
-        return "unknown field: remove it or check its spelling"
-    if error_type == "missing":
-        return "required field is missing"
-    return message.removeprefix("Value error, ")  # a validator's own words
-
-
-def _summary(error: ValidationError) -> str:
-    errors = validation_errors(error)
+def _summary(errors: list[dict[str, str]]) -> str:
     head = "; ".join(f"{e['path'] or 'document'}: {e['message']}" for e in errors[:3])
     return head + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
 

@@ -7,10 +7,14 @@ schemas); no layer branches on a kind's name. It lives in its own package, besid
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from typing import Any, NamedTuple
+
+import orjson
+from pydantic import ValidationError
 
 from tenancy_kinds import checks
 from tenancy_kinds.checks import Check
@@ -126,6 +130,15 @@ class Kind:
                 out[f.alias or name] = _plain(value)
         return out
 
+    def validate_wire(self, document: Any) -> Model:
+        """A document as the backend receives it, validated with JSON's own types, as manifests are: "yes"
+        is not true, and "5" and true are not 5 (lax coercion would store values nobody wrote). A whole
+        number written 5.0 is 5, as in JSON Schema and in manifests. Raises pydantic's ValidationError."""
+        try:
+            return self.wire_document.model_validate_json(_encoded(document), strict=True)
+        except ValidationError:  # refused documents only: again with 5.0 read as 5 (any other error stands)
+            return self.wire_document.model_validate_json(_encoded(_whole_numbers(document)), strict=True)
+
     def fill_derived(self, spec: dict[str, Any]) -> None:
         """Give each absent derived field its source field's value, in place (see `derived_defaults`)."""
         for name, source in self.derived_defaults.items():
@@ -184,6 +197,24 @@ class Kind:
 
     def archived(self, spec: dict[str, Any]) -> bool:
         return self.archive is not None and self.archive.archived(spec)
+
+
+def _encoded(document: Any) -> bytes:
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library encodes them
+        return json.dumps(document).encode()
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`value` with every float that is a whole number made an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: a str Enum is not one of them

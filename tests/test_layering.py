@@ -44,7 +44,6 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.manifests.manifest", "provider.manifests.text", "provider.manifests.syntax"),
     (
         "provider.manifests.limits",
-        "provider.manifests.messages",
         "provider.manifests.discover",
         "provider.manifests.core_schema",
     ),
@@ -73,6 +72,7 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
 # The table of kinds, beneath both halves: it imports neither of them.
 KINDS_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_kinds",),
+    ("tenancy_kinds.messages",),
     ("tenancy_kinds.table",),
     ("tenancy_kinds.checks",),
     ("tenancy_kinds.facts", "tenancy_kinds.specs", "tenancy_kinds.passwords", "tenancy_kinds.selectors"),

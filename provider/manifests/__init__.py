@@ -33,7 +33,7 @@ from provider.manifests.config import read_config
 from provider.manifests.discover import CONFIG_NAMES, FOREIGN_FILES, discover
 from provider.manifests.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from provider.manifests.manifest import Manifest, ManifestSet, Origin
-from provider.manifests.messages import FieldPath, dotted_path
+from tenancy_kinds.messages import FieldPath, dotted_path
 from provider.manifests.parallel import read_files
 from provider.manifests.read import parse_manifests
 from provider.manifests.validate import without_duplicates

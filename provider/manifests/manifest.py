@@ -10,7 +10,7 @@ from typing import Any
 
 from provider.errors import Finding, Severity
 from tenancy_kinds import Kind, ResourceKey
-from provider.manifests.messages import FieldPath, dotted_path
+from tenancy_kinds.messages import FieldPath, dotted_path
 
 
 @dataclass(frozen=True, order=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tenancy_kinds import KINDS, ResourceKey
 from provider.manifests.manifest import Manifest, Origin
-from provider.manifests.messages import FieldPath
+from tenancy_kinds.messages import FieldPath
 from provider.manifests.text import read_text
 from provider.manifests.yaml_full import values
 

@@ -14,7 +14,7 @@ import pydantic
 from provider.errors import Finding, Severity
 from tenancy_kinds import API_VERSION, KINDS, Kind, ResourceKey
 from provider.manifests.manifest import Manifest, Origin
-from provider.manifests.messages import FieldPath, dotted_path, explain, show, type_name
+from tenancy_kinds.messages import FieldPath, dotted_path, explain, show, type_name
 
 
 def manifest(
@@ -37,8 +37,8 @@ def manifest(
     try:
         model = kind.document.model_validate_json(json.dumps(value), strict=True)
     except pydantic.ValidationError as e:
-        for path, message in explain(kind, value, e.errors()):
-            error(path, message)
+        for explained in explain(kind.document, value, e.errors(), kind.sensitive):
+            error(explained.path, explained.message)
         return None
     if value.get("status") is not None:
         at = _nearest(positions, ("status",), origin)

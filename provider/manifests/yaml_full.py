@@ -24,7 +24,7 @@ from provider.manifests.core_schema import (
 )
 from provider.manifests.limits import MAX_DEPTH, MAX_NODES, too_deep, too_many_values
 from provider.manifests.manifest import Origin
-from provider.manifests.messages import FieldPath, show
+from tenancy_kinds.messages import FieldPath, show
 from provider.manifests.syntax import yaml_error_finding
 from provider.manifests.yaml_events import Node, Refused, documents
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from provider import rules
 from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, to_snake
+from tenancy_kinds.messages import explain
 from tenancy_kinds.passwords import weakness
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known in preview
@@ -206,13 +207,12 @@ def check(kind: Kind, props: dict[str, Any]) -> list[Failure]:
     doc = document(kind, known, strict=True)
     failures: list[Failure] = []
     try:
-        kind.wire_document.model_validate(doc)
-    except ValidationError as e:
-        for error in e.errors():
-            path = _property_path(tuple(error["loc"]))
+        kind.validate_wire(doc)  # with JSON's own types, as the backend and `tenancy validate` judge
+    except ValidationError as e:  # worded by the project's one translator, as `tenancy validate` words them
+        for explained in explain(kind.wire_document, doc, e.errors(), kind.sensitive):
+            path = _property_path(explained.path)
             if path.split(".")[0].split("[")[0] not in unknown:
-                message = "unknown property" if error["type"] == "extra_forbidden" else error["msg"]
-                failures.append(Failure(path, message))
+                failures.append(Failure(path, explained.text))
         return failures
     return [] if unknown else _rules(kind, doc)
 

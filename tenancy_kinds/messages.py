@@ -1,8 +1,10 @@
 """Pydantic's validation errors → messages a person can act on: what is wrong and what would be right.
 
-Self-contained on purpose (it needs only the table of kinds and pydantic): `explain` is the one public
-entry, with the small wording helpers (`dotted_path`, `show`, `type_name`, `PATTERN_WORDS`) other messages
-share. Never echoes a secret: a sensitive field's value is said as "the value".
+The one translator of the project: manifests (`tenancy validate`), the backend's documents (`/v1`),
+Pulumi's `check()` and the API's query parameters all word a pydantic error here, so the same mistake
+gets the same words everywhere. `explain` is the public entry, with the small wording helpers (`show`,
+`type_name`, `PATTERN_WORDS`) other messages share. Never echoes a secret: a sensitive field's value is
+said as "the value".
 """
 
 from __future__ import annotations
@@ -11,22 +13,18 @@ import difflib
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
-from tenancy_kinds import (
-    DNS_PATTERN,
-    EMAIL_PATTERN,
-    HTTPS_URL_PATTERN,
-    LABEL_KEY_PATTERN,
-    SERVER_METADATA,
-    SLUG_PATTERN,
-    Kind,
-)
+from tenancy_kinds.facts import dotted
+from tenancy_kinds.specs import DNS_PATTERN, EMAIL_PATTERN, HTTPS_URL_PATTERN, LABEL_KEY_PATTERN, SLUG_PATTERN
+from tenancy_kinds.table import SERVER_METADATA
 
 FieldPath = tuple[str | int, ...]
+Model = type[pydantic.BaseModel] | None  # the model validated (None: parameters of no model, e.g. a query)
 
 PATTERN_WORDS = {
     SLUG_PATTERN: "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit "
@@ -58,19 +56,34 @@ _EXPECTED_TYPE = {
 
 def dotted_path(path: Sequence[str | int]) -> str:
     """("spec", "members", 2) → "spec.members[2]"."""
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out
+    return dotted(tuple(path))
 
 
-def explain(kind: Kind, value: dict[str, Any], errors: list[Any]) -> list[tuple[FieldPath, str]]:
-    """Every pydantic error of `kind`'s document model on `value` as (path, message), union alternatives
-    folded into one message each, duplicates left out."""
+@dataclass(frozen=True)
+class Explained:
+    """One error: the `path` it is about, what is wrong and the fix (`text`), and where the text is said
+    (`at`: a missing field is said at its parent, a bad mapping key at its mapping)."""
+
+    path: FieldPath
+    text: str
+    at: FieldPath
+
+    @property
+    def message(self) -> str:
+        """The text after its place: `spec.members[2]: 'Zed' is not valid: ...`."""
+        where = dotted(self.at)
+        return f"{where}: {self.text}" if where else self.text
+
+
+def explain(
+    model: Model, value: Any, errors: list[Any], sensitive: frozenset[str] = frozenset()
+) -> list[Explained]:
+    """Every pydantic error of `model` on `value`, union alternatives folded into one each, duplicates left
+    out. `sensitive`: spec fields whose value is never shown (passwords)."""
     plain: list[tuple[FieldPath, Any]] = []
     unions: dict[FieldPath, dict[str, list[tuple[FieldPath, Any]]]] = defaultdict(lambda: defaultdict(list))
     for err in errors:
-        path, tag = _trace(kind.document, tuple(err["loc"]))
+        path, tag = _trace(model, tuple(err["loc"]))
         if tag is None:
             plain.append((path, err))
         else:
@@ -82,9 +95,9 @@ def explain(kind: Kind, value: dict[str, Any], errors: list[Any]) -> list[tuple[
             plain.extend(ranked[0])  # one alternative is clearly what was meant: report its errors
         else:
             plain.append((prefix, {"type": "_union", "members": list(members)}))
-    out: list[tuple[FieldPath, str]] = []
+    out: list[Explained] = []
     for path, err in plain:
-        item = (path, _message(kind, value, path, err))
+        item = _explained(model, sensitive, value, path, err)
         if item not in out:
             out.append(item)
     return out
@@ -165,51 +178,53 @@ def _value_at(value: Any, path: FieldPath) -> Any:
     return value
 
 
-def _message(kind: Kind, value: dict[str, Any], path: FieldPath, err: Any) -> str:
-    """One error, said for a person: what is wrong and what would be right. Never echoes a secret."""
+def _explained(model: Model, sensitive: frozenset[str], value: Any, path: FieldPath, err: Any) -> Explained:
     is_key = bool(err.get("loc")) and err["loc"][-1] == "[key]"
-    dotted = dotted_path(path[:-1] if is_key else path)
-    secret = len(path) >= 2 and path[0] == "spec" and path[1] in kind.sensitive
+    at = path[:-1] if is_key or err["type"] == "missing" else path
+    return Explained(path, _text(model, sensitive, value, path, err, is_key), at)
+
+
+def _text(model: Model, sensitive: frozenset[str], value: Any, path: FieldPath, err: Any, is_key: bool) -> str:
+    """One error, said for a person: what is wrong and what would be right. Never echoes a secret."""
+    secret = len(path) >= 2 and path[0] == "spec" and path[1] in sensitive
     given = "the value" if secret else show(err.get("input"))
     kind_of_error = err["type"]
     ctx = err.get("ctx") or {}
-    prefix = f"{dotted}: " if dotted else ""
     if kind_of_error == "_union":
-        return prefix + _union_text(kind, path, _value_at(value, path), secret)
+        return _union_text(model, path, _value_at(value, path), secret)
     if kind_of_error == "missing":
-        parent = dotted_path(path[:-1])
-        return f"{parent + ': ' if parent else ''}required field '{path[-1]}' is missing; add it"
+        return f"required field '{path[-1]}' is missing; add it"
     if kind_of_error == "extra_forbidden":
-        return prefix + _unknown_field_text(kind, path)
+        return _unknown_field_text(model, path)
     if kind_of_error in ("enum", "literal_error"):
         allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         hint = _did_you_mean(err.get("input"), allowed)
-        return f"{prefix}{given} is not allowed{hint}; use one of: {', '.join(allowed)}"
+        return f"{given} is not allowed{hint}; use one of: {', '.join(allowed)}"
     if kind_of_error == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(str(ctx.get("pattern")), f"text matching {ctx.get('pattern')}")
         if is_key:
-            return f"{prefix}key {given} is not valid: expected {words}"
-        return f"{prefix}{given} is not valid: expected {words}"
+            return f"key {given} is not valid: expected {words}"
+        return f"{given} is not valid: expected {words}"
     if kind_of_error == "string_too_short":
         least = ctx.get("min_length", 1)
-        return prefix + ("must not be empty" if least == 1 else f"must be at least {least} characters long")
+        return ("must not be empty" if least == 1 else f"must be at least {least} characters long")
     if kind_of_error == "string_too_long":
-        return f"{prefix}is too long: at most {ctx.get('max_length')} characters"
+        return f"is too long: at most {ctx.get('max_length')} characters"
     if kind_of_error in ("greater_than_equal", "greater_than"):
-        return f"{prefix}must be at least {ctx.get('ge', ctx.get('gt'))} (got {given})"
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))} (got {given})"
     if kind_of_error in ("less_than_equal", "less_than"):
-        return f"{prefix}must be at most {ctx.get('le', ctx.get('lt'))} (got {given})"
+        return f"must be at most {ctx.get('le', ctx.get('lt'))} (got {given})"
     if kind_of_error == "value_error":  # a validator's own words, without pydantic's "Value error, "
-        return f"{prefix}{ctx.get('error', err.get('msg', 'invalid value'))}"
+        return f"{ctx.get('error', err.get('msg', 'invalid value'))}"
     if kind_of_error in _EXPECTED_TYPE:
         got = "a value" if secret else type_name(err.get("input"))
-        return f"{prefix}expected {_EXPECTED_TYPE[kind_of_error]}, got {got}"
-    return f"{prefix}{err.get('msg', 'invalid value')}"
+        return f"expected {_EXPECTED_TYPE[kind_of_error]}, got {got}"
+    return f"{err.get('msg', 'invalid value')}"
 
 
-def _unknown_field_text(kind: Kind, path: FieldPath) -> str:
-    model = _model_at(kind.document, path[:-1])
-    allowed = [n for n in _fields(model) if n not in SERVER_METADATA] if model else []
+def _unknown_field_text(model: Model, path: FieldPath) -> str:
+    at = _model_at(model, path[:-1])
+    allowed = [n for n in _fields(at) if n not in SERVER_METADATA] if at else []
     name = str(path[-1])
     where = dotted_path(path[:-1]) or "the document"
     hint = _did_you_mean(name, allowed)
@@ -217,8 +232,8 @@ def _unknown_field_text(kind: Kind, path: FieldPath) -> str:
     return f"unknown field '{name}'{hint}{listing}"
 
 
-def _union_text(kind: Kind, path: FieldPath, given: Any, secret: bool) -> str:
-    ann = kind.document
+def _union_text(model: Model, path: FieldPath, given: Any, secret: bool) -> str:
+    ann: Any = model
     for step in path:
         ann = _child(ann, step)
     shapes = []
@@ -275,3 +290,6 @@ def type_name(value: Any) -> str:
     if value is None:
         return "null (nothing)"
     return type(value).__name__
+
+
+__all__ = ["PATTERN_WORDS", "Explained", "FieldPath", "dotted_path", "explain", "show", "type_name"]
