@@ -147,6 +147,8 @@ def _document(template: Template, tenant: Tenant, blueprint: Blueprint, scope: S
                         ("metadata", "labels", key),
                     )
             metadata["labels"] = {**labels, BLUEPRINT_LABEL: blueprint.name, TENANT_LABEL: tenant.name}
+        ordered = {k: metadata[k] for k in ("name", "organization") if k in metadata}  # as people write it
+        document["metadata"] = {**ordered, **metadata}
     return document
 
 
