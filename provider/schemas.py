@@ -245,4 +245,7 @@ def stale_schemas(out_dir: str | os.PathLike[str]) -> list[tuple[Path, str]]:
     return stale
 
 
-__all__ = ["kind_filename", "kind_schema", "manifest_schema", "source_schema", "render_schemas", "stale_schemas", "write_schemas"]
+__all__ = [
+    "kind_filename", "kind_schema", "manifest_schema", "render_schemas", "source_schema", "stale_schemas",
+    "write_schemas",
+]

@@ -191,7 +191,8 @@ def _describe(document: Any) -> str:
     """`User acme/bob`, as far as the document says (it may not have validated)."""
     if not isinstance(document, dict):
         return "a resource"
-    meta = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    found = document.get("metadata")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     kind, name, org = document.get("kind"), meta.get("name"), meta.get("organization")
     kind_text = kind if isinstance(kind, str) else "resource"
     if not isinstance(name, str):

@@ -186,4 +186,6 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-__all__ = ["FORMS", "ROOTS", "Part", "Ref", "Scope", "interpolate", "parse", "ref", "refs", "resolve", "truthy", "whole"]
+__all__ = [
+    "FORMS", "ROOTS", "Part", "Ref", "Scope", "interpolate", "parse", "ref", "refs", "resolve", "truthy", "whole",
+]

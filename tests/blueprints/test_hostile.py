@@ -119,7 +119,8 @@ def test_hostile_cases_through_the_cli_exit_1_without_a_traceback(tmp_path: Path
                                                 ORG))
     (tmp_path / "t.yaml").write_text(tenant(parameters))
     run = subprocess.run([sys.executable, "-m", "provider.cli", "validate", str(tmp_path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "TENANCY_NO_CACHE": "1"})
+                         capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "TENANCY_NO_CACHE": "1"})
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr
     assert "t.yaml:" in run.stdout
