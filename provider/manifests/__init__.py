@@ -1,4 +1,5 @@
-"""YAML manifest files → validated resource documents, each field located as `file:line:col`.
+"""YAML manifest files → validated resource documents, each field located as `file:line:col`; every Tenant
+expanded (SPEC §6, `provider.blueprints`) after all files are read, before the set's duplicates are refused.
 
 The public surface is here (`load`, `collect`, `load_text`, `discover` and the values they return); each
 module of the package has one job, listed from the top down (a module imports only those below it,
