@@ -55,8 +55,11 @@ def parse_manifests(
 ) -> tuple[list[Manifest], list[Finding]]:
     """The manifests and findings of a file's text, by the first reader that accepts it; its Blueprints and
     Tenants (read by the full reader: they need their positions) are appended to `sources`."""
-    fast = fast_manifests(text, file, root)
-    if fast is None:
+    # A Blueprint or a Tenant needs its positions: such a file goes straight to the full reader (the names in
+    # the text are a hint only; the faster readers decline these documents anyway).
+    sourced = "Blueprint" in text or "Tenant" in text
+    fast = None if sourced else fast_manifests(text, file, root)
+    if fast is None and not sourced:
         fast = plain_manifests(text, file, root)
     if fast is not None:
         return fast, []
