@@ -329,3 +329,13 @@ def test_an_edited_blueprint_is_expanded_afresh_with_the_cache_on(tmp_path: Path
     assert documents(again)[ResourceKey("MailboxQuota", "acme", "main")]["spec"]["maxAddresses"] == 7
     assert documents(again)[ResourceKey("Alias", "acme", "hello")] == documents(first)[ResourceKey("Alias", "acme",
                                                                                                     "hello")]
+
+
+def test_a_password_source_of_an_expanded_user_is_said_at_the_tenant_with_the_blueprint_line(tmp_path: Path) -> None:
+    blueprint = BLUEPRINT.replace("        role: administrator\n",
+                                  "        role: administrator\n        password: {fromEnv: \"PW_${tenant.name}\"}\n")
+    found, findings = collect(tmp_path, {"bp.yaml": blueprint, "acme.yaml": tenant("acme")})
+    assert errors(findings) == []
+    [missing] = [str(f) for f in rules.check(found, {}) if f.severity is Severity.ERROR]
+    assert missing.startswith(f"{tmp_path}/acme.yaml:1:1: error: User acme/ada (from {tmp_path}/bp.yaml:"
+                              f"{line_of(blueprint, 'fromEnv')}): spec.password: environment variable PW_acme is not set")
