@@ -338,4 +338,5 @@ def test_a_password_source_of_an_expanded_user_is_said_at_the_tenant_with_the_bl
     assert errors(findings) == []
     [missing] = [str(f) for f in rules.check(found, {}) if f.severity is Severity.ERROR]
     assert missing.startswith(f"{tmp_path}/acme.yaml:1:1: error: User acme/ada (from {tmp_path}/bp.yaml:"
-                              f"{line_of(blueprint, 'fromEnv')}): spec.password: environment variable PW_acme is not set")
+                              f"{line_of(blueprint, 'fromEnv')}): spec.password: environment variable PW_acme is "
+                              "not set")

@@ -40,7 +40,8 @@ def test_the_example_blueprint_is_valid_and_its_mistakes_are_not(name: str) -> N
     expression["spec"]["resources"][0]["spec"]["plan"] = "${params.plan}"
     unknown_kind = copy.deepcopy(good)
     unknown_kind["spec"]["resources"][0]["kind"] = "Usr"
-    assert [check.is_valid(d) for d in (misspelled, wrong_value, expression, unknown_kind)] == [False, False, True, False]
+    verdicts = [check.is_valid(d) for d in (misspelled, wrong_value, expression, unknown_kind)]
+    assert verdicts == [False, False, True, False]
 
 
 @pytest.mark.parametrize("file", sorted((EXAMPLE / "tenants").glob("*.yaml")), ids=lambda p: p.stem)
