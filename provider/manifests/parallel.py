@@ -14,9 +14,10 @@ import orjson
 
 from provider.errors import Finding
 from provider.manifests import cache
-from provider.manifests.manifest import Manifest, Source
+from provider.manifests.manifest import Manifest, Origin, Source
 from provider.manifests.positions import prevalidated
 from provider.manifests.read import cached_file, read_file
+from tenancy_kinds.messages import FieldPath
 
 PARALLEL_MIN_FILES = 64  # below this, starting a second process costs more than it saves
 _START_METHODS = multiprocessing.get_all_start_methods()
@@ -64,22 +65,36 @@ def _read_many(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
-    for i, ((file, root), documents) in enumerate(zip(files[half:], orjson.loads(encoded))):
-        if documents is None:  # findings, a Blueprint or a Tenant: read here, where fields keep their positions
+    for i, ((file, root), read) in enumerate(zip(files[half:], orjson.loads(encoded))):
+        if read is None:  # a file with findings: read here, where every field keeps its position
             theirs.append(read_file(file, root, held[half + i]))
             continue
+        documents, sources = read
+        held[half + i].extend(_source(value, positions, str(file), root) for value, positions in sources)
         theirs.append((prevalidated(documents, None, str(file), root), []))
     return mine + theirs
 
 
 def _read_plainly(files: list[tuple[Path, Path]]) -> bytes:
-    """In the child: each file's documents with their root positions, as JSON (quicker to hand over than
-    pickled Manifests); None for a file with findings, which the parent reads again to word them, or with a
-    Blueprint or Tenant, which the parent reads again with their positions."""
-    documents: list[list[tuple[dict[str, Any], int, int]] | None] = []
+    """In the child: each file's documents with their root positions and its Blueprints and Tenants with
+    their field positions, as JSON (quicker to hand over than pickled Manifests); None for a file with
+    findings, which the parent reads again to word them."""
+    out: list[Any] = []
     for file, root in files:
         sources: list[Source] = []
         manifests, findings = read_file(file, root, sources)
-        plain = not findings and not sources
-        documents.append([(m.document, m.origin.line, m.origin.col) for m in manifests] if plain else None)
-    return orjson.dumps(documents)
+        if findings:
+            out.append(None)
+            continue
+        documents = [(m.document, m.origin.line, m.origin.col) for m in manifests]
+        held = [(s.value, [(list(path), o.line, o.col) for path, o in s.positions.items()]) for s in sources]
+        out.append((documents, held))
+    return orjson.dumps(out)
+
+
+def _source(value: dict[str, Any], positions: list[Any], file: str, root: Path) -> Source:
+    """A Blueprint or Tenant handed over by the child (its positions as [path, line, col])."""
+    located: dict[FieldPath, Origin] = {}
+    for path, line, col in positions:
+        located[tuple(path)] = Origin(file, line, col)
+    return Source(value["kind"], value, located, root)

@@ -340,3 +340,13 @@ def test_a_password_source_of_an_expanded_user_is_said_at_the_tenant_with_the_bl
     assert missing.startswith(f"{tmp_path}/acme.yaml:1:1: error: User acme/ada (from {tmp_path}/bp.yaml:"
                               f"{line_of(blueprint, 'fromEnv')}): spec.password: environment variable PW_acme is "
                               "not set")
+
+
+def test_many_tenant_files_read_by_two_processes_keep_their_positions(tmp_path: Path) -> None:
+    """Past 64 files a second process reads half of them: its Tenants come back with their positions."""
+    files = {f"t/c{i:02d}.yaml": tenant(f"c{i:02d}", staff="[]") for i in range(70)}
+    files["t/c69.yaml"] = tenant("c69", staff="[]", extra="    seats: 2\n")
+    found, findings = collect(tmp_path, {"bp.yaml": BLUEPRINT, **files})
+    [error] = errors(findings)
+    assert error.startswith(f"{tmp_path}/t/c69.yaml:{line_of(files['t/c69.yaml'], 'seats: 2')}:5: error: Tenant c69 ")
+    assert len(found.tenants()) == 69 and len(found) == 69 * 3
