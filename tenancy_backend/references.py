@@ -3,7 +3,6 @@ by field, kept in step with its spec; the rules on references read them at the e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, delete
@@ -15,7 +14,7 @@ from tenancy_backend.parsing import Parsed
 from tenancy_backend.transaction import CHUNK, Tx
 
 
-def write_refs(tx: Tx, resource_id: int, p: Parsed, old: Mapping[str, Any] | None = None) -> None:
+def write_refs(tx: Tx, resource_id: int, p: Parsed, old: dict[str, Any] | None = None) -> None:
     """The resource's reference rows made to match its spec (`old`: the spec it had, None on create) by
     difference: only the references it adds are inserted and only those it drops are deleted (a team of
     10,000 members and one newcomer writes one row); unchanged references keep their rows.
