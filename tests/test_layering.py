@@ -66,6 +66,7 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.service",),
     # the write path behind the façade, each module by its job, top down
     (
+        "tenancy_backend.reads",
         "tenancy_backend.changesets",
         "tenancy_backend.idempotency",
         "tenancy_backend.statistics",
