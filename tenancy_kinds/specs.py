@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import JsonDict
+from pydantic.types import JsonValue
 
 API_VERSION = "tenancy/v1"
 
@@ -236,7 +236,7 @@ def _listed_once(values: list[Any]) -> list[Any]:
 
 
 LISTED_ONCE = AfterValidator(_listed_once)
-UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
+UNIQUE_ITEMS: dict[str, JsonValue] = {"uniqueItems": True}
 
 
 class TeamSpec(Model):
@@ -324,7 +324,7 @@ def document_model(kind: str, spec: type[Model], scoped: bool) -> type[Model]:
     namespace: dict[str, Any] = {
         "__annotations__": {
             "api_version": Literal["tenancy/v1"],
-            "kind": Literal[kind],  # type: ignore[valid-type]
+            "kind": Literal[kind],
             "metadata": metadata,
             "spec": spec,
             "status": dict[str, Any] | None,
