@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tenancy_kinds import TENANT_KIND, ResourceKey
+from tenancy_backend import changes as changelog
 from tenancy_backend import integrity
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
@@ -88,6 +89,15 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """An export and the revision (of the database `database`) it is the state of."""
+
+    revision: int
+    database: int
+    documents: Iterator[dict[str, Any]]
+
+
 class Service:
     """The tenancy backend on one database (`sqlite:///path` or `postgresql://...`), created and migrated.
 
@@ -102,8 +112,10 @@ class Service:
         prices: Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
         migrate_schema: bool = True,
+        changes_retained: int = changelog.RETAINED,
     ) -> None:
         self.db_url = db_url
+        self._changes_retained = changes_retained
         self._prices = Prices.of(prices)
         self._clock = clock
         self._engine = create_db_engine(db_url)
@@ -152,6 +164,7 @@ class Service:
                 tx = Tx(conn, scope, self._clock(), self._prices, write=True)
                 tx.lock()
                 yield tx
+                changelog.record(tx, self._changes_retained)  # the change log: what no resourceVersion shows
                 tx.save_version()
 
     @staticmethod
@@ -240,41 +253,76 @@ class Service:
 
         Arguments are checked now (NotFound, BadRequest); the returned iterator reads in one snapshot.
         """
+        return self.snapshot(scope, organization, label_selector).documents
+
+    def snapshot(self, scope: Scope, organization: str | None = None, label_selector: str | None = None) -> Snapshot:
+        """`export`'s documents with the revision they are the state of, read in the same snapshot (opened
+        now: the revision is known before the first document)."""
+        root, terms = self._export_arguments(scope, organization, label_selector)
+        documents = self._export(scope, root, terms)
+        head = next(documents)
+        assert isinstance(head, changelog.Head)
+        return Snapshot(head.revision, head.database, documents)
+
+    def changes(
+        self, scope: Scope, since: int, organization: str | None = None, label_selector: str | None = None
+    ) -> changelog.Delta:
+        """What changed since revision `since` in what `export` with the same arguments answers: the
+        documents that may differ and the keys no longer there; Gone when the change log cannot tell."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            message = f"since must be a revision, an integer of at least 0 (got {since!r})"
+            raise Invalid(message, [{"path": "since", "message": message}])
+        root, terms = self._export_arguments(scope, organization, label_selector)
+        with self._snapshot(scope) as tx:
+            return changelog.changed_since(tx, since, root, terms)
+
+    def _export_arguments(
+        self, scope: Scope, organization: str | None, label_selector: str | None
+    ) -> tuple[str | None, Any]:
         terms = parse_selector(label_selector)
         root = organization if organization is not None else scope.organization
         if organization is not None:
             with self._read(scope) as tx:
                 tx.require_organization(organization)
-        return self._export(scope, root, terms)
+        return root, terms
 
-    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[dict[str, Any]]:
+    @contextmanager
+    def _snapshot(self, scope: Scope) -> Iterator[Tx]:
+        """A read transaction whose statements all see one snapshot (REPEATABLE READ on PostgreSQL; a
+        SQLite read transaction is one)."""
         with _database_errors(), self._engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                tx = Tx(conn, scope, self._clock(), self._prices, write=False)
-                where = [selector_clause(terms)]
-                if root is not None:
-                    tree = select(tx.subtree(root).c.name)
-                    where.append(
-                        or_(
-                            and_(resources.c.kind == TENANT_KIND, resources.c.name.in_(tree)),
-                            resources.c.organization.in_(tree),
-                        )
+                yield Tx(conn, scope, self._clock(), self._prices, write=False)
+
+    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[Any]:
+        """A changelog.Head first, then the documents, all in one snapshot."""
+        with self._snapshot(scope) as tx:
+            conn = tx.conn
+            yield changelog.head(tx)
+            where = [selector_clause(terms)]
+            if root is not None:
+                tree = select(tx.subtree(root).c.name)
+                where.append(
+                    or_(
+                        and_(resources.c.kind == TENANT_KIND, resources.c.name.in_(tree)),
+                        resources.c.organization.in_(tree),
                     )
-                after = 0
-                while True:
-                    query = (
-                        select(*DOCUMENT_COLUMNS)
-                        .where(resources.c.id > after, *where)
-                        .order_by(resources.c.id)
-                        .limit(EXPORT_BATCH)
-                    )
-                    rows = list(conn.execute(query))
-                    if not rows:
-                        return
-                    yield from tx.render(rows)
-                    after = rows[-1].id
+                )
+            after = 0
+            while True:
+                query = (
+                    select(*DOCUMENT_COLUMNS)
+                    .where(resources.c.id > after, *where)
+                    .order_by(resources.c.id)
+                    .limit(EXPORT_BATCH)
+                )
+                rows = list(conn.execute(query))
+                if not rows:
+                    return
+                yield from tx.render(rows)
+                after = rows[-1].id
 
     def prices(self) -> dict[str, Any]:
         return self._prices.as_dict()
@@ -396,6 +444,7 @@ class Service:
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
             row = tx.require_organization(organization)
+            tx.touched[ResourceKey(TENANT_KIND, "", organization)] = None  # its balance: for the change log
             tx.conn.execute(
                 deposits.insert().values(resource_id=row.id, amount_cents=int(value * 100), created_at=iso(tx.now))
             )
@@ -702,4 +751,4 @@ def _database_errors() -> Iterator[None]:
         raise Unavailable("the database refused the request; retry, and report it if it persists") from e
 
 
-__all__ = ["Page", "Scope", "Service"]
+__all__ = ["Page", "Scope", "Service", "Snapshot"]

@@ -146,7 +146,7 @@ def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
     engine = create_db_engine(fresh_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_scim_users"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005_changes"
         assert conn.execute(text("SELECT value FROM counters WHERE name = 'password_pepper'")).scalar_one() > 0
     engine.dispose()
 
