@@ -91,7 +91,7 @@ class Delta:
 
 
 def head(tx: Tx) -> Head:
-    values = dict(tx.conn.execute(_COUNTERS).tuples().all())
+    values = {name: value for name, value in tx.conn.execute(_COUNTERS)}
     return Head(int(values.get(RESOURCE_VERSION_COUNTER, 0)), int(values.get(DATABASE_ID_COUNTER, 0)))
 
 
@@ -172,7 +172,7 @@ def _contents(tx: Tx, organization: str) -> Iterator[ResourceKey]:
 def changed_since(tx: Tx, since: int, root: str | None, terms: list[Term]) -> Delta:
     """What a full export of `root`'s subtree (everything: None) selected by `terms` would answer now that
     may differ from what it answered at revision `since`; Gone when the log cannot tell."""
-    values = dict(tx.conn.execute(_COUNTERS).tuples().all())
+    values = {name: value for name, value in tx.conn.execute(_COUNTERS)}
     now = Head(int(values.get(RESOURCE_VERSION_COUNTER, 0)), int(values.get(DATABASE_ID_COUNTER, 0)))
     horizon = int(values.get(CHANGES_HORIZON_COUNTER, 0))
     if since > now.revision:
