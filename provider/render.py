@@ -14,7 +14,7 @@ from typing import Any
 from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Replace, Update
 from provider.plan import Plan
 
-FORMAT_VERSION = "1.1"  # 1.1: selection; set-valued changes carry added/removed
+FORMAT_VERSION = "1.2"  # 1.1: selection; set-valued changes carry added/removed; 1.2: live_revision
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -187,6 +187,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "stack": plan.stack,
+        "live_revision": plan.live_revision,
         "has_changes": plan.has_changes,
         "summary": {
             "create": plan.count(Action.CREATE),

@@ -24,6 +24,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.connect",),
     ("provider.client",),
     ("provider.embedded",),
+    ("provider.live",),
     ("provider.render",),
     ("provider.policy",),
     ("provider.plan",),
@@ -57,7 +58,7 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.scim.mapping",),
     ("tenancy_backend.scim.models", "tenancy_backend.scim.errors"),
     ("tenancy_backend.service",),
-    ("tenancy_backend.operations", "tenancy_backend.integrity"),
+    ("tenancy_backend.operations", "tenancy_backend.integrity", "tenancy_backend.changes"),
     ("tenancy_backend.transaction",),
     (
         "tenancy_backend.documents",
