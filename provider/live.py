@@ -189,4 +189,13 @@ def _store(entry: Path, view: _View, state: LiveState) -> None:
         return
 
 
-__all__ = ["CACHE_FORMAT", "IncrementalClient", "LiveDelta", "LiveState", "applied", "delta_of", "read_live", "token_scope"]
+__all__ = [
+    "CACHE_FORMAT",
+    "IncrementalClient",
+    "LiveDelta",
+    "LiveState",
+    "applied",
+    "delta_of",
+    "read_live",
+    "token_scope",
+]

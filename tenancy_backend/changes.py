@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 
 from tenancy_kinds import KINDS, TENANT_KIND, ResourceKey
 from tenancy_kinds.selectors import Term, matches
@@ -184,17 +184,17 @@ def changed_since(tx: Tx, since: int, root: str | None, terms: list[Term]) -> De
     def inside(row: Any) -> bool:
         return tree is None or (row.name if row.kind == TENANT_KIND else row.organization) in tree
 
-    candidates: dict[ResourceKey, Row[Any]] = {}
+    candidates: dict[ResourceKey, Any] = {}  # rows of _KEY_COLUMNS
     gone_visible: set[ResourceKey] = set()  # logged keys the scope could see before the change
     for row in tx.conn.execute(_CHANGED, {"since": since}):
         candidates[ResourceKey(row.kind, row.organization, row.name)] = row
     marker = None if root is None else f"/{root}/"
-    for row in tx.conn.execute(_LOGGED, {"since": since}):
-        key = ResourceKey(row.logged_kind, row.logged_organization, row.logged_name)
-        if marker is None or marker in row.path:
+    for logged in tx.conn.execute(_LOGGED, {"since": since}):
+        key = ResourceKey(logged.logged_kind, logged.logged_organization, logged.logged_name)
+        if marker is None or marker in logged.path:
             gone_visible.add(key)
-        if row.id is not None:
-            candidates.setdefault(key, row)
+        if logged.id is not None:  # it exists now
+            candidates.setdefault(key, logged)
     touched = {key.organization if KINDS[key.kind].scoped else key.name for key in (*candidates, *gone_visible)}
     for row in _dependents(tx, touched):
         candidates.setdefault(ResourceKey(row.kind, row.organization, row.name), row)
@@ -217,7 +217,7 @@ def _gone(reason: str) -> str:
     return f"cannot answer changes since that revision: {reason}; read the whole export (without since) instead"
 
 
-def _dependents(tx: Tx, organizations: set[str]) -> Iterator[Row[Any]]:
+def _dependents(tx: Tx, organizations: set[str]) -> Iterator[Any]:
     """The organizations' documents whose status counts what the organization holds."""
     names = sorted(organizations)
     for chunk in _chunks(names):

@@ -25,14 +25,24 @@ _START_METHODS = multiprocessing.get_all_start_methods()
 def read_files(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], list[Finding]]]:
     """Every file's manifests and findings, in order: from the cache where it has them, the rest read."""
     results: list[tuple[list[Manifest], list[Finding]] | None] = [None] * len(files)
-    if cache.cache_dir() is not None:
-        for index, (file, root) in enumerate(files):
+    if cache.cache_dir() is None:
+        return _read_many(files)
+    stats = cache.StatIndex.load()  # unchanged files are not even read (cache.StatIndex)
+    unknown = []
+    for index, (file, root) in enumerate(files):
+        entry = stats.entry(file)
+        found = None if entry is None else cache.cached(entry, None, str(file), root)
+        if found is None:
+            unknown.append(index)
             found = cached_file(file, root)
-            if found is not None:
-                results[index] = (found, [])
+        if found is not None:
+            results[index] = (found, [])
     missing = [index for index, found in enumerate(results) if found is None]
     for index, read in zip(missing, _read_many([files[i] for i in missing])):
         results[index] = read
+    for index in unknown:
+        stats.record(files[index][0])
+    stats.save()
     return [read for read in results if read is not None]
 
 

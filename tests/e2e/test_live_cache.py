@@ -34,7 +34,9 @@ class CountingClient(HttpClient):
         self.whole += 1
         return super().snapshot(organization, label_selector)
 
-    def changes(self, since: int, organization: str | None = None, label_selector: str | None = None) -> LiveDelta | None:
+    def changes(
+        self, since: int, organization: str | None = None, label_selector: str | None = None
+    ) -> LiveDelta | None:
         self.incremental += 1
         return super().changes(since, organization, label_selector)
 
@@ -158,7 +160,8 @@ def test_a_cache_of_another_view_is_never_used(server: Server, cache: Path) -> N
     scoped_file = next(f for f in cache.glob("*.json") if f != root_file)
     scoped_file.write_bytes(root_file.read_bytes())  # every organization, where only umbrella's belong
     state = read_live(scoped)
-    assert scoped.whole == 2 and {ResourceKey.of(d).organization or ResourceKey.of(d).name for d in state.documents} == {"umbrella"}
+    assert scoped.whole == 2
+    assert {ResourceKey.of(d).organization or ResourceKey.of(d).name for d in state.documents} == {"umbrella"}
 
 
 def test_a_revision_older_than_the_log_is_410_over_http_and_the_cache_is_rebuilt(server: Server, cache: Path) -> None:
@@ -189,7 +192,8 @@ def test_the_full_export_says_its_revision_and_keeps_its_shape(server: Server) -
     since = requests.get(f"{server.url}/v1/export", params={"since": revision},
                          headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
     body = since.json()
-    assert body["items"] == [] and body["deleted"] == [] and body["revision"] == revision == int(since.headers["X-Tenancy-Revision"])
+    assert body["items"] == [] and body["deleted"] == []
+    assert body["revision"] == revision == int(since.headers["X-Tenancy-Revision"])
 
 
 def test_no_cache_with_tenancy_no_cache(server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
