@@ -109,7 +109,8 @@ def _step(action: str, value: Any, docs: list[dict[str, Any]], directory: Path, 
             client.service.deposit(ROOT, organizations[value % len(organizations)], "5.00")
         elif action == "apply":
             with _environment(TENANCY_CACHE_DIR=str(cache), TENANCY_NO_CACHE=None):
-                apply(engine.prepare([str(directory)], client, "embedded", stack_option=None).plan, client, parallelism=4)
+                prepared = engine.prepare([str(directory)], client, "embedded", stack_option=None)
+                apply(prepared.plan, client, parallelism=4)
     except TenancyError:
         pass  # a write the backend refuses (a rule, a reference) changes nothing: still a step
     if action in ("manifests", "relabel", "recase", "touch"):
@@ -149,7 +150,8 @@ def pg() -> str:
     return url
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(first=tenant_set(), steps=st.lists(edits, min_size=1, max_size=6))
 def test_the_caches_never_change_a_plan_on_postgresql(pg: str, first: list[dict[str, Any]],
                                                       steps: list[tuple[str, Any]]) -> None:
