@@ -25,15 +25,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.generate import ALIASES_PER_ORG, PER_ORG, SUBSCRIPTIONS_PER_ORG, TEAMS_PER_ORG, USERS_PER_ORG, write_manifests  # noqa: E402
+from benchmarks.generate import (  # noqa: E402
+    ALIASES_PER_ORG,
+    PER_ORG,
+    SUBSCRIPTIONS_PER_ORG,
+    TEAMS_PER_ORG,
+    USERS_PER_ORG,
+    write_manifests,
+)
 from tests.support import new_pg_database, start_server  # noqa: E402
+
 
 @dataclass
 class Timed:
@@ -47,9 +54,18 @@ class Timed:
 def tenancy(args: list[str], env: dict[str, str], cwd: Path) -> Timed:
     """Run the real CLI, measuring its wall time, CPU time and own peak RSS (through benchmarks/measure.py)."""
     read_end, write_end = os.pipe()
-    command = [sys.executable, str(REPO / "benchmarks" / "measure.py"), str(write_end), sys.executable, "-m", "provider.cli", *args]
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            pass_fds=(write_end,))
+    command = [
+        sys.executable,
+        str(REPO / "benchmarks" / "measure.py"),
+        str(write_end),
+        sys.executable,
+        "-m",
+        "provider.cli",
+        *args,
+    ]
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, pass_fds=(write_end,)
+    )
     os.close(write_end)
     out = proc.stdout.read() if proc.stdout else ""
     proc.wait()
@@ -105,11 +121,18 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
     row = Row(resources, database, workers)
     manifests = work / f"manifests-{size}"
     write_manifests(manifests, organizations)
-    db_url = new_pg_database("tenancy_bench") if database == "postgresql" else f"sqlite:///{work}/bench-{size}-{workers}.db"
+    db_url = (
+        new_pg_database("tenancy_bench") if database == "postgresql" else f"sqlite:///{work}/bench-{size}-{workers}.db"
+    )
     server = start_server(db_url, workers=workers)
-    env = {**os.environ, "TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token, "NO_COLOR": "1",
-           # A manifest cache of this run's own (the cold apply fills it, as a user's first command would).
-           "TENANCY_CACHE_DIR": str(work / f"manifest-cache-{size}-{database}-{workers}")}
+    env = {
+        **os.environ,
+        "TENANCY_BACKEND": server.url,
+        "TENANCY_TOKEN": server.token,
+        "NO_COLOR": "1",
+        # A manifest cache of this run's own (the cold apply fills it, as a user's first command would).
+        "TENANCY_CACHE_DIR": str(work / f"manifest-cache-{size}-{database}-{workers}"),
+    }
     env.pop("TENANCY_NO_CACHE", None)
     try:
         steps: list[tuple[str, list[str], int]] = [
@@ -167,7 +190,11 @@ def render(rows: list[Row], command: str) -> str:
     names: list[str] = []
     for row in rows:
         names += [n for n in row.figures if n not in names]
-    header = "| figure | " + " | ".join(f"{r.size:,} ({r.database}, {r.workers} worker{'s' if r.workers > 1 else ''})" for r in rows) + " |"
+    header = (
+        "| figure | "
+        + " | ".join(f"{r.size:,} ({r.database}, {r.workers} worker{'s' if r.workers > 1 else ''})" for r in rows)
+        + " |"
+    )
     lines = [header, "|---|" + "---:|" * len(rows)]
     for name in names:
         cells = []
@@ -192,7 +219,9 @@ def render(rows: list[Row], command: str) -> str:
     )
     return (
         f"## Run of {dt.date.today().isoformat()}\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
-        + "\n".join(lines) + "\n\n" + ("Growth from the smallest to the largest size:\n" + "\n".join(growth) + "\n" if growth else "")
+        + "\n".join(lines)
+        + "\n\n"
+        + ("Growth from the smallest to the largest size:\n" + "\n".join(growth) + "\n" if growth else "")
         + verdict(rows)
     )
 
@@ -234,8 +263,10 @@ def verdict(rows: list[Row]) -> str:
             small, large = runs[0], runs[-1]
             for name in ("cold apply", "no-op plan", "1 % edit plan + apply"):
                 ratio = large.figures[name] / small.figures[name]
-                line(ratio <= GROWTH_LIMIT * large.size / small.size / 10,
-                     f"{database} {name} grows {ratio:.1f}× from {small.size:,} to {large.size:,}")
+                line(
+                    ratio <= GROWTH_LIMIT * large.size / small.size / 10,
+                    f"{database} {name} grows {ratio:.1f}× from {small.size:,} to {large.size:,}",
+                )
     by_database = {r.database: r for r in single if r.size == largest}
     if {"sqlite", "postgresql"} <= by_database.keys():
         lite, pg = by_database["sqlite"], by_database["postgresql"]
@@ -244,9 +275,14 @@ def verdict(rows: list[Row]) -> str:
             line(ratio <= POSTGRESQL_LIMIT, f"PostgreSQL {name} {ratio:.2f}× SQLite's ≤ {POSTGRESQL_LIMIT}×")
     throughput = sorted((r for r in rows if r.database == "postgresql" and r.size == largest), key=lambda r: r.workers)
     if len(throughput) >= 2:
-        lines.append("- reported: cold apply throughput on PostgreSQL, " + ", ".join(
-            f"{r.workers} worker{'s' if r.workers > 1 else ''} {r.figures['cold apply throughput (resources/s)']:,.0f} resources/s"
-            for r in throughput))
+        lines.append(
+            "- reported: cold apply throughput on PostgreSQL, "
+            + ", ".join(
+                f"{r.workers} worker{'s' if r.workers > 1 else ''} "
+                f"{r.figures['cold apply throughput (resources/s)']:,.0f} resources/s"
+                for r in throughput
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -255,8 +291,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--postgres", action="store_true", help="also run every size on PostgreSQL")
     parser.add_argument("--databases", default=None, help="comma-separated: sqlite,postgresql (overrides --postgres)")
-    parser.add_argument("--workers", default="1",
-                        help="comma-separated worker counts for `tenancy serve` (e.g. 1,2); more than 1 on PostgreSQL only")
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="comma-separated worker counts for `tenancy serve` (e.g. 1,2); more than 1 on PostgreSQL only",
+    )
     parser.add_argument("--quick", action="store_true", help="skip the per-resource baseline")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not touch RESULTS.md")
     parser.add_argument("--json", metavar="FILE", help="also write every row's figures to FILE as JSON")

@@ -227,7 +227,8 @@ class _Runner:
             return [(batch[0], self._execute(batch[0]))]
         if self.unreachable is not None:
             return [(u, self._not_attempted(u)) for u in batch]
-        body = [item for u in batch for item in unit_body(self.graph, self.graph.units[u], self.plan.stack, self.secrets)]
+        units = self.graph.units
+        body = [item for u in batch for item in unit_body(self.graph, units[u], self.plan.stack, self.secrets)]
         try:
             self.client.changeset(body)
         except Unavailable as e:

@@ -36,7 +36,9 @@ class Client(Protocol):
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]: ...
 
-    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]: ...
+    def items(
+        self, kind: str, organization: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]: ...
 
     def get(self, key: ResourceKey) -> dict[str, Any] | None: ...
 
@@ -84,7 +86,9 @@ def item_path(key: ResourceKey) -> str:
     return f"{collection_path(key.kind, key.organization or None)}/{quote(key.name, safe='')}"
 
 
-def changeset_operation(op: str, key: ResourceKey, document: dict[str, Any] | None = None, if_match: str | None = None) -> dict[str, Any]:
+def changeset_operation(
+    op: str, key: ResourceKey, document: dict[str, Any] | None = None, if_match: str | None = None
+) -> dict[str, Any]:
     """One operation of a `POST /v1/changesets` body."""
     out: dict[str, Any] = {"op": op, "kind": key.kind, "organization": key.organization or None, "name": key.name}
     if document is not None:
@@ -220,7 +224,9 @@ class HttpClient:
         params.update({k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v})
         return delta_of(self._json("GET", "/v1/export", params=params, timeout=600.0))
 
-    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+    def items(
+        self, kind: str, organization: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
             params: dict[str, Any] = {"limit": 1000}
@@ -266,7 +272,7 @@ class HttpClient:
             return None  # an earlier attempt deleted it
         if response.status_code >= 400:
             raise _problem(response)
-        return _body(response)
+        return _body(response)  # type: ignore[no-any-return]  # a document, or None for an empty body
 
     def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         headers = {"Idempotency-Key": str(uuid.uuid4())}

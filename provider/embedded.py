@@ -6,6 +6,7 @@ which is converted here, in one place, into the provider's own `BackendError` ty
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -33,7 +34,9 @@ class EmbeddedClient:
         return self._service
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
-        return _call(lambda: list(self._service.export(self._scope, organization=organization, label_selector=label_selector)))
+        return _call(
+            lambda: list(self._service.export(self._scope, organization=organization, label_selector=label_selector))
+        )
 
     def snapshot(self, organization: str | None = None, label_selector: str | None = None) -> LiveState:
         def read() -> LiveState:
@@ -48,12 +51,15 @@ class EmbeddedClient:
         delta = _call(lambda: self._service.changes(self._scope, since, organization, label_selector))
         return LiveDelta(delta.revision, delta.since, str(delta.database), delta.items, list(delta.deleted))
 
-    def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
+    def items(
+        self, kind: str, organization: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
             page = _call(
-                lambda: self._service.list(
-                    self._scope, kind, organization, label_selector=label_selector, limit=1000, cursor=cursor
+                functools.partial(
+                    self._service.list,
+                    self._scope, kind, organization, label_selector=label_selector, limit=1000, cursor=cursor,
                 )
             )
             yield from page.items
@@ -63,32 +69,32 @@ class EmbeddedClient:
 
     def get(self, key: ResourceKey) -> dict[str, Any] | None:
         try:
-            return _call(lambda: self._service.get(self._scope, key.kind, key.organization or None, key.name))  # type: ignore[no-any-return]
+            return _call(lambda: self._service.get(self._scope, key.kind, key.organization or None, key.name))
         except NotFound:
             return None
 
     def create(self, document: dict[str, Any]) -> dict[str, Any]:
         key = ResourceKey.of(document)
-        return _call(lambda: self._service.create(self._scope, key.kind, key.organization or None, document))  # type: ignore[no-any-return]
+        return _call(lambda: self._service.create(self._scope, key.kind, key.organization or None, document))
 
     def update(self, document: dict[str, Any], if_match: str | None) -> dict[str, Any]:
         key = ResourceKey.of(document)
-        return _call(  # type: ignore[no-any-return]
+        return _call(
             lambda: self._service.update(
                 self._scope, key.kind, key.organization or None, key.name, document, if_match=if_match
             )
         )
 
     def delete(self, key: ResourceKey, if_match: str | None) -> dict[str, Any] | None:
-        return _call(  # type: ignore[no-any-return]
+        return _call(
             lambda: self._service.delete(self._scope, key.kind, key.organization or None, key.name, if_match=if_match)
         )
 
     def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-        return _call(lambda: self._service.changeset(self._scope, operations))  # type: ignore[no-any-return]
+        return _call(lambda: self._service.changeset(self._scope, operations))
 
     def prices(self) -> dict[str, Any]:
-        return _call(self._service.prices)  # type: ignore[no-any-return]
+        return _call(self._service.prices)
 
     def close(self) -> None:
         dispose = getattr(self._service, "close", None)
@@ -120,8 +126,8 @@ def _first_line(e: Exception) -> str:
 def _absolute(url: str) -> str:
     """A SQLite URL with an absolute path (`sqlite:///.tenancy/tenancy.db` names another file elsewhere)."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
-        return prefix + os.path.abspath(url[len(prefix):])
+    if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+        return prefix + os.path.abspath(url[len(prefix) :])
     return url
 
 

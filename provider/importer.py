@@ -1,7 +1,8 @@
 """Live → manifests: `tenancy import` writes what exists so that planning it back shows no changes.
 
 Server-managed fields (uid, resourceVersion, timestamps, status) and write-only fields (passwords) are
-left out, fields equal to their defaults too (a username equal to the email among them); the stack label becomes `stack:` in `tenancy.yaml`.
+left out, fields equal to their defaults too (a username equal to the email among them); the stack label
+becomes `stack:` in `tenancy.yaml`.
 """
 
 from __future__ import annotations

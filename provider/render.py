@@ -16,7 +16,9 @@ from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldD
 from provider.plan import Plan
 from tenancy_kinds import TENANT_LABEL
 
-FORMAT_VERSION = "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant; live_revision
+FORMAT_VERSION = (
+    "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant; live_revision
+)
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -143,9 +145,7 @@ def text_lines(plan: Plan) -> list[Line]:
     if plan.costs:
         lines.append(("bold", "Monthly cost:"))
         for c in plan.costs:
-            lines.append(
-                ("", f"  {c.organization}: {c.before:.2f} → {c.after:.2f} {c.currency} ({c.delta:+.2f})")
-            )
+            lines.append(("", f"  {c.organization}: {c.before:.2f} → {c.after:.2f} {c.currency} ({c.delta:+.2f})"))
         lines.append(("", ""))
     for note in plan.notes:
         lines.append(("dim", f"Note: {note}"))

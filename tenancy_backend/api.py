@@ -164,8 +164,9 @@ class AuthFailureLimiter:
     A request without a credential, or with one no token can look like, is never counted: it guesses nothing.
 
     Requests already past `check` when the limit is reached are still looked up: under concurrency a pair
-    gets at most `limit` plus the requests it has in flight. Only a digest of the credential is kept. At most MAX_PAIRS pairs are tracked (the stalest are dropped:
-    a spray of distinct guesses evicts only pairs that would have had one failure each).
+    gets at most `limit` plus the requests it has in flight. Only a digest of the credential is kept. At most
+    MAX_PAIRS pairs are tracked (the stalest are dropped: a spray of distinct guesses evicts only pairs that
+    would have had one failure each).
     """
 
     MAX_PAIRS = 10_000
@@ -331,7 +332,9 @@ async def read_json(request: Request) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as e:
-        message = f"the body is not valid JSON: {e}" if isinstance(e, json.JSONDecodeError) else "the body is not valid JSON"
+        message = (
+            f"the body is not valid JSON: {e}" if isinstance(e, json.JSONDecodeError) else "the body is not valid JSON"
+        )
         raise BadRequest(message, [{"path": "", "message": message}]) from None
 
 
@@ -369,7 +372,11 @@ def _organization_routes(app: FastAPI, kind: Kind, collection: str) -> None:
 
     @app.get(collection, operation_id=f"list{kind_name}s", **_docs(kind, f"List {kind_name}s", model="list"))
     async def list_(
-        request: Request, scope: ScopeDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, selector: Selector = None
+        request: Request,
+        scope: ScopeDep,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        selector: Selector = None,
     ) -> Response:
         page = await run_in_threadpool(_service(request).list, scope, kind_name, None, selector, limit, cursor)
         return JSONResponse({"items": page.items, "nextCursor": page.next_cursor})
@@ -390,7 +397,9 @@ def _organization_routes(app: FastAPI, kind: Kind, collection: str) -> None:
         doc = await run_in_threadpool(_service(request).update, scope, kind_name, None, name, document, if_match)
         return _document_response(doc)
 
-    @app.delete(item, operation_id=f"delete{kind_name}", **_docs(kind, f"Delete a {kind_name}", ok=204, model="deleted"))
+    @app.delete(
+        item, operation_id=f"delete{kind_name}", **_docs(kind, f"Delete a {kind_name}", ok=204, model="deleted")
+    )
     async def delete(request: Request, scope: ScopeDep, name: NamePath, if_match: IfMatch = None) -> Response:
         doc = await run_in_threadpool(_service(request).delete, scope, kind_name, None, name, if_match)
         return _document_response(doc) if doc is not None else Response(status_code=204)
@@ -414,7 +423,9 @@ def _scoped_routes(app: FastAPI, kind: Kind, collection: str) -> None:
         return JSONResponse({"items": page.items, "nextCursor": page.next_cursor})
 
     @app.post(collection, operation_id=f"create{kind_name}", **_docs(kind, f"Create a {kind_name}", body=True, ok=201))
-    async def create(request: Request, scope: ScopeDep, org: OrgPath, idempotency_key: IdempotencyKey = None) -> Response:
+    async def create(
+        request: Request, scope: ScopeDep, org: OrgPath, idempotency_key: IdempotencyKey = None
+    ) -> Response:
         document = await read_json(request)
         doc = await run_in_threadpool(_service(request).create, scope, kind_name, org, document, idempotency_key)
         location = f"/v1/organizations/{org}/{kind.plural}/{doc['metadata']['name']}"
@@ -425,7 +436,9 @@ def _scoped_routes(app: FastAPI, kind: Kind, collection: str) -> None:
         return _document_response(await run_in_threadpool(_service(request).get, scope, kind_name, org, name))
 
     @app.put(item, operation_id=f"replace{kind_name}", **_docs(kind, f"Update a {kind_name}", body=True))
-    async def put(request: Request, scope: ScopeDep, org: OrgPath, name: NamePath, if_match: IfMatch = None) -> Response:
+    async def put(
+        request: Request, scope: ScopeDep, org: OrgPath, name: NamePath, if_match: IfMatch = None
+    ) -> Response:
         document = await read_json(request)
         doc = await run_in_threadpool(_service(request).update, scope, kind_name, org, name, document, if_match)
         return _document_response(doc)
@@ -436,7 +449,9 @@ def _scoped_routes(app: FastAPI, kind: Kind, collection: str) -> None:
     @app.delete(
         item, operation_id=f"delete{kind_name}", **_docs(kind, summary, ok=200 if archives else 204, model=deleted)
     )
-    async def delete(request: Request, scope: ScopeDep, org: OrgPath, name: NamePath, if_match: IfMatch = None) -> Response:
+    async def delete(
+        request: Request, scope: ScopeDep, org: OrgPath, name: NamePath, if_match: IfMatch = None
+    ) -> Response:
         doc = await run_in_threadpool(_service(request).delete, scope, kind_name, org, name, if_match)
         return _document_response(doc) if doc is not None else Response(status_code=204)
 
@@ -507,7 +522,9 @@ def _register_extras(app: FastAPI) -> None:
         summary="Add a prepaid deposit to an organization's balance",
         openapi_extra={"x-tenancy-body": "deposit", "x-tenancy-response": "doc", "x-tenancy-kind": "Organization"},
     )
-    async def deposit(request: Request, scope: ScopeDep, org: OrgPath, idempotency_key: IdempotencyKey = None) -> Response:
+    async def deposit(
+        request: Request, scope: ScopeDep, org: OrgPath, idempotency_key: IdempotencyKey = None
+    ) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or set(body) != {"amount"}:
             raise _invalid_body('the body must be {"amount": "50.00"}', "amount")

@@ -263,7 +263,12 @@ def create_db_engine(db_url: str) -> Engine:
         return _sqlite_engine(url.render_as_string(hide_password=False), url.database)
     if url.get_backend_name() == "postgresql":
         return create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=json_loads, json_serializer=json_dumps
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            json_deserializer=json_loads,
+            json_serializer=json_dumps,
         )
     raise ValueError(f"unsupported database URL {redact_url(db_url)!r}: use sqlite:///path or postgresql://...")
 
@@ -277,7 +282,9 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     except OSError as e:
         raise ValueError(f"cannot create the directory {str(directory)!r} for the database: {e.strerror}") from e
     engine = create_engine(
-        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, pool_size=8,
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_size=8,
         json_deserializer=json_loads,
         json_serializer=json_dumps,
     )
@@ -330,7 +337,10 @@ class RecordsInsert:
         types = {c.name: _record_type(c.type) for c in table.c}
         names = ", ".join(f'"{name}"' for name in self.columns)
         record = ", ".join(f'"{name}" {types[name]}' for name in self.columns)
-        sql = f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS u({record})'
+        sql = (
+            f'INSERT INTO "{table.name}" ({names}) '
+            f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS u({record})"
+        )
         if returning:
             sql += " RETURNING " + ", ".join(f'"{c.name}"' for c in returning)
         self.statement = text(sql)

@@ -105,7 +105,8 @@ def _hierarchy(tx: Tx) -> list[Violation]:
                 Violation(
                     UNPROCESSABLE,
                     "spec.parent",
-                    f"parent organization {row.parent!r} of {name!r} does not exist; create it first or fix spec.parent",
+                    f"parent organization {row.parent!r} of {name!r} does not exist; "
+                    "create it first or fix spec.parent",
                     _org_key(name),
                 )
             )
@@ -214,9 +215,7 @@ def _domain_membership(tx: Tx, key: ResourceKey, row: Any) -> list[Violation]:
     return [Violation(UNPROCESSABLE, f"spec.{rule.field}", message, key)]
 
 
-def _references_exist(
-    tx: Tx, key: ResourceKey, spec: dict[str, Any], present: dict[str, set[str]]
-) -> list[Violation]:
+def _references_exist(tx: Tx, key: ResourceKey, spec: dict[str, Any], present: dict[str, set[str]]) -> list[Violation]:
     out = []
     for ref in KINDS[key.kind].references:
         if not KINDS[ref.kind].scoped:
@@ -286,8 +285,7 @@ def _released(tx: Tx) -> list[Violation]:
                 fields[ResourceKey(*r[:3])].append(r.field)
             named = ", ".join(f"{k} ({', '.join(v)})" for k, v in fields.items())
             message = (
-                f"{key} cannot be deleted: it is still named by {named}; "
-                "remove it from them (or delete them) first"
+                f"{key} cannot be deleted: it is still named by {named}; remove it from them (or delete them) first"
             )
             out.append(Violation(CONFLICT, "", message, key))
     return out

@@ -494,7 +494,8 @@ def openapi_document() -> dict[str, Any]:
 
 def render_openapi(document: dict[str, Any] | None = None) -> str:
     """The checked-in form (sorted keys, indent 2, trailing newline), which `GET /openapi.json` serves too."""
-    return json.dumps(openapi_document() if document is None else document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    chosen = openapi_document() if document is None else document
+    return json.dumps(chosen, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_openapi(path: str | Path) -> Path:

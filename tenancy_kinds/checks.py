@@ -43,7 +43,10 @@ def domains_listed_once(name: str, spec: Spec) -> Iterator[Finding]:
 def leader_is_member(name: str, spec: Spec) -> Iterator[Finding]:
     leader = spec.get("leader")
     if leader and leader not in (spec.get("members") or []):
-        yield ("spec", "leader"), f"'{leader}' leads the team but is not one of its members; add {leader} to spec.members"
+        yield (
+            ("spec", "leader"),
+            f"'{leader}' leads the team but is not one of its members; add {leader} to spec.members",
+        )
 
 
 def quota_minimum(name: str, spec: Spec) -> Iterator[Finding]:

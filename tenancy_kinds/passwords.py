@@ -34,7 +34,7 @@ def _grams(sequences: tuple[str, ...], n: int) -> frozenset[str]:
 
 
 _SEQUENTIAL = _grams(_SEQUENCES, _RUN)
-_REPEATED = re.compile(r"(.)\1{%d,}" % (_RUN - 1), re.DOTALL)
+_REPEATED = re.compile(rf"(.)\1{{{_RUN - 1},}}", re.DOTALL)
 _SHORT_PREFIX_DIGITS = re.compile(r"[A-Za-z]{0,4}[0-9]+[^A-Za-z0-9]{0,2}|[0-9]+[A-Za-z]{0,4}[^A-Za-z0-9]{0,2}")
 _REPEATED_CHUNK = re.compile(r"(.+?)\1+", re.DOTALL)
 _LEET = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "0": "o", "$": "s", "5": "s", "7": "t", "+": "t"})

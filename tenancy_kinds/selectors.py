@@ -104,4 +104,13 @@ def _checked(selector: str, term: Term) -> Term:
     return term
 
 
-__all__ = ["MAX_SELECTOR_TERMS", "SELECTOR_EXAMPLES", "SELECTOR_PATTERN", "Op", "SelectorError", "Term", "matches", "parse_selector"]
+__all__ = [
+    "MAX_SELECTOR_TERMS",
+    "SELECTOR_EXAMPLES",
+    "SELECTOR_PATTERN",
+    "Op",
+    "SelectorError",
+    "Term",
+    "matches",
+    "parse_selector",
+]

@@ -22,7 +22,9 @@ API_VERSION = "tenancy/v1"
 SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # DNS names are case-insensitive: any case is accepted, and kept lowercased (`DnsName`).
 DNS_PATTERN = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 # White space as any of the regular-expression dialects that read these patterns means it (Python's `re`,
 # pydantic-core's Rust `regex`, ECMA-262 in JSON Schema tools): their `\s` differ (U+0085, U+001C..1F and
 # U+FEFF are white space to some and not to others), so the patterns name the characters and never use `\s`.
@@ -215,7 +217,9 @@ class UserSpec(Model):
     billing_reminders: bool = True
     password: SecretSource | None = Field(default=None, description="write-only secret source")
     password_version: Annotated[int, Field(ge=1, le=2**31 - 1)] = 1  # stays an exact integer everywhere
-    active: bool = Field(default=True, description="false suspends the account: no login; mailbox and mail kept, still billed")
+    active: bool = Field(
+        default=True, description="false suspends the account: no login; mailbox and mail kept, still billed"
+    )
     username: Username | None = Field(default=None, description="the login name; default: the email")
 
 
@@ -300,9 +304,7 @@ class CustomerSubscriptionStatus(Model):
 
 class _MetadataBase(Model):
     name: Slug
-    labels: dict[LabelKey, LabelValue] = Field(
-        default_factory=dict, json_schema_extra={"additionalProperties": False}
-    )
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, json_schema_extra={"additionalProperties": False})
     protected: bool = False
     # Server-managed and read-only: accepted so that a document read from the API can be sent back.
     uid: str | None = None

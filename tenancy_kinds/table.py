@@ -324,7 +324,9 @@ MAILBOX_QUOTA = Kind(
     scoped=True,
     immutable=frozenset({"domain"}),
     claims=(
-        Unique("quota-domain", "domain", "a mailbox quota for domain", "a domain has at most one MailboxQuota: merge them"),
+        Unique(
+            "quota-domain", "domain", "a mailbox quota for domain", "a domain has at most one MailboxQuota: merge them"
+        ),
     ),
     limit=Limit("domain", "maxAddresses"),
     on_own_domain=OnOwnDomain("domain", is_domain=True),
@@ -340,7 +342,9 @@ ALIAS = Kind(
     scoped=True,
     references=(Reference("user", "User"),),
     claims=(Unique("address", "address", "address", ADDRESS_RULE),),
-    on_own_domain=OnOwnDomain("address", fix="an alias must use one of its domains, or add the domain to the organization"),
+    on_own_domain=OnOwnDomain(
+        "address", fix="an alias must use one of its domains, or add the domain to the organization"
+    ),
     plan_gated=True,
     rank=3,
 )
@@ -358,9 +362,7 @@ CUSTOMER_SUBSCRIPTION = Kind(
     replace_note="replacing a CustomerSubscription archives the old subscription and starts a new trial",
 )
 
-KINDS: dict[str, Kind] = {
-    k.name: k for k in (ORGANIZATION, USER, TEAM, MAILBOX_QUOTA, ALIAS, CUSTOMER_SUBSCRIPTION)
-}
+KINDS: dict[str, Kind] = {k.name: k for k in (ORGANIZATION, USER, TEAM, MAILBOX_QUOTA, ALIAS, CUSTOMER_SUBSCRIPTION)}
 KINDS_BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
 # The one kind not scoped: organizations are the tenants every other resource lives under (their key has
 # organization ''), and they form the hierarchy. The backend's storage of tenants asks for it by this name.

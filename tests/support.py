@@ -67,7 +67,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
         env.update(self.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_healthy()
         if not self.token:

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    except Exception as e:  # noqa: BLE001 - the last guard: a user never sees a traceback
+    except Exception as e:
         if os.environ.get("TENANCY_DEBUG"):
             raise
         click.echo(f"Error: internal error ({type(e).__name__}: {e}). Set TENANCY_DEBUG=1 for details.", err=True)

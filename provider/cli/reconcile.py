@@ -171,8 +171,12 @@ def _confirm(plan: Plan, yes: bool, verb: str) -> None:
     if yes or not plan.has_changes:
         return
     if not sys.stdin.isatty():
-        raise ApplyRefused(f"no terminal to confirm on: nothing was changed. Re-run with --yes to {verb} without asking.")
-    answer = click.prompt(f"Do you want to {verb} these changes? Only 'yes' will be accepted", default="", show_default=False)
+        raise ApplyRefused(
+            f"no terminal to confirm on: nothing was changed. Re-run with --yes to {verb} without asking."
+        )
+    answer = click.prompt(
+        f"Do you want to {verb} these changes? Only 'yes' will be accepted", default="", show_default=False
+    )
     if answer.strip() != "yes":
         raise ApplyRefused(f"{verb} cancelled: nothing was changed.")
 
@@ -215,8 +219,13 @@ def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Rep
     console = _console(err=True)
     if console.is_terminal and total:
         with Progress(
-            TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.description}"), console=console, transient=True,
+            TextColumn("Applying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("", total=total)
 
@@ -228,6 +237,7 @@ def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Rep
 
             report = run(on_outcome=tick)
     else:
+
         def plain(outcome: Outcome) -> None:
             click.echo(_outcome_line(outcome)[1], err=True)
 
@@ -243,7 +253,9 @@ def _report(report: Report) -> int:
         for outcome in failures:
             style, line = _outcome_line(outcome)
             console.print(Text(f"  {line}", style=style if console.is_terminal else ""))
-    console.print(Text(report.summary, style=("bold green" if report.ok else "bold red") if console.is_terminal else ""))
+    console.print(
+        Text(report.summary, style=("bold green" if report.ok else "bold red") if console.is_terminal else "")
+    )
     if not report.ok:
         console.print("Nothing else was left half-done; fix the failures and run apply again to converge.")
     return EXIT_OK if report.ok else EXIT_ERROR
@@ -253,11 +265,23 @@ def _report(report: Report) -> int:
 @paths_argument
 @click.option("--plan", "plan_file", metavar="FILE", help="Apply a plan saved with `tenancy plan --out FILE`.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=10, show_default=True, help="Independent changes at once.")
-@click.option("--max-deletions", type=click.IntRange(0), default=DEFAULT_MAX_DELETIONS, show_default=True,
-              help="Refuse a plan with more deletions (replacements count).")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="Independent changes sent together as one changeset (a refused batch is retried change by change).")
+@click.option(
+    "--parallelism", type=click.IntRange(1, 256), default=10, show_default=True, help="Independent changes at once."
+)
+@click.option(
+    "--max-deletions",
+    type=click.IntRange(0),
+    default=DEFAULT_MAX_DELETIONS,
+    show_default=True,
+    help="Refuse a plan with more deletions (replacements count).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Independent changes sent together as one changeset (a refused batch is retried change by change).",
+)
 @click.option("--atomic", is_flag=True, help="Apply the whole plan as one transaction: all or nothing.")
 @click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")
 @selection_options
@@ -265,9 +289,20 @@ def _report(report: Report) -> int:
 @backend_option
 @stack_option
 def apply_command(
-    paths: tuple[str, ...], plan_file: str | None, yes: bool, parallelism: int, max_deletions: int,
-    batch_size: int, atomic: bool, allow_secret_outside: bool, targets: tuple[str, ...], excludes: tuple[str, ...],
-    selector: str | None, policies: tuple[str, ...], backend: str | None, stack: str | None,
+    paths: tuple[str, ...],
+    plan_file: str | None,
+    yes: bool,
+    parallelism: int,
+    max_deletions: int,
+    batch_size: int,
+    atomic: bool,
+    allow_secret_outside: bool,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    selector: str | None,
+    policies: tuple[str, ...],
+    backend: str | None,
+    stack: str | None,
 ) -> int:
     """Make the backend match the manifests (or a saved plan)."""
     if plan_file and paths:
@@ -286,8 +321,13 @@ def apply_command(
             )
         else:
             prepared = engine.prepare(
-                _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside,
-                policy_paths=policies, selection=selection,
+                _require_paths(paths),
+                client,
+                description,
+                stack_option=stack,
+                allow_outside=allow_secret_outside,
+                policy_paths=policies,
+                selection=selection,
             )
         plan = prepared.plan
         _print_plan(plan, "text")
@@ -310,14 +350,26 @@ def apply_command(
 @backend_option
 @stack_option
 def destroy_command(
-    paths: tuple[str, ...], yes: bool, parallelism: int, targets: tuple[str, ...], excludes: tuple[str, ...],
-    selector: str | None, policies: tuple[str, ...], backend: str | None, stack: str | None,
+    paths: tuple[str, ...],
+    yes: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    selector: str | None,
+    policies: tuple[str, ...],
+    backend: str | None,
+    stack: str | None,
 ) -> int:
     """Delete everything the stack manages (with --target, --exclude or --selector: only part of it)."""
     selection = _selection(targets, excludes, selector)
     with _client(backend) as (client, description):
         prepared = engine.prepare(
-            _require_paths(paths), client, description, stack_option=stack, destroy=True, policy_paths=policies,
+            _require_paths(paths),
+            client,
+            description,
+            stack_option=stack,
+            destroy=True,
+            policy_paths=policies,
             selection=selection,
         )
         _print_plan(prepared.plan, "text")

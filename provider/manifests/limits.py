@@ -33,4 +33,6 @@ def too_many_values(through_aliases: bool = False) -> str:
     if through_aliases:
         return (f"this document expands to more than {MAX_NODES:,} values (through aliases); refusing to read it: "
                 "split it into several documents or repeat fewer aliases")
-    return f"this document expands to more than {MAX_NODES:,} values; refusing to read it: split it into several documents"
+    return (
+        f"this document expands to more than {MAX_NODES:,} values; refusing to read it: split it into several documents"
+    )

@@ -42,7 +42,7 @@ def read_files(
             if found is not None:
                 results[index] = (found, [])
     missing = [index for index, found in enumerate(results) if found is None]
-    for index, read in zip(missing, _read_many([files[i] for i in missing], [held[i] for i in missing])):
+    for index, read in zip(missing, _read_many([files[i] for i in missing], [held[i] for i in missing]), strict=True):
         results[index] = read
     if sources is not None:
         sources.extend(s for file_sources in held for s in file_sources)
@@ -75,7 +75,7 @@ def _read_many(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
-    for i, ((file, root), read) in enumerate(zip(files[half:], orjson.loads(encoded))):
+    for i, ((file, root), read) in enumerate(zip(files[half:], orjson.loads(encoded), strict=False)):
         if read is None:  # a file with findings: read here, where every field keeps its position
             theirs.append(read_file(file, root, held[half + i]))
             continue

@@ -64,7 +64,7 @@ def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
         return None
     by_kind: dict[str, list[int]] = defaultdict(list)
     kept: list[tuple[dict[str, Any], int | None]] = []
-    for document, start in zip(values, starts):
+    for document, start in zip(values, starts, strict=False):
         if document is None and start is None:
             continue  # an empty document, as the event readers skip it
         if not isinstance(document, dict) or start is None or "status" in document:
@@ -84,11 +84,13 @@ def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
             models = adapter.validate_json(orjson.dumps([kept[i][0] for i in indexes]), strict=True)
         except (orjson.JSONEncodeError, pydantic.ValidationError):
             return None
-        for i, dumped in zip(indexes, adapter.dump_python(models, by_alias=True, mode="json", exclude_unset=True)):
+        for i, dumped in zip(
+            indexes, adapter.dump_python(models, by_alias=True, mode="json", exclude_unset=True), strict=True
+        ):
             documents[i] = dumped
     located = []
     line, counted = 1, 0
-    for (_, start), document in zip(kept, documents):
+    for (_, start), document in zip(kept, documents, strict=True):
         assert start is not None
         line += text.count("\n", counted, start)
         counted = start
@@ -152,7 +154,11 @@ def _depth(ann: Any, seen: frozenset[type] = frozenset()) -> int:
     origin, args = get_origin(ann), get_args(ann)
     if origin in (Union, UnionType):
         return max(_depth(a, seen) for a in args)
-    if origin is Literal or ann is NoneType or (isinstance(ann, type) and issubclass(ann, (str, int, float, enum.Enum))):
+    if (
+        origin is Literal
+        or ann is NoneType
+        or (isinstance(ann, type) and issubclass(ann, (str, int, float, enum.Enum)))
+    ):
         return 0
     if isinstance(ann, type) and issubclass(ann, pydantic.BaseModel):
         if ann in seen:  # a model that contains itself nests as deep as a value likes

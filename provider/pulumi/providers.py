@@ -211,7 +211,8 @@ class TenancyProvider(ResourceProvider):
     def _declared_key(self, props: dict[str, Any]) -> ResourceKey | None:
         if not props.get("name") or (self.kind.scoped and not props.get("organization")):
             return None
-        return ResourceKey(self.kind_name, str(props.get("organization") or "") if self.kind.scoped else "", str(props["name"]))
+        organization = str(props.get("organization") or "") if self.kind.scoped else ""
+        return ResourceKey(self.kind_name, organization, str(props["name"]))
 
     def _parse_key(self, id_: str, props: dict[str, Any]) -> ResourceKey | None:
         parts = id_.split("/")
@@ -223,6 +224,7 @@ class TenancyProvider(ResourceProvider):
         if len(parts) == 1 and (not bare or props.get("name") in (None, id_)):
             return ResourceKey(self.kind_name, "", parts[0])
         return None
+
 
 def provider_for(kind: str) -> TenancyProvider:
     return TenancyProvider(kind)

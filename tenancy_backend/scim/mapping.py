@@ -162,7 +162,8 @@ def user_document(
         spec = dict(current["spec"])
         if address.lower() != str(spec["email"]).lower():
             raise MutabilityException(attribute="emails", detail=IMMUTABLE_ADDRESS)
-        metadata = {k: v for k, v in current["metadata"].items() if k in ("name", "organization", "labels", "protected")}
+        kept = ("name", "organization", "labels", "protected")
+        metadata = {k: v for k, v in current["metadata"].items() if k in kept}
     active = True if resource.active is None else resource.active
     spec.update(username=resource.user_name, displayName=_display_name(resource, before), active=active)
     if resource.password is not None:
@@ -214,7 +215,9 @@ def with_user_defaults(payload: Any, stored: User | None = None) -> Any:
         out[_key(out, "active") or "active"] = True
     if not _value(out, "emails"):
         if stored is not None and stored.emails:
-            out[_key(out, "emails") or "emails"] = [e.model_dump(scim_ctx=None, exclude_none=True) for e in stored.emails]
+            out[_key(out, "emails") or "emails"] = [
+                e.model_dump(scim_ctx=None, exclude_none=True) for e in stored.emails
+            ]
         elif isinstance(user_name, str) and _ADDRESS.match(user_name):
             out[_key(out, "emails") or "emails"] = [{"value": user_name, "primary": True}]
     return out
@@ -262,7 +265,9 @@ def group_document(
         metadata: dict[str, Any] = {"name": slug(str(resource.display_name), "team"), "organization": organization}
     else:
         spec = dict(current["spec"])
-        metadata = {k: v for k, v in current["metadata"].items() if k in ("name", "organization", "labels", "protected")}
+        metadata = {
+            k: v for k, v in current["metadata"].items() if k in ("name", "organization", "labels", "protected")
+        }
     spec.update(displayName=resource.display_name, members=members)
     if spec.get("leader") not in members:
         spec["leader"] = None

@@ -78,7 +78,8 @@ class User(Resource[Any]):
         None, description="spec.displayName; left out, name.formatted, else the userName"
     )
     active: Annotated[bool | None, Required.true] = Field(
-        None, description="false suspends the account (spec.active): mailbox and mail kept, still billed; left out, true"
+        None,
+        description="false suspends the account (spec.active): mailbox and mail kept, still billed; left out, true",
     )
     password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = Field(
         None, description="write-only; the tenancy strength rules apply"

@@ -170,7 +170,7 @@ class Running:
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
         self.started = time.monotonic()
-        self._out: IO[bytes] = open(cwd / f".out-{os.getpid()}-{id(self)}", "w+b")  # noqa: SIM115
+        self._out: IO[bytes] = open(cwd / f".out-{os.getpid()}-{id(self)}", "w+b")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "provider.cli", *args],
             cwd=cwd, env=env, stdout=self._out, stderr=subprocess.PIPE, text=True, bufsize=1,

@@ -116,7 +116,7 @@ VIOLATIONS: dict[str, Op] = {
 
 
 def snapshot(service: Service) -> list[tuple[str, list[str]]]:
-    return table_snapshot(service._engine)  # noqa: SLF001 - the test reads the tables behind the service
+    return table_snapshot(service._engine)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
