@@ -23,10 +23,20 @@ _STYLE = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "=": "cyan"
 
 
 def _value(value: Any) -> str:
-    if value == SENSITIVE:
-        return SENSITIVE
-    if value is None:
+    kind = type(value)
+    if kind is str:  # the common case (a cold plan prints a million values): what json.dumps would write
+        if value == SENSITIVE:
+            return SENSITIVE
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'
+    elif kind is bool:
+        return "true" if value else "false"
+    elif kind is int:
+        return str(value)
+    elif value is None:
         return "null"
+    if value == SENSITIVE:  # a str enum, say
+        return SENSITIVE
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
