@@ -72,8 +72,15 @@ class Unique:
         ]
 
     def keys(self, spec: Spec) -> list[tuple[str, str]]:
-        """(namespace, key) of each value, as `values` has them, without the words for messages (the apply
-        order compares the claims of every resource a plan touches)."""
+        """(namespace, key) of each value, as `values` has them, without their paths and words (the rules and
+        the apply order compare the claims of every resource; messages are for the few that clash)."""
+        raw = spec.get(self.field)
+        if raw is None and self.default_from is not None:
+            raw = spec.get(self.default_from)
+        if isinstance(raw, str):  # one value (the common case)
+            if not raw:
+                return []
+            return [(self.namespace, self._key(raw, spec.get(self.within) if self.within else None))]
         return [(self.namespace, key) for _, _, key, _ in self._held(spec)]
 
     def _held(self, spec: Spec) -> list[tuple[Path, str, str, Any]]:
