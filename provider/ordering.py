@@ -30,7 +30,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import Enum
 from typing import Any
 
@@ -78,47 +77,60 @@ def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
     return set(_Facts(document).claims)
 
 
+_UNREAD: Any = object()
+
+
 class _Facts:
     """What the table of kinds says about one document (None: absent), each fact read at most once: the
-    edges below ask several of them of every step, and a plan of 100,000 resources has 100,000 steps."""
+    edges below ask several of them of every step, and a plan of 100,000 resources has 100,000 steps. The
+    effective spec each fact is read from is not kept (a plan's worth of them is tens of MiB)."""
+
+    __slots__ = ("document", "kind", "_references", "_claims", "_mailbox", "_limit", "_owned")
 
     def __init__(self, document: dict[str, Any] | None) -> None:
         self.document = document or None
         self.kind = KINDS[document["kind"]] if document else None
+        self._references = self._claims = self._mailbox = self._limit = self._owned = _UNREAD
 
-    @cached_property
+    @property
     def effective(self) -> dict[str, Any] | None:
         if self.kind is None or self.document is None:
             return None
         return self.kind.effective(self.document.get("spec") or {})
 
-    @cached_property
+    @property
     def references(self) -> set[ResourceKey]:
-        return references(self.document)
+        if self._references is _UNREAD:
+            self._references = references(self.document)
+        return self._references  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def claims(self) -> frozenset[tuple[str, str]]:
-        if self.kind is None or not self.kind.claims:
-            return frozenset()
-        return frozenset(self.kind.claim_keys(self.effective or {}))
+        if self._claims is _UNREAD:
+            kind = self.kind
+            self._claims = frozenset(kind.claim_keys(self.effective or {})) if kind and kind.claims else frozenset()
+        return self._claims  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def mailbox(self) -> str | None:
-        if self.kind is None or self.kind.mailbox is None:
-            return None
-        return self.kind.mailbox_domain(self.effective or {})
+        if self._mailbox is _UNREAD:
+            kind = self.kind
+            self._mailbox = kind.mailbox_domain(self.effective or {}) if kind and kind.mailbox else None
+        return self._mailbox  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def limit(self) -> tuple[str, int] | None:
-        if self.kind is None or self.kind.limit is None:
-            return None
-        return self.kind.limit_of(self.effective or {})
+        if self._limit is _UNREAD:
+            kind = self.kind
+            self._limit = kind.limit_of(self.effective or {}) if kind and kind.limit else None
+        return self._limit  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def owned(self) -> str | None:
-        if self.kind is None or self.kind.on_own_domain is None:
-            return None
-        return self.kind.owned_domain(self.effective or {})
+        if self._owned is _UNREAD:
+            kind = self.kind
+            self._owned = kind.owned_domain(self.effective or {}) if kind and kind.on_own_domain else None
+        return self._owned  # type: ignore[no-any-return]
 
 
 @dataclass
