@@ -6,8 +6,9 @@ import os
 
 from provider.client import Client, HttpClient
 from provider.errors import ConfigError
+from tenancy_kinds.defaults import DEFAULT_DATABASE_URL
 
-DEFAULT_BACKEND = "sqlite:///.tenancy/tenancy.db"
+DEFAULT_BACKEND = DEFAULT_DATABASE_URL  # the embedded backend on the default database
 EMBEDDED_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 
 

@@ -9,22 +9,7 @@ from typing import Any
 
 from provider.operations import Delete, Operation
 from tenancy_kinds import KINDS, ResourceKey
-
-
-@dataclass(frozen=True)
-class Prices:
-    """Monthly price per user subscription, as the backend reports it."""
-
-    subscriptions: dict[str, Decimal]
-    currency: str = "EUR"
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Prices:
-        return cls({k: Decimal(str(v)) for k, v in data["subscriptions"].items()}, data.get("currency", "EUR"))
-
-    @classmethod
-    def default(cls) -> Prices:
-        return cls({"free": Decimal("0.00"), "entry": Decimal("3.50"), "pro": Decimal("7.50")})
+from tenancy_kinds.billing import Prices
 
 
 @dataclass(frozen=True)

@@ -50,16 +50,17 @@ from tenancy_backend.errors import (
 from tenancy_backend.methods import MethodSemantics, allowed_methods
 from tenancy_backend.scim import PREFIX as SCIM_PREFIX
 from tenancy_kinds import dotted
+from tenancy_kinds.defaults import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_DATABASE_URL
 from tenancy_kinds.messages import explain
 from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import CURSOR_PATTERN, SELECTOR_PATTERN
-from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, TOKEN_PATTERN, Service
+from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, Service
+from tenancy_backend.tokens import TOKEN_PATTERN
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_DB_URL = "sqlite:///.tenancy/tenancy.db"
 PROBLEM_JSON = "application/problem+json"
 EXPORT_CHUNK = 200
 
@@ -207,9 +208,6 @@ class AuthFailureLimiter:
             self._failures[key] = failures  # re-inserted: the dict stays ordered by last failure
             while len(self._failures) > self.MAX_PAIRS:
                 del self._failures[next(iter(self._failures))]
-
-
-DEFAULT_AUTH_FAILURE_LIMIT = 30  # failed authentications per (address, credential) pair per minute
 
 
 # --- dependencies ---------------------------------------------------------------------------------
@@ -603,14 +601,14 @@ def create_app(
 def app_from_env() -> FastAPI:
     """The app configured by TENANCY_DB, TENANCY_RATE_LIMIT, TENANCY_AUTH_FAILURE_LIMIT and TENANCY_PRICES
     (for `uvicorn --factory`)."""
-    from tenancy_backend.documents import parse_price_options
+    from tenancy_kinds.billing import parse_price_options
 
     rate = os.environ.get("TENANCY_RATE_LIMIT")
     failures = os.environ.get("TENANCY_AUTH_FAILURE_LIMIT", "").strip()
     prices_env = os.environ.get("TENANCY_PRICES", "")
     prices = parse_price_options([p for p in prices_env.split(",") if p.strip()]) or None
     return create_app(
-        os.environ.get("TENANCY_DB", DEFAULT_DB_URL),
+        os.environ.get("TENANCY_DB", DEFAULT_DATABASE_URL),
         float(rate) if rate else None,
         prices,
         int(failures) if failures else DEFAULT_AUTH_FAILURE_LIMIT,
@@ -619,7 +617,6 @@ def app_from_env() -> FastAPI:
 
 __all__ = [
     "DEFAULT_AUTH_FAILURE_LIMIT",
-    "DEFAULT_DB_URL",
     "MAX_BODY_BYTES",
     "AuthFailureLimiter",
     "RateLimiter",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select
@@ -22,13 +22,9 @@ from tenancy_kinds import (
     USER,
     Phase,
     SubscriptionState,
-    Tier,
 )
 from tenancy_backend.db import deposits, resources
-
-CENT = Decimal("0.01")
-DEFAULT_CURRENCY = "EUR"
-DEFAULT_PRICES = {Tier.FREE.value: "0.00", Tier.ENTRY.value: "3.50", Tier.PRO.value: "7.50"}
+from tenancy_kinds.billing import Prices, money
 
 # Everything a document needs; the password hash and fingerprint are never selected for rendering.
 DOCUMENT_COLUMNS = [c for c in resources.c if c.name not in ("password_hash", "password_fingerprint")]
@@ -64,72 +60,17 @@ def parse_iso(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-# --- money ----------------------------------------------------------------------------------------
-
-
-def parse_amount(value: Any) -> Decimal:
-    """A money amount as an exact Decimal with at most two decimals; ValueError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError("an amount is a decimal string such as \"50.00\"")  # noqa: TRY004 - one error type for callers
-    try:
-        amount = Decimal(str(value).strip())
-        if not amount.is_finite() or amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
-            raise ValueError(f"{str(value)[:40]!r} must be a finite amount with at most two decimals")
-        return amount.quantize(CENT)
-    except InvalidOperation:
-        raise ValueError(f"{str(value)[:40]!r} is not a decimal amount such as \"50.00\"") from None
-
-
-def money(amount: Decimal, currency: str = DEFAULT_CURRENCY) -> dict[str, str]:
-    return {"amount": str(amount.quantize(CENT, rounding=ROUND_HALF_UP)), "currency": currency}
-
-
-@dataclass(frozen=True)
-class Prices:
-    """Monthly price per user subscription tier."""
-
-    subscriptions: Mapping[str, Decimal]
-    currency: str = DEFAULT_CURRENCY
-
-    @classmethod
-    def of(cls, overrides: Mapping[str, Any] | None = None) -> Prices:
-        """The default prices with `overrides` (tier → amount) applied; ValueError for an unknown tier."""
-        values = dict(DEFAULT_PRICES)
-        for tier, amount in (overrides or {}).items():
-            if tier not in values:
-                raise ValueError(f"unknown subscription tier {tier!r}; known: {', '.join(values)}")
-            values[tier] = amount
-        return cls({tier: parse_amount(amount) for tier, amount in values.items()})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "currency": self.currency,
-            "subscriptions": {tier: str(price) for tier, price in self.subscriptions.items()},
-        }
-
-
-def parse_price_options(options: Sequence[str]) -> dict[str, str]:
-    """`["entry=4.00", "pro=8"]` (CLI `--price`, env `TENANCY_PRICES` split on commas) → overrides."""
-    out = {}
-    for option in options:
-        tier, sep, amount = option.partition("=")
-        if not sep or not tier.strip() or not amount.strip():
-            raise ValueError(f"invalid price {option!r}: use TIER=AMOUNT, e.g. entry=4.00")
-        out[tier.strip()] = amount.strip()
-    return out
-
-
 # --- statuses -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Context:
+class RenderContext:
     conn: Connection
     prices: Prices
     now: datetime
 
 
-StatusOf = Callable[[Context, list[Row[Any]]], dict[int, dict[str, Any]]]
+StatusOf = Callable[[RenderContext, list[Row[Any]]], dict[int, dict[str, Any]]]
 
 
 # Status queries, built once (building a statement costs more than running it on a few rows).
@@ -150,7 +91,7 @@ _USED_ADDRESSES = (  # what consumes a mailbox, by the table's mailbox rule (com
 )
 
 
-def _organization_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
+def _organization_statuses(ctx: RenderContext, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
     names = [r[_NAME] for r in rows]
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     cost: dict[str, Decimal] = defaultdict(Decimal)
@@ -170,7 +111,7 @@ def _organization_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict
     }
 
 
-def _user_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
+def _user_statuses(ctx: RenderContext, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
     return {r[_ID]: {"mailbox": r[_MAILBOX_DOMAIN] is not None} for r in rows}
 
 
@@ -179,7 +120,7 @@ def used_addresses(conn: Connection, domains: Sequence[str]) -> dict[str, int]:
     return {domain: int(count) for domain, count in conn.execute(_USED_ADDRESSES, {"domains": list(domains)})}
 
 
-def _quota_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
+def _quota_statuses(ctx: RenderContext, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
     domains = {r[_ID]: _limited_domain(r) for r in rows}
     used = used_addresses(ctx.conn, sorted(set(domains.values())))
     return {r[_ID]: {"usedAddresses": used.get(domains[r[_ID]], 0)} for r in rows}
@@ -198,7 +139,7 @@ def subscription_phase(state: str, trial_ends_at: str | None, now: datetime) -> 
     return Phase.ACTIVE.value
 
 
-def _subscription_statuses(ctx: Context, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
+def _subscription_statuses(ctx: RenderContext, rows: list[Row[Any]]) -> dict[int, dict[str, Any]]:
     return {
         r[_ID]: {
             "subscriptionId": r[_SUBSCRIPTION_ID],
@@ -217,7 +158,7 @@ STATUSES: dict[str, StatusOf] = {  # what the backend computes for each kind's s
 }
 
 
-def render(ctx: Context, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+def render(ctx: RenderContext, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     """The documents for rows of DOCUMENT_COLUMNS (any mix of kinds), statuses computed with one query per
     kind at most."""
     if rows and tuple(rows[0]._fields) != DOCUMENT_FIELDS:
@@ -258,17 +199,12 @@ def document(row: Row[Any], status: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
-    "DEFAULT_PRICES",
     "DOCUMENT_COLUMNS",
     "DOCUMENT_FIELDS",
-    "Context",
-    "Prices",
+    "RenderContext",
     "document",
     "iso",
-    "money",
-    "parse_amount",
     "parse_iso",
-    "parse_price_options",
     "render",
     "subscription_phase",
     "used_addresses",

@@ -27,7 +27,8 @@ from pydantic.json_schema import models_json_schema
 from tenancy_kinds import ISO_3166_ALPHA_2, KINDS, SLUG_PATTERN, Kind
 from tenancy_kinds.passwords import MIN_LENGTH as PASSWORD_MIN_LENGTH
 from tenancy_backend.errors import status_title
-from tenancy_backend.service import MAX_DEPOSIT, MAX_OPERATIONS
+from tenancy_backend.changesets import MAX_OPERATIONS
+from tenancy_backend.service import MAX_DEPOSIT
 
 DESCRIPTION = (
     "The reference Tenancy HTTP API: organizations (tenants) and their users, teams, mailbox quotas, "
@@ -76,7 +77,7 @@ class Health(BaseModel):
 
 def _amount_pattern(maximum: Decimal) -> str:
     """Decimal strings from 0.01 to `maximum` (a power of ten) with at most two decimals, as
-    `documents.parse_amount` and `Service.deposit` accept them (leading zeros included)."""
+    `tenancy_kinds.billing.parse_amount` and `Service.deposit` accept them (leading zeros included)."""
     whole = int(maximum)
     digits = len(str(whole)) - 1
     if maximum != whole or whole != 10**digits:
@@ -101,7 +102,7 @@ def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 def _changeset_schema() -> dict[str, Any]:
-    """`{"operations": [...]}` as `service._parse_step` reads each operation: per kind, a create or an
+    """`{"operations": [...]}` as `changesets._parse_step` reads each operation: per kind, a create or an
     update carrying that kind's document, or a delete naming the resource. The branches exclude one another
     (kind, op, name); `anyOf` says so without making a validator or a generator prove it."""
     operations = [branch for kind in KINDS.values() for branch in _operation_schemas(kind)]

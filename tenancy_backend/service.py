@@ -1,16 +1,16 @@
-"""The tenancy backend's service layer: every business rule, one transaction per request or changeset.
+"""The tenancy backend's service layer: the one façade over every business rule, one transaction per
+request or changeset.
 
-The HTTP API (`tenancy_backend.api`) and the embedded client (`provider.embedded`) both call this, so
-they enforce exactly the same things. See docs/architecture.md for the interface.
+The HTTP API (`tenancy_backend.api`), SCIM (`tenancy_backend.scim`) and the embedded client
+(`provider.embedded`) all call this, so they enforce exactly the same things. Each job behind it lives in a
+module of its own (docs/architecture.md): `parsing`, `writes` (with `checks`, `claims`, `references`,
+`rows`, `bulk`), `changesets`, `idempotency`, `statistics`, `tokens`; reads are answered here.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,67 +19,39 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tenancy_kinds import TENANT_KIND, ResourceKey
-from tenancy_backend import integrity
+from tenancy_kinds.billing import Prices, parse_amount
+from tenancy_backend import changesets, idempotency, integrity, tokens
+from tenancy_backend.changesets import Results
+from tenancy_backend.checks import already_exists, existing
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
     claims,
     counters,
     create_db_engine,
     deposits,
-    idempotency_keys,
     migrate,
     redact_url,
     resources,
-    tokens,
 )
-from tenancy_backend.documents import DOCUMENT_COLUMNS, Prices, iso, parse_amount, parse_iso, utc_now
-from tenancy_backend.errors import (
-    Conflict,
-    Invalid,
-    NotFound,
-    ServiceError,
-    Unauthorized,
-    Unavailable,
-    refuse,
-)
-from tenancy_backend.operations import (
-    KEEP,
-    Directory,
-    Judged,
-    Prepared,
-    already_exists,
-    create,
-    create_many,
-    existing,
-    kind_named,
-    prepare,
-    remove,
-    update,
-    with_free_name,
-)
+from tenancy_backend.documents import DOCUMENT_COLUMNS, iso, utc_now
+from tenancy_backend.errors import Conflict, Invalid, NotFound, Unavailable, refuse
+from tenancy_backend.parsing import KEEP, Directory, Judged, kind_named, parse_document
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
+from tenancy_backend.statistics import Statistics
 from tenancy_backend.transaction import Tx, is_slug
+from tenancy_backend.writes import create, remove, update, with_free_name
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 EXPORT_BATCH = 1000
-MAX_OPERATIONS = 10_000
 MAX_DEPOSIT = Decimal("1000000.00")
-IDEMPOTENCY_TTL = timedelta(hours=24)
-TOKEN_PREFIX = "tnc_"
-# Every token `create_token` makes: the prefix and `secrets.token_urlsafe(32)` (43 characters, 256 bits).
-TOKEN_PATTERN = "^" + TOKEN_PREFIX + "[A-Za-z0-9_-]{43}$"
-OPERATIONS = ("create", "update", "delete")
-
-
-Results = list[dict[str, Any] | None]  # (a module-level name: `Service.list` shadows `list` in the class)
 
 
 @dataclass(frozen=True)
@@ -113,7 +85,7 @@ class Service:
         self._writers: AbstractContextManager[Any] = (
             threading.RLock() if self._engine.dialect.name == "sqlite" else nullcontext()
         )
-        self._statistics = _Statistics(self._engine)
+        self._statistics = Statistics(self._engine)
         if migrate_schema:
             try:
                 migrate(self._engine)
@@ -296,21 +268,21 @@ class Service:
         name-3, ... instead (for names the caller derives); `directory`: what a customer's directory keeps
         about it beyond the spec (SCIM's externalId), shown as status.directory."""
         try:
-            p = prepare(kind_named(kind), organization, document, pepper=self._pepper, directory=directory)
+            p = parse_document(kind_named(kind), organization, document, pepper=self._pepper, directory=directory)
         except Judged:
             if not unique_name:  # a taken name comes first, as in manifests
                 self._refuse_if_taken(scope, kind, organization, document)
             raise
-        fingerprint = _fingerprint("create", kind, organization, None, document)
+        fingerprint = idempotency.fingerprint("create", kind, organization, None, document)
         with self._write(scope) as tx:
-            replay = _replay(tx, idempotency_key, fingerprint)
+            replay = idempotency.replay(tx, idempotency_key, fingerprint)
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
             if unique_name:
                 p = with_free_name(tx, p)
             result = create(tx, p)
             self._finish(tx)
-            _remember(tx, idempotency_key, fingerprint, result)
+            idempotency.remember(tx, idempotency_key, fingerprint, result)
             return result
 
     def _refuse_if_taken(self, scope: Scope, kind: str, organization: str | None, document: Any) -> None:
@@ -340,7 +312,7 @@ class Service:
         k = kind_named(kind)
         with self._read(scope) as tx:
             existing(tx, k, organization or "", name)  # 404 before 422: never judge what cannot be seen
-        p = prepare(k, organization, document, name=name, pepper=self._pepper, directory=directory)
+        p = parse_document(k, organization, document, name=name, pepper=self._pepper, directory=directory)
         with self._write(scope) as tx:
             result = update(tx, p, if_match)
             self._finish(tx)
@@ -359,23 +331,16 @@ class Service:
         self, scope: Scope, operations: Any, idempotency_key: str | None = None
     ) -> Results:
         """Apply operations in order, all or nothing; rules on references and quotas judge the outcome."""
-        steps = _parse_operations(operations, self._pepper)
-        fingerprint = _fingerprint("changeset", "", None, None, operations)
+        steps = changesets.parse_operations(operations, self._pepper)
+        fingerprint = idempotency.fingerprint("changeset", "", None, None, operations)
         with self._write(scope) as tx:
-            replay = _replay(tx, idempotency_key, fingerprint)
+            replay = idempotency.replay(tx, idempotency_key, fingerprint)
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
             prefixes = {step.key: f"operations[{index}]" for index, step in enumerate(steps)}
-            results: Results = []
-            for start, run in _runs(steps):
-                created = create_many(tx, [s.prepared for s in run]) if len(run) > 1 else None  # type: ignore[misc]
-                if created is not None:
-                    results.extend(created)
-                    continue
-                for index, step in enumerate(run, start):
-                    results.append(_run_step(tx, index, step))
+            results = changesets.write(tx, steps)
             self._finish(tx, prefixes)
-            _remember(tx, idempotency_key, fingerprint, results)
+            idempotency.remember(tx, idempotency_key, fingerprint, results)
         self._statistics.wrote(len(steps))
         return results
 
@@ -390,9 +355,9 @@ class Service:
         if not Decimal("0.01") <= value <= MAX_DEPOSIT:
             message = f"a deposit must be between 0.01 and {MAX_DEPOSIT} (got {value})"
             raise Invalid(message, [{"path": "amount", "message": message}])
-        fingerprint = _fingerprint("deposit", TENANT_KIND, organization, None, str(value))
+        fingerprint = idempotency.fingerprint("deposit", TENANT_KIND, organization, None, str(value))
         with self._write(scope) as tx:
-            replay = _replay(tx, idempotency_key, fingerprint)
+            replay = idempotency.replay(tx, idempotency_key, fingerprint)
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
             row = tx.require_organization(organization)
@@ -400,8 +365,10 @@ class Service:
                 deposits.insert().values(resource_id=row.id, amount_cents=int(value * 100), created_at=iso(tx.now))
             )
             result = tx.render([row])[0]
-            _remember(tx, idempotency_key, fingerprint, result)
+            idempotency.remember(tx, idempotency_key, fingerprint, result)
             return result
+
+    # --- tokens ----------------------------------------------------------------------------------
 
     # --- tokens ----------------------------------------------------------------------------------
 
@@ -412,205 +379,23 @@ class Service:
         expires_in: float | timedelta | None = None,
     ) -> str:
         """A new API token (shown once; only its sha256 is stored), scoped to `organization` or root."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._write(Scope.root()) as tx:
-            if organization is not None:
-                tx.require_organization(organization)
-            expires_at = None
-            if expires_in is not None:
-                delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=float(expires_in))
-                if delta <= timedelta(0):
-                    raise Invalid("expires_in must be positive")
-                expires_at = iso(tx.now + delta)
-            tx.conn.execute(
-                tokens.insert().values(
-                    token_hash=_token_hash(token),
-                    organization=organization,
-                    legal_representative=legal_representative,
-                    created_at=iso(tx.now),
-                    expires_at=expires_at,
-                )
-            )
-        return token
+            return tokens.create(tx, organization, legal_representative, expires_in)
 
     def revoke_token(self, token: str) -> None:
         with self._write(Scope.root()) as tx:
-            result = tx.conn.execute(
-                tokens.update()
-                .where(tokens.c.token_hash == _token_hash(token), tokens.c.revoked_at.is_(None))
-                .values(revoked_at=iso(tx.now))
-            )
-            if result.rowcount == 0:
-                known = tx.conn.execute(select(tokens.c.id).where(tokens.c.token_hash == _token_hash(token))).first()
-                if known is None:
-                    raise NotFound("no such token (it may have been mistyped)")
+            tokens.revoke(tx, token)
 
     def authenticate(self, token: str | None) -> Scope:
         """The scope of a bearer token; Unauthorized when it is missing, unknown, revoked or expired."""
-        if not token:
-            raise Unauthorized("missing bearer token: send `Authorization: Bearer <token>` (tenancy token create)")
+        given = tokens.require_given(token)
         with self._read(Scope.root()) as tx:
-            row = tx.conn.execute(_TOKEN, {"token_hash": _token_hash(token)}).first()
+            row = tokens.find(tx, given)
             now = tx.now
-        if row is None:
-            raise Unauthorized("invalid token: it is not known to this backend")
-        if row.revoked_at is not None:
-            raise Unauthorized("this token was revoked; create a new one with `tenancy token create`")
-        if row.expires_at is not None and parse_iso(row.expires_at) <= now:
-            raise Unauthorized("this token has expired; create a new one with `tenancy token create`")
-        principal = f"token:{row.id}"
-        if row.organization is None:
-            return Scope(None, bool(row.legal_representative), principal)
-        return Scope.of_organization(
-            row.organization, legal_representative=bool(row.legal_representative), principal=principal
-        )
+        return tokens.scope_of(row, now)
 
 
-# --- changesets -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Step:
-    op: str
-    key: ResourceKey
-    prepared: Prepared | None
-    if_match: str | None
-
-
-def _parse_operations(operations: Any, pepper: int | None) -> list[_Step]:
-    if not isinstance(operations, list) or not operations:
-        message = "operations must be a non-empty list of {op, kind, organization, name, document, ifMatch}"
-        raise Invalid(message, [{"path": "operations", "message": message}])
-    if len(operations) > MAX_OPERATIONS:
-        message = f"a changeset holds at most {MAX_OPERATIONS} operations (got {len(operations)}); split it"
-        raise Invalid(message, [{"path": "operations", "message": message}])
-    steps: list[_Step] = []
-    errors: list[dict[str, str]] = []
-    for index, raw in enumerate(operations):
-        try:
-            steps.append(_parse_step(raw, pepper))
-        except ServiceError as e:
-            prefix = f"operations[{index}]"
-            errors.extend(
-                {"path": f"{prefix}.{err['path']}" if err["path"] else prefix, "message": err["message"]}
-                for err in (e.errors or [{"path": "", "message": e.detail}])
-            )
-    if errors:
-        raise Invalid(f"invalid changeset: {errors[0]['path']}: {errors[0]['message']}", errors)
-    return steps
-
-
-def _parse_step(raw: Any, pepper: int | None) -> _Step:
-    if not isinstance(raw, dict):
-        raise Invalid("an operation must be an object", [{"path": "", "message": "expected an object"}])
-    unknown = sorted(set(raw) - {"op", "kind", "organization", "name", "document", "ifMatch"})
-    if unknown:
-        raise Invalid("unknown fields", [{"path": u, "message": "unknown field: remove it"} for u in unknown])
-    op = raw.get("op")
-    if op not in OPERATIONS:
-        raise Invalid("bad op", [{"path": "op", "message": f"op must be one of {', '.join(OPERATIONS)}"}])
-    kind = kind_named(raw.get("kind"))
-    organization = raw.get("organization") if kind.scoped else None
-    if kind.scoped and not is_slug(organization):
-        raise Invalid("bad organization", [{"path": "organization", "message": "the owning organization's name"}])
-    name = raw.get("name")
-    if_match = raw.get("ifMatch")
-    if if_match is not None and not isinstance(if_match, str | int):
-        raise Invalid("bad ifMatch", [{"path": "ifMatch", "message": "a resourceVersion string"}])
-    if op == "delete":
-        if not is_slug(name):
-            raise Invalid("bad name", [{"path": "name", "message": "the name of the resource to delete"}])
-        key = ResourceKey(kind.name, organization or "", str(name))
-        return _Step(op, key, None, None if if_match is None else str(if_match))
-    if name is not None and not isinstance(name, str):
-        raise Invalid("bad name", [{"path": "name", "message": "a resource name"}])
-    p = _prefixed("document", lambda: prepare(kind, organization, raw.get("document"), name=name, pepper=pepper))
-    return _Step(op, p.key, p, None if if_match is None else str(if_match))
-
-
-def _prefixed(prefix: str, call: Callable[[], Prepared]) -> Prepared:
-    try:
-        return call()
-    except ServiceError as e:
-        e.errors = [{"path": f"{prefix}.{x['path']}" if x["path"] else prefix, "message": x["message"]} for x in e.errors]
-        raise
-
-
-class _Statistics:
-    """Keeps PostgreSQL's planner statistics up with bulk writes: ANALYZE after 500 rows written by this
-    process, then after twice as many each time (a few cheap ANALYZEs for 100,000 resources).
-
-    Until a table is analyzed PostgreSQL plans as if it were nearly empty (an export batch becomes a
-    sequential scan and a sort of the whole table), and autovacuum, when it runs at all, analyzes at most
-    once a minute: too late for a fleet created by one apply.
-    """
-
-    FIRST = 500
-
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-        self._enabled = engine.dialect.name == "postgresql"
-        self._lock = threading.Lock()
-        self._written = 0
-        self._next = self.FIRST
-
-    def wrote(self, rows: int) -> None:
-        if not self._enabled:
-            return
-        with self._lock:
-            self._written += rows
-            if self._written < self._next:
-                return
-            self._written, self._next = 0, self._next * 2
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(text("ANALYZE resources, claims, refs"))
-                conn.commit()
-        except DBAPIError as e:  # statistics are an optimisation: never fail a committed changeset
-            log.warning("ANALYZE after a bulk write failed: %s", e)
-
-
-def _runs(steps: list[_Step]) -> Iterator[tuple[int, list[_Step]]]:
-    """The steps cut into runs of consecutive creates (bulk candidates) and single other steps, with the
-    index of each run's first step."""
-    start = 0
-    while start < len(steps):
-        end = start + 1
-        if steps[start].op == "create":
-            while end < len(steps) and steps[end].op == "create":
-                end += 1
-        yield start, steps[start:end]
-        start = end
-
-
-def _run_step(tx: Tx, index: int, step: _Step) -> dict[str, Any] | None:
-    try:
-        if step.op == "create":
-            assert step.prepared is not None
-            return create(tx, step.prepared)
-        if step.op == "update":
-            assert step.prepared is not None
-            return update(tx, step.prepared, step.if_match)
-        return remove(tx, kind_named(step.key.kind), step.key.organization, step.key.name, step.if_match)
-    except ServiceError as e:
-        prefix = f"operations[{index}]"
-        e.errors = [
-            {"path": f"{prefix}.{x['path']}" if x["path"] else prefix, "message": x["message"]} for x in e.errors
-        ] or [{"path": prefix, "message": e.detail}]
-        e.detail = f"operation {index} ({step.op} {step.key}): {e.detail}"
-        raise
-
-
-# --- idempotency ----------------------------------------------------------------------------------
-
-
-# Statements of every request, built once (building one costs more than SQLite takes to run it).
-_REPLAY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.response).where(
-    idempotency_keys.c.principal == bindparam("principal"), idempotency_keys.c.key == bindparam("key")
-)
-_EXPIRE_KEYS = delete(idempotency_keys).where(idempotency_keys.c.created_at < bindparam("before"))
-_REMEMBER = idempotency_keys.insert()
-_TOKEN = select(tokens).where(tokens.c.token_hash == bindparam("token_hash"))
+# Statements of every read, built once (building one costs more than SQLite takes to run it).
 _BY_CLAIM = (
     select(*DOCUMENT_COLUMNS)
     .join(claims, claims.c.resource_id == resources.c.id)
@@ -626,65 +411,6 @@ _BY_UID = select(*DOCUMENT_COLUMNS).where(
     resources.c.organization == bindparam("organization"),
     resources.c.uid.in_(bindparam("uids", expanding=True)),
 )
-
-
-def _fingerprint(op: str, kind: str, organization: str | None, name: str | None, payload: Any) -> str:
-    """A digest of the request; clear passwords are masked (the digest is stored)."""
-    data = json.dumps([op, kind, organization, name, _masked(payload)], sort_keys=True, default=str)
-    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: ("<secret>" if k == "password" else _masked(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
-def _check_key(key: str) -> None:
-    if not (1 <= len(key) <= 255) or not key.isprintable() or not key.isascii():
-        message = "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice)"
-        raise Invalid(message, [{"path": "Idempotency-Key", "message": message}])
-
-
-def _replay(tx: Tx, key: str | None, fingerprint: str) -> Any:
-    if key is None:
-        return None
-    _check_key(key)
-    row = tx.conn.execute(_REPLAY, {"principal": tx.scope.principal, "key": key}).first()
-    if row is None:
-        return None
-    if row.fingerprint != fingerprint:
-        message = (
-            f"Idempotency-Key {key!r} was already used for a different request; "
-            "use a new key for a new request"
-        )
-        raise Invalid(message, [{"path": "Idempotency-Key", "message": message}])
-    return row.response
-
-
-def _remember(tx: Tx, key: str | None, fingerprint: str, response: Any) -> None:
-    if key is None:
-        return
-    tx.conn.execute(_EXPIRE_KEYS, {"before": iso(tx.now - IDEMPOTENCY_TTL)})
-    tx.conn.execute(
-        _REMEMBER,
-        {
-            "principal": tx.scope.principal,
-            "key": key,
-            "fingerprint": fingerprint,
-            "response": response,
-            "created_at": iso(tx.now),
-        },
-    )
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @contextmanager

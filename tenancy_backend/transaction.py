@@ -12,7 +12,8 @@ from sqlalchemy import CTE, Connection, Row, bindparam, select
 
 from tenancy_kinds import KINDS, SLUG_PATTERN, TENANT_KIND, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
-from tenancy_backend.documents import DOCUMENT_COLUMNS, Context, Prices, render
+from tenancy_backend.documents import DOCUMENT_COLUMNS, RenderContext, render
+from tenancy_kinds.billing import Prices
 from tenancy_backend.errors import NotFound
 from tenancy_backend.scope import Scope
 
@@ -169,8 +170,8 @@ class Tx:
 
     # --- rendering -------------------------------------------------------------------------------
 
-    def context(self) -> Context:
-        return Context(self.conn, self.prices, self.now)
+    def context(self) -> RenderContext:
+        return RenderContext(self.conn, self.prices, self.now)
 
     def render(self, rows: list[Row[Any]]) -> list[dict[str, Any]]:
         return render(self.context(), rows)

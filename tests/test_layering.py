@@ -57,7 +57,21 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.scim.mapping",),
     ("tenancy_backend.scim.models", "tenancy_backend.scim.errors"),
     ("tenancy_backend.service",),
-    ("tenancy_backend.operations", "tenancy_backend.integrity"),
+    # the write path behind the façade, each module by its job, top down
+    (
+        "tenancy_backend.changesets",
+        "tenancy_backend.idempotency",
+        "tenancy_backend.statistics",
+        "tenancy_backend.tokens",
+    ),
+    ("tenancy_backend.writes", "tenancy_backend.integrity"),
+    (
+        "tenancy_backend.checks",
+        "tenancy_backend.claims",
+        "tenancy_backend.references",
+        "tenancy_backend.rows",
+    ),
+    ("tenancy_backend.bulk", "tenancy_backend.parsing"),
     ("tenancy_backend.transaction",),
     (
         "tenancy_backend.documents",
@@ -75,7 +89,14 @@ KINDS_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_kinds.messages",),
     ("tenancy_kinds.table",),
     ("tenancy_kinds.checks",),
-    ("tenancy_kinds.facts", "tenancy_kinds.specs", "tenancy_kinds.passwords", "tenancy_kinds.selectors"),
+    (
+        "tenancy_kinds.facts",
+        "tenancy_kinds.specs",
+        "tenancy_kinds.passwords",
+        "tenancy_kinds.selectors",
+        "tenancy_kinds.billing",
+        "tenancy_kinds.defaults",
+    ),
 ]
 
 SHARED = "tenancy_kinds"  # what both halves may import

@@ -26,9 +26,9 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from provider.cli import backend, engine, validate
+    from provider.cli import backend, reconcile, validate
 
-    for module in (validate, engine, backend):
+    for module in (validate, reconcile, backend):
         module.register(cli)
 
 

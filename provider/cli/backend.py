@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-DEFAULT_DB = "sqlite:///.tenancy/tenancy.db"
+from tenancy_kinds.defaults import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_DATABASE_URL
+
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -44,7 +45,7 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         "db_url",
         metavar="URL",
         envvar="TENANCY_DB",
-        default=DEFAULT_DB,
+        default=DEFAULT_DATABASE_URL,
         show_default=True,
         help="sqlite:///PATH or postgresql://USER@HOST/DB (fallback: $TENANCY_DB).",
     )(fn)
@@ -71,7 +72,7 @@ def _service(db_url: str, **kwargs: Any) -> Iterator[Any]:
 
 
 def _prices(options: tuple[str, ...]) -> dict[str, str] | None:
-    from tenancy_backend.documents import parse_price_options
+    from tenancy_kinds.billing import parse_price_options
 
     env = [p for p in os.environ.get("TENANCY_PRICES", "").split(",") if p.strip()]
     try:
@@ -98,9 +99,9 @@ def _prices(options: tuple[str, ...]) -> dict[str, str] | None:
     "--auth-failure-limit",
     type=click.IntRange(min=0),
     envvar="TENANCY_AUTH_FAILURE_LIMIT",
-    default=30,
+    default=DEFAULT_AUTH_FAILURE_LIMIT,
     show_default=True,
-    help="Failed authentications per client address per minute before 429 (0: no limit).",
+    help="Failed authentications per client address and token per minute before 429 (0: no limit).",
 )
 @click.option(
     "--log-level",
@@ -249,4 +250,4 @@ def register(group: click.Group) -> None:
     group.add_command(billing)
 
 
-__all__ = ["DEFAULT_DB", "parse_duration", "register"]
+__all__ = ["parse_duration", "register"]

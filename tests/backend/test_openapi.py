@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from tenancy_kinds import KINDS, Kind
-from tenancy_backend.documents import parse_amount
+from tenancy_kinds.billing import parse_amount
 from tenancy_backend.errors import BadRequest
 from tenancy_backend.openapi import PROBLEM_JSON, openapi_document, render_openapi
-from tenancy_backend.operations import check_text
+from tenancy_backend.parsing import check_text
 from tenancy_backend.selectors import (
     CURSOR_PATTERN,
     SELECTOR_PATTERN,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tenancy_backend import service as service_module
+from tenancy_backend import changesets
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
@@ -181,7 +181,7 @@ def test_bulk_creates_store_what_one_by_one_creates_store(service: Service, monk
     for document in _contents("each"):
         service.create(ROOT, document["kind"], "each", document)
     with monkeypatch.context() as patched:  # the changeset must take the bulk path: no per-operation step
-        patched.setattr(service_module, "_run_step", _no_single_steps)
+        patched.setattr(changesets, "_run_step", _no_single_steps)
         bulk = service.changeset(ROOT, [op("create", d) for d in _contents("bulk")])
     for stored, given in zip(bulk, _contents("bulk"), strict=True):
         assert stored["spec"] | given["spec"] == stored["spec"]  # every given value kept as it was

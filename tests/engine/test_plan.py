@@ -121,7 +121,7 @@ def test_monthly_cost_change_and_low_balance_warning():
     acme["status"] = {"balance": {"amount": "10.00", "currency": "EUR"}}
     result = plan(
         [org("acme"), user("acme", "a", subscription="pro"), user("acme", "b", subscription="entry")],
-        [acme], stack="s", prices=Prices.default(),
+        [acme], stack="s", prices=Prices.of(),
     )
     [cost] = result.costs
     assert (cost.before, cost.after) == (Decimal("0"), Decimal("11.00"))
@@ -131,7 +131,7 @@ def test_monthly_cost_change_and_low_balance_warning():
 def test_no_warning_when_the_balance_covers_the_month():
     acme = live(org("acme"), stack="s")
     acme["status"] = {"balance": {"amount": "100.00", "currency": "EUR"}}
-    result = plan([org("acme"), user("acme", "a", subscription="pro")], [acme], stack="s", prices=Prices.default())
+    result = plan([org("acme"), user("acme", "a", subscription="pro")], [acme], stack="s", prices=Prices.of())
     assert result.warnings == ()
 
 

@@ -27,7 +27,7 @@ def sample_plan():
         user("acme", "bob", subscription="pro"),
         user("acme", "carl", email="carl.new@acme.example"),
     ]
-    return plan(desired, current, stack="s", prices=Prices.default())  # in apply order
+    return plan(desired, current, stack="s", prices=Prices.of())  # in apply order
 
 
 def test_text_has_symbols_field_diffs_sensitive_marker_costs_and_the_exact_summary():

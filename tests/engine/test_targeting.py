@@ -235,7 +235,7 @@ def test_a_targeted_plan_has_its_own_graph_costs_and_organization_labels():
     desired = [labelled(org("acme"), tier="gold"), user("acme", "ann", role="administrator", subscription="pro"),
                user("acme", "bob", subscription="entry"), org("beta")]
     current = [live(labelled(org("acme"), tier="gold"), stack="s")]
-    result = plan(desired, current, stack="s", prices=Prices.default(), selection=Selection(targets=("User/acme/ann",)))
+    result = plan(desired, current, stack="s", prices=Prices.of(), selection=Selection(targets=("User/acme/ann",)))
     assert planned(result) == ["create User acme/ann"]
     assert [op.key for op in result.graph.operations] == [K("User", "acme", "ann")]
     assert [[result.graph.operations[s.op] for s in unit] for unit in result.graph.units] == [list(result.operations)]

@@ -90,7 +90,7 @@ def _per_resource_live(client: Client) -> list[dict[str, Any]]:
 
 
 def _plan(desired: list[dict[str, Any]], live: list[dict[str, Any]]) -> Plan:
-    return plan(desired, live, stack=STACK, prices=Prices.default())  # in apply order
+    return plan(desired, live, stack=STACK, prices=Prices.of())  # in apply order
 
 
 def _state(client: Client) -> list[Any]:

@@ -145,7 +145,8 @@ def test_the_limiter_keeps_pairs_apart_and_forgets() -> None:
 
 
 def test_every_token_made_has_the_shape_the_api_checks_before_any_lookup(tmp_path: Path) -> None:
-    from tenancy_backend.service import TOKEN_PATTERN, Service
+    from tenancy_backend.service import Service
+    from tenancy_backend.tokens import TOKEN_PATTERN
 
     service = Service(f"sqlite:///{tmp_path / 'shape.db'}")
     try:

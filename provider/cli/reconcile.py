@@ -19,7 +19,7 @@ from provider import engine, importer, policy, render
 from provider.apply import Outcome, Report, Status, apply, apply_atomically
 from provider.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from provider.client import Client
-from provider.connect import backend_url, connect
+from provider.connect import DEFAULT_BACKEND, backend_url, connect
 from provider.errors import ApplyRefused
 from provider.plan import Plan
 from provider.targeting import Selection
@@ -40,7 +40,7 @@ def backend_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--backend",
         metavar="URL",
         help="http(s)://… (the HTTP API, with TENANCY_TOKEN), sqlite:///PATH or postgresql://… (embedded). "
-        "Default: $TENANCY_BACKEND or sqlite:///.tenancy/tenancy.db",
+        f"Default: $TENANCY_BACKEND or {DEFAULT_BACKEND}",
     )(fn)
 
 
