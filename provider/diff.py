@@ -16,7 +16,10 @@ from provider.operations import SENSITIVE, Adopt, Create, FieldDiff, Operation, 
 from tenancy_kinds import STACK_LABEL, Kind, ResourceKey
 
 
-_PATHS: dict[Path, Path] = {}  # each path once: a plan of 100,000 resources repeats the same few paths
+# Each path once: a plan of 100,000 resources repeats the same few paths (bounded: a long-lived process,
+# such as Pulumi's provider, sees label keys without end).
+_PATHS: dict[Path, Path] = {}
+_MAX_PATHS = 65_536
 
 
 def _flatten(value: Any, prefix: Path) -> dict[Path, Any]:
@@ -31,7 +34,8 @@ def _flatten(value: Any, prefix: Path) -> dict[Path, Any]:
 def _flatten_into(value: dict[str, Any], prefix: Path, out: dict[Path, Any]) -> None:
     for k, v in value.items():
         path = prefix + (k,)
-        path = _PATHS.setdefault(path, path)
+        if len(_PATHS) < _MAX_PATHS:
+            path = _PATHS.setdefault(path, path)
         if isinstance(v, dict):
             _flatten_into(v, path, out)
         else:
