@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from provider.diff import labels_after
 from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldDiff, Operation, Replace, Update
 from provider.plan import Plan
+from tenancy_kinds import TENANT_LABEL
 
-FORMAT_VERSION = "1.1"  # 1.1: selection; set-valued changes carry added/removed
+FORMAT_VERSION = "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -116,8 +118,16 @@ SHAPES: dict[type[Operation], Shape] = {
 }
 
 
+def tenant_of(op: Operation, stack: str | None) -> str | None:
+    """The Tenant (SPEC §6) the resource is expanded from, after the change (a delete: now); None when
+    hand-written."""
+    return labels_after(op, stack).get(TENANT_LABEL)
+
+
 def _header(op: Operation, stack: str | None) -> str:
-    return f"{op.symbol} {op.key}{SHAPES[type(op)].header(op, stack)}"
+    tenant = tenant_of(op, stack)
+    made_by = f" (tenant {tenant})" if tenant else ""
+    return f"{op.symbol} {op.key}{SHAPES[type(op)].header(op, stack)}{made_by}"
 
 
 def _diff_lines(op: Operation) -> list[str]:
@@ -185,6 +195,7 @@ def _op_json(op: Operation, plan: Plan) -> dict[str, Any]:
         "kind": op.key.kind,
         "organization": op.key.organization or None,
         "name": op.key.name,
+        "tenant": plan.labels(op).get(TENANT_LABEL),
         "resource_version": op.live_version,
         "labels": plan.labels(op),
         "organization_labels": plan.organization_labels.get(op.key.organization) if op.key.organization else None,

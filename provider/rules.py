@@ -19,7 +19,9 @@ from typing import Any
 from provider.errors import Finding, ManifestError, SecretError, Severity
 from tenancy_kinds import (
     ADMIN_ROLES,
+    EXPANSION_LABELS,
     KINDS,
+    RESERVED_LABEL_PREFIX,
     STACK_LABEL,
     ClaimValue,
     Kind,
@@ -34,7 +36,6 @@ from tenancy_kinds.passwords import weakness
 WARNING = Severity.WARNING
 MAX_ADMINS = 3
 ADMIN_SHARE = 5  # administrators may be at most a fifth of an organization's users
-RESERVED_LABEL_PREFIX = STACK_LABEL.split("/", 1)[0] + "/"
 
 SetRule = Callable[["Context"], Iterable[Finding]]
 ResourceRule = Callable[[Manifest, "Context"], Iterable[Finding]]
@@ -369,13 +370,19 @@ def limit_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
 
 
 def reserved_label_findings(document: dict[str, Any]) -> Iterator[tuple[tuple[str, str, str], str]]:
-    """Labels a declaration may not set: tenancy sets its own (`tenancy/...`) itself."""
-    for key in (document.get("metadata") or {}).get("labels") or {}:
+    """Labels a declaration may not set: tenancy sets its own (`tenancy/...`) itself. The labels of a
+    Tenant's expansion (SPEC §6) come as a pair: what `tenancy render` writes reads back as it was made."""
+    labels = (document.get("metadata") or {}).get("labels") or {}
+    expanded = all(label in labels for label in EXPANSION_LABELS)
+    for key in labels:
+        if expanded and key in EXPANSION_LABELS:
+            continue
         if key.startswith(RESERVED_LABEL_PREFIX):
+            pair = " and ".join(EXPANSION_LABELS)
             yield (
                 ("metadata", "labels", key),
                 f"label {key} is reserved: tenancy sets {RESERVED_LABEL_PREFIX} labels itself ({STACK_LABEL} comes "
-                "from the stack name); remove it",
+                f"from the stack name, {pair} from the expansion of a Tenant); remove it",
             )
 
 
@@ -403,7 +410,7 @@ def passwords(ctx: Context) -> Iterator[Finding]:
             try:
                 secret = resolve(m, source, ctx.env, ctx.allow_outside, field=path)
             except SecretError as e:
-                yield e.as_finding()
+                yield m.noted(e.as_finding())
                 continue
             ctx.resolved.setdefault(m.key, {})[name] = secret
             reason = weakness(secret)

@@ -55,7 +55,8 @@ from tenancy_kinds.messages import explain
 from tenancy_backend.scim import scim_app
 from tenancy_backend.scope import Scope
 from tenancy_backend.selectors import CURSOR_PATTERN, SELECTOR_PATTERN
-from tenancy_backend.service import DEFAULT_LIMIT, MAX_LIMIT, Service
+from tenancy_backend.reads import DEFAULT_LIMIT, MAX_LIMIT
+from tenancy_backend.service import Service
 from tenancy_backend.tokens import TOKEN_PATTERN
 
 log = logging.getLogger(__name__)

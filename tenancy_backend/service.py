@@ -4,7 +4,7 @@ request or changeset.
 The HTTP API (`tenancy_backend.api`), SCIM (`tenancy_backend.scim`) and the embedded client
 (`provider.embedded`) all call this, so they enforce exactly the same things. Each job behind it lives in a
 module of its own (docs/architecture.md): `parsing`, `writes` (with `checks`, `claims`, `references`,
-`rows`, `bulk`), `changesets`, `idempotency`, `statistics`, `tokens`; reads are answered here.
+`rows`, `bulk`), `changesets`, `idempotency`, `statistics`, `tokens`, and `reads`.
 """
 
 from __future__ import annotations
@@ -14,50 +14,39 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tenancy_kinds import TENANT_KIND, ResourceKey
 from tenancy_kinds.billing import Prices, parse_amount
-from tenancy_backend import changesets, idempotency, integrity, tokens
+from tenancy_backend import changesets, idempotency, integrity, reads, tokens
 from tenancy_backend.changesets import Results
 from tenancy_backend.checks import already_exists, existing
 from tenancy_backend.db import (
     PASSWORD_PEPPER_COUNTER,
-    claims,
     counters,
     create_db_engine,
     deposits,
     migrate,
     redact_url,
-    resources,
 )
-from tenancy_backend.documents import DOCUMENT_COLUMNS, iso, utc_now
+from tenancy_backend.documents import iso, utc_now
 from tenancy_backend.errors import Conflict, Invalid, NotFound, Unavailable, refuse
 from tenancy_backend.parsing import KEEP, Directory, Judged, kind_named, parse_document
 from tenancy_backend.scope import Scope
-from tenancy_backend.selectors import decode_cursor, encode_cursor, parse_selector, selector_clause
+from tenancy_backend.reads import DEFAULT_LIMIT, Page
+from tenancy_backend.selectors import decode_cursor, parse_selector
 from tenancy_backend.statistics import Statistics
 from tenancy_backend.transaction import Tx, is_slug
 from tenancy_backend.writes import create, remove, update, with_free_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-EXPORT_BATCH = 1000
 MAX_DEPOSIT = Decimal("1000000.00")
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class Service:
@@ -137,8 +126,7 @@ class Service:
     def get(self, scope: Scope, kind: str, organization: str | None, name: str) -> dict[str, Any]:
         k = kind_named(kind)
         with self._read(scope) as tx:
-            row = existing(tx, k, organization or "", name)
-            return tx.render([row])[0]
+            return reads.get(tx, k, organization or "", name)
 
     def find(
         self,
@@ -155,25 +143,8 @@ class Service:
         username), in creation order; those that do not exist (or lie outside the scope) are left out.
         NotFound for the organization."""
         k = kind_named(kind)
-        claims = {u.field: u for u in k.claims if u.within is None}  # unique across the backend
         with self._read(scope) as tx:
-            if k.scoped:
-                tx.require_organization(organization or "")
-            owner = (organization or "") if k.scoped else ""
-            rows = {row.id: row for row in tx.find_many(k.name, owner, [n for n in names if is_slug(n)]).values()}
-            for spec_field, value in unique:
-                if spec_field not in claims or not isinstance(value, str):
-                    raise Invalid(f"{k.name}.spec.{spec_field} is not unique across the backend")
-                claim = claims[spec_field]
-                held = {"kind": k.name, "organization": owner, "namespace": claim.namespace,
-                        "key": claim.normalise(value)}
-                rows.update((row.id, row) for row in tx.conn.execute(_BY_CLAIM, held))
-            wanted = [u for u in dict.fromkeys(uids) if isinstance(u, str)]
-            for start in range(0, len(wanted), EXPORT_BATCH):
-                where = {"kind": k.name, "organization": owner, "uids": wanted[start : start + EXPORT_BATCH]}
-                rows.update((row.id, row) for row in tx.conn.execute(_BY_UID, where))
-            found = [rows[i] for i in sorted(rows) if k.scoped or tx.visible(rows[i].name)]
-            return tx.render(found)
+            return reads.find(tx, k, organization, uids, names, unique)
 
     def list(
         self,
@@ -186,24 +157,11 @@ class Service:
     ) -> Page:
         """One page of a collection, ordered by creation (id); `next_cursor` is None on the last page."""
         k = kind_named(kind)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            message = f"limit must be an integer between 1 and {MAX_LIMIT} (got {limit!r})"
-            raise Invalid(message, [{"path": "limit", "message": message}])
+        reads.check_limit(limit)
         terms = parse_selector(label_selector)
         after = decode_cursor(cursor)
         with self._read(scope) as tx:
-            where = [resources.c.kind == k.name, resources.c.id > after, selector_clause(terms)]
-            if k.scoped:
-                tx.require_organization(organization or "")
-                where.append(resources.c.organization == (organization or ""))
-            elif not scope.is_root:
-                tree = tx.subtree(scope.organization or "")
-                where.append(resources.c.name.in_(select(tree.c.name)))
-            query = select(*DOCUMENT_COLUMNS).where(*where).order_by(resources.c.id).limit(limit + 1)
-            rows = list(tx.conn.execute(query))
-            more = len(rows) > limit
-            rows = rows[:limit]
-            return Page(tx.render(rows), encode_cursor(rows[-1].id) if more else None)
+            return reads.page(tx, k, organization, terms, limit, after)
 
     def export(
         self, scope: Scope, organization: str | None = None, label_selector: str | None = None
@@ -224,29 +182,7 @@ class Service:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                tx = Tx(conn, scope, self._clock(), self._prices, write=False)
-                where = [selector_clause(terms)]
-                if root is not None:
-                    tree = select(tx.subtree(root).c.name)
-                    where.append(
-                        or_(
-                            and_(resources.c.kind == TENANT_KIND, resources.c.name.in_(tree)),
-                            resources.c.organization.in_(tree),
-                        )
-                    )
-                after = 0
-                while True:
-                    query = (
-                        select(*DOCUMENT_COLUMNS)
-                        .where(resources.c.id > after, *where)
-                        .order_by(resources.c.id)
-                        .limit(EXPORT_BATCH)
-                    )
-                    rows = list(conn.execute(query))
-                    if not rows:
-                        return
-                    yield from tx.render(rows)
-                    after = rows[-1].id
+                yield from reads.export(Tx(conn, scope, self._clock(), self._prices, write=False), root, terms)
 
     def prices(self) -> dict[str, Any]:
         return self._prices.as_dict()
@@ -287,7 +223,7 @@ class Service:
 
     def _refuse_if_taken(self, scope: Scope, kind: str, organization: str | None, document: Any) -> None:
         name = (document.get("metadata") or {}).get("name") if isinstance(document, dict) else None
-        if not is_slug(name) or (organization is not None and not is_slug(organization)):
+        if not isinstance(name, str) or not is_slug(name) or (organization is not None and not is_slug(organization)):
             return
         k = kind_named(kind)
         with self._read(scope) as tx:
@@ -370,8 +306,6 @@ class Service:
 
     # --- tokens ----------------------------------------------------------------------------------
 
-    # --- tokens ----------------------------------------------------------------------------------
-
     def create_token(
         self,
         organization: str | None = None,
@@ -393,24 +327,6 @@ class Service:
             row = tokens.find(tx, given)
             now = tx.now
         return tokens.scope_of(row, now)
-
-
-# Statements of every read, built once (building one costs more than SQLite takes to run it).
-_BY_CLAIM = (
-    select(*DOCUMENT_COLUMNS)
-    .join(claims, claims.c.resource_id == resources.c.id)
-    .where(
-        resources.c.kind == bindparam("kind"),
-        resources.c.organization == bindparam("organization"),
-        claims.c.namespace == bindparam("namespace"),
-        claims.c.key == bindparam("key"),
-    )
-)
-_BY_UID = select(*DOCUMENT_COLUMNS).where(
-    resources.c.kind == bindparam("kind"),
-    resources.c.organization == bindparam("organization"),
-    resources.c.uid.in_(bindparam("uids", expanding=True)),
-)
 
 
 @contextmanager

@@ -57,7 +57,7 @@ def create(tx: Tx, p: Parsed) -> dict[str, Any]:
         row = _insert(tx, p)
         assert row is not None
     write_claims(tx, row.id, p, created=True)
-    write_refs(tx, row.id, p, created=True)
+    write_refs(tx, row.id, p)
     defer(tx, p, old=None)
     return _rendered(tx, row)
 
@@ -189,7 +189,7 @@ def update(tx: Tx, p: Parsed, if_match: str | None = None) -> dict[str, Any]:
         changes["password_fingerprint"] = p.password_fingerprint
     updated = tx.conn.execute(_UPDATE, {**changes, "row_id": row.id}).one()  # values as parameters: see _insert
     write_claims(tx, row.id, p)
-    write_refs(tx, row.id, p)
+    write_refs(tx, row.id, p, old=row.spec)
     defer(tx, p, old=row)
     return _rendered(tx, updated)
 

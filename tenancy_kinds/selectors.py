@@ -14,6 +14,9 @@ from enum import StrEnum
 from tenancy_kinds.specs import LABEL_KEY_PATTERN
 
 _VALUE_CHARACTERS = r"[^,=!\x00-\x1f\x7f]{0,253}"
+# What `str.strip` removes (`str.isspace`), named character by character: `\s` means other things in
+# ECMA-262 and in Rust's regex, which read this pattern in the OpenAPI document (tests/foundation/test_patterns.py).
+STRIPPED = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _KEY = re.compile(LABEL_KEY_PATTERN)
 _VALUE = re.compile(f"^{_VALUE_CHARACTERS}$")
 MAX_SELECTOR_TERMS = 20
@@ -22,11 +25,12 @@ SELECTOR_EXAMPLES = "Use comma-separated terms such as `team=sales`, `tier!=free
 
 def _selector_pattern() -> str:
     """The grammar `parse_selector` accepts, as one regular expression (for the OpenAPI document): terms
-    `k`, `!k`, `k=v`, `k==v`, `k!=v`, at most MAX_SELECTOR_TERMS, with whitespace around the parts (`\\s`
-    is what `str.strip` removes); a blank selector selects everything."""
+    `k`, `!k`, `k=v`, `k==v`, `k!=v`, at most MAX_SELECTOR_TERMS, with whitespace around the parts (what
+    `str.strip` removes); a blank selector selects everything."""
+    space = f"[{STRIPPED}]*"
     key = f"(?:{LABEL_KEY_PATTERN.removeprefix('^').removesuffix('$')})"
-    term = rf"\s*(?:{key}|!\s*{key}|{key}\s*(?:==?|!=)\s*{_VALUE_CHARACTERS})\s*"
-    return rf"^(?:\s*|{term}(?:,{term}){{0,{MAX_SELECTOR_TERMS - 1}}})$"
+    term = rf"{space}(?:{key}|!{space}{key}|{key}{space}(?:==?|!=){space}{_VALUE_CHARACTERS}){space}"
+    return rf"^(?:{space}|{term}(?:,{term}){{0,{MAX_SELECTOR_TERMS - 1}}})$"
 
 
 SELECTOR_PATTERN = _selector_pattern()

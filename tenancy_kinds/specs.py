@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import JsonDict
+from pydantic.types import JsonValue
 
 API_VERSION = "tenancy/v1"
 
@@ -23,7 +23,11 @@ SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # DNS names are case-insensitive: any case is accepted, and kept lowercased (`DnsName`).
 DNS_PATTERN = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-HTTPS_URL_PATTERN = r"^https://[^\s/$.?#][^\s]*$"
+# White space as any of the regular-expression dialects that read these patterns means it (Python's `re`,
+# pydantic-core's Rust `regex`, ECMA-262 in JSON Schema tools): their `\s` differ (U+0085, U+001C..1F and
+# U+FEFF are white space to some and not to others), so the patterns name the characters and never use `\s`.
+SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+HTTPS_URL_PATTERN = rf"^https://[^{SPACE}/$.?#][^{SPACE}]*$"
 LABEL_KEY_PATTERN = r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
@@ -40,8 +44,9 @@ LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=253)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
+USERNAME_PATTERN = rf"^[^{SPACE}\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^{SPACE}\x00-\x1f\x7f])?$"
 # A login name: 1..254 characters, no control characters, no leading or trailing space (a directory's userName).
-Username = Annotated[str, StringConstraints(min_length=1, max_length=254, pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")]
+Username = Annotated[str, StringConstraints(min_length=1, max_length=254, pattern=USERNAME_PATTERN)]
 
 
 class Model(BaseModel):
@@ -231,7 +236,7 @@ def _listed_once(values: list[Any]) -> list[Any]:
 
 
 LISTED_ONCE = AfterValidator(_listed_once)
-UNIQUE_ITEMS: JsonDict = {"uniqueItems": True}
+UNIQUE_ITEMS: dict[str, JsonValue] = {"uniqueItems": True}
 
 
 class TeamSpec(Model):
@@ -319,7 +324,7 @@ def document_model(kind: str, spec: type[Model], scoped: bool) -> type[Model]:
     namespace: dict[str, Any] = {
         "__annotations__": {
             "api_version": Literal["tenancy/v1"],
-            "kind": Literal[kind],  # type: ignore[valid-type]
+            "kind": Literal[kind],
             "metadata": metadata,
             "spec": spec,
             "status": dict[str, Any] | None,

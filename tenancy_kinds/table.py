@@ -41,6 +41,11 @@ from tenancy_kinds.specs import (
 STACK_LABEL = "tenancy/stack"
 # Every resource a Tenant (SPEC §6) expands to carries its name here: `--target Tenant/NAME` reads it.
 TENANT_LABEL = "tenancy/tenant"
+BLUEPRINT_LABEL = "tenancy/blueprint"  # ... and the Blueprint it was made from
+# Labels under this prefix are tenancy's own: a declaration may not set them (the expansion of a Tenant
+# sets TENANT_LABEL and BLUEPRINT_LABEL, and `tenancy render` writes them so, as a pair).
+RESERVED_LABEL_PREFIX = "tenancy/"
+EXPANSION_LABELS = (BLUEPRINT_LABEL, TENANT_LABEL)
 
 # --- the table ------------------------------------------------------------------------------------
 
@@ -431,6 +436,9 @@ __all__ = [
     "KINDS_BY_PLURAL",
     "SERVER_METADATA",
     "STACK_LABEL",
+    "BLUEPRINT_LABEL",
+    "EXPANSION_LABELS",
+    "RESERVED_LABEL_PREFIX",
     "TENANT_KIND",
     "TENANT_LABEL",
     "Kind",

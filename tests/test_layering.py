@@ -35,6 +35,12 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.schemas",),
     # provider.manifests: the package's public surface on top, then each module by its job, top down
     ("provider.manifests",),
+    # provider.blueprints: Tenants expanded in one place, called by the manifests' public surface
+    ("provider.blueprints", "provider.blueprints.output"),
+    ("provider.blueprints.expand",),
+    ("provider.blueprints.model",),
+    ("provider.blueprints.parameters", "provider.blueprints.expressions"),
+    ("provider.blueprints.errors",),
     ("provider.manifests.parallel",),
     ("provider.manifests.read",),
     ("provider.manifests.cache",),
@@ -47,6 +53,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
         "provider.manifests.discover",
         "provider.manifests.core_schema",
     ),
+    ("provider.blueprints.documents",),  # the two documents' shapes: the readers and the schemas read them
     ("provider.secrets",),
     ("provider.errors",),
 ]
@@ -59,6 +66,7 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
     ("tenancy_backend.service",),
     # the write path behind the façade, each module by its job, top down
     (
+        "tenancy_backend.reads",
         "tenancy_backend.changesets",
         "tenancy_backend.idempotency",
         "tenancy_backend.statistics",

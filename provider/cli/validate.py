@@ -1,4 +1,5 @@
-"""`tenancy validate` (offline checks) and `tenancy schema` (the generated JSON Schemas)."""
+"""`tenancy validate` (offline checks), `tenancy render` (the manifests with every Tenant expanded) and
+`tenancy schema` (the generated JSON Schemas)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import click
 
 from provider import manifests, rules, schemas
+from provider.blueprints.output import rendered
 from provider.errors import Finding, Severity
 
 EXIT_OK = 0
@@ -67,6 +69,18 @@ def validate_command(ctx: click.Context, paths: tuple[str, ...], as_json: bool, 
         ctx.exit(EXIT_ERROR)
 
 
+@click.command("render")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--tenant", metavar="NAME", help="Print only what this Tenant expands to.")
+def render_command(paths: tuple[str, ...], tenant: str | None) -> None:
+    """Print the manifests with every Tenant expanded, as multi-document YAML.
+
+    Each document follows a comment naming its origin (the file, or the Tenant and the blueprint line).
+    The output validates and plans exactly like PATHS. Invalid manifests are errors (exit 1), as in validate.
+    """
+    click.echo(rendered(manifests.load(list(paths)), tenant), nl=False)
+
+
 @click.command("schema")
 @click.option("--out", "out_dir", default="schemas", show_default=True, type=click.Path(file_okay=False),
               help="Directory to write the schemas into.")
@@ -92,4 +106,5 @@ def schema_command(ctx: click.Context, out_dir: str, check_only: bool) -> None:
 
 def register(group: click.Group) -> None:
     group.add_command(validate_command)
+    group.add_command(render_command)
     group.add_command(schema_command)

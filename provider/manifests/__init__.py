@@ -1,4 +1,5 @@
-"""YAML manifest files → validated resource documents, each field located as `file:line:col`.
+"""YAML manifest files → validated resource documents, each field located as `file:line:col`; every Tenant
+expanded (SPEC §6, `provider.blueprints`) after all files are read, before the set's duplicates are refused.
 
 The public surface is here (`load`, `collect`, `load_text`, `discover` and the values they return); each
 module of the package has one job, listed from the top down (a module imports only those below it,
@@ -32,7 +33,7 @@ from provider.errors import ConfigError, Finding, ManifestError, Severity
 from provider.manifests.config import read_config
 from provider.manifests.discover import CONFIG_NAMES, FOREIGN_FILES, discover
 from provider.manifests.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
-from provider.manifests.manifest import Manifest, ManifestSet, Origin
+from provider.manifests.manifest import Expansion, Manifest, ManifestSet, Origin, Source
 from tenancy_kinds.messages import FieldPath, dotted_path
 from provider.manifests.parallel import read_files
 from provider.manifests.read import parse_manifests
@@ -58,10 +59,11 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[ManifestSet, list[
         raise ConfigError(f"no manifests (*.yaml, *.yml) found in {shown}")
     findings: list[Finding] = []
     manifests: list[Manifest] = []
-    for file_manifests, file_findings in read_files(files):
+    sources: list[Source] = []
+    for file_manifests, file_findings in read_files(files, sources):
         manifests.extend(file_manifests)
         findings.extend(file_findings)
-    manifests = without_duplicates(manifests, findings)
+    manifests = without_duplicates(manifests + _expanded(sources, findings), findings)
     stack, policies = read_config(roots, findings)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
     manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings, policies)
@@ -70,14 +72,26 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[ManifestSet, list[
 
 def load_text(text: str, file: str = "manifest.yaml", root: str | os.PathLike[str] = ".") -> ManifestSet:
     """Validate manifests given as text (tests, tools); no stack is read. Raises `ManifestError`."""
-    manifests, findings = parse_manifests(text, file, Path(root))
-    manifests = without_duplicates(manifests, findings)
+    sources: list[Source] = []
+    manifests, findings = parse_manifests(text, file, Path(root), sources)
+    manifests = without_duplicates(manifests + _expanded(sources, findings), findings)
     if any(f.severity is Severity.ERROR for f in findings):
         raise ManifestError(findings)
     return ManifestSet(manifests, None, [Path(root)], [], [f for f in findings if f.severity is Severity.WARNING])
 
 
+def _expanded(sources: list[Source], findings: list[Finding]) -> list[Manifest]:
+    """Every Tenant's resources (SPEC §6), expanded in one place for every command."""
+    if not sources:
+        return []
+    # Imported here: provider.blueprints reads its documents through this package's modules.
+    from provider.blueprints.expand import expand
+
+    return expand(sources, findings)
+
+
 __all__ = [
+    "Expansion",
     "CONFIG_NAMES",
     "FOREIGN_FILES",
     "MAX_DEPTH",

@@ -9,7 +9,8 @@ from typing import Any
 
 from provider.errors import Finding, Severity
 from provider.manifests.discover import CONFIG_NAMES
-from provider.manifests.manifest import FieldPath, Origin
+from provider.manifests.manifest import Origin
+from tenancy_kinds.messages import FieldPath
 from tenancy_kinds.messages import PATTERN_WORDS, show
 from provider.manifests.text import read_text
 from provider.manifests.yaml_full import values

@@ -1,5 +1,6 @@
 """What reading gives: a `Manifest` (one validated document and where it came from), a `ManifestSet`,
-and the `Origin` (file:line:col) of anything written in a file."""
+the `Origin` (file:line:col) of anything written in a file, the `Expansion` that made a resource out of a
+Tenant and a Blueprint (SPEC §6), and the `Source`: a Blueprint or Tenant document as written."""
 
 from __future__ import annotations
 
@@ -25,6 +26,60 @@ class Origin:
         return f"{self.file}:{self.line}:{self.col}"
 
 
+def nearest(positions: dict[FieldPath, Origin], path: FieldPath, default: Origin) -> Origin:
+    """Where `path` is written, or its nearest written parent, or `default`."""
+    path = tuple(path)
+    while path:
+        if path in positions:
+            return positions[path]
+        path = path[:-1]
+    return default
+
+
+def path_of(dotted: str) -> FieldPath:
+    """A finding's dotted field (`spec.members[2]`) as a path again (for the blueprint line it names)."""
+    parts = dotted.replace("[", ".").replace("]", "").split(".")
+    return tuple(int(part) if part.isdigit() else part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A Blueprint or a Tenant document as written (not a resource: `provider.blueprints` expands them)."""
+
+    kind: str
+    value: dict[str, Any]
+    positions: dict[FieldPath, Origin] = field(repr=False, compare=False)
+    root: Path = field(compare=False)
+
+    @property
+    def origin(self) -> Origin:
+        return self.positions[()]
+
+    def at(self, path: FieldPath) -> Origin:
+        return nearest(self.positions, path, self.origin)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Where an expanded resource comes from: the Tenant (its document's file:line:col) and the blueprint
+    resource it was made from (`positions`: that resource's fields, by the expanded document's paths)."""
+
+    tenant: str
+    blueprint: str
+    tenant_origin: Origin
+    resource_origin: Origin  # the blueprint resource (`- kind: ...` in spec.resources)
+    positions: dict[FieldPath, Origin] = field(default_factory=dict, repr=False, compare=False)
+
+    def blueprint_origin(self, path: FieldPath) -> Origin:
+        """The blueprint's line for a field of the expanded document (its nearest written parent)."""
+        return nearest(self.positions, path, self.resource_origin)
+
+    def note(self, what: str, path: FieldPath = ()) -> str:
+        """`User acme/bob (from blueprints/mail.yaml:24)`: what a finding about the resource starts with."""
+        at = self.blueprint_origin(path)
+        return f"{what} (from {at.file}:{at.line})"
+
+
 @dataclass
 class Manifest:
     """One validated resource document and where it came from."""
@@ -37,6 +92,8 @@ class Manifest:
     positions: dict[FieldPath, Origin] = field(default_factory=dict, repr=False, compare=False)
     # Set by the loader's fast paths: computes `positions` on first need (most manifests never need them).
     locate: Callable[[], dict[FieldPath, Origin]] | None = field(default=None, repr=False, compare=False)
+    # Set on a resource a Tenant expands to: `origin` is then the Tenant's, and findings name the blueprint.
+    expansion: Expansion | None = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -59,11 +116,32 @@ class Manifest:
         return self.origin
 
     def finding(self, path: FieldPath, text: str, severity: Severity = Severity.ERROR) -> Finding:
-        """A finding located at `path`, its message prefixed with the dotted field name."""
+        """A finding located at `path`, its message prefixed with the dotted field name (and, for an
+        expanded resource, located at its Tenant and naming the blueprint's line)."""
         at = self.field_origin(path)
         dotted = dotted_path(path)
         message = f"{dotted}: {text}" if dotted else text
+        if self.expansion is not None:
+            message = f"{self.expansion.note(str(self.key), path)}: {message}"
         return Finding(at.file, at.line, at.col, severity, message, dotted)
+
+    def noted(self, finding: Finding) -> Finding:
+        """A finding made elsewhere about this resource, worded as `finding` words it."""
+        if self.expansion is None:
+            return finding
+        path = path_of(finding.field)
+        message = f"{self.expansion.note(str(self.key), path)}: {finding.message}"
+        return Finding(finding.file, finding.line, finding.col, finding.severity, message, finding.field)
+
+    @property
+    def place(self) -> str:
+        """Where the resource is declared, for a message about another one: `file:line:col`, and for an
+        expanded resource its Tenant and blueprint line."""
+        if self.expansion is None:
+            return str(self.origin)
+        e = self.expansion
+        at = e.resource_origin
+        return f"{self.origin}, Tenant {e.tenant} from {at.file}:{at.line}"
 
 
 @dataclass
@@ -89,3 +167,7 @@ class ManifestSet:
 
     def documents(self) -> list[dict[str, Any]]:
         return [m.document for m in self.manifests]
+
+    def tenants(self) -> list[str]:
+        """The Tenants that expanded to at least one resource, in order."""
+        return list(dict.fromkeys(m.expansion.tenant for m in self.manifests if m.expansion is not None))

@@ -14,16 +14,21 @@ import orjson
 
 from provider.errors import Finding
 from provider.manifests import cache
-from provider.manifests.manifest import Manifest
+from provider.manifests.manifest import Manifest, Origin, Source
 from provider.manifests.positions import prevalidated
 from provider.manifests.read import cached_file, read_file
+from tenancy_kinds.messages import FieldPath
 
 PARALLEL_MIN_FILES = 64  # below this, starting a second process costs more than it saves
 _START_METHODS = multiprocessing.get_all_start_methods()
 
 
-def read_files(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], list[Finding]]]:
-    """Every file's manifests and findings, in order: from the cache where it has them, the rest read."""
+def read_files(
+    files: list[tuple[Path, Path]], sources: list[Source] | None = None
+) -> list[tuple[list[Manifest], list[Finding]]]:
+    """Every file's manifests and findings, in order: from the cache where it has them, the rest read; the
+    Blueprints and Tenants are appended to `sources`, in the order of their files."""
+    held: list[list[Source]] = [[] for _ in files]
     results: list[tuple[list[Manifest], list[Finding]] | None] = [None] * len(files)
     if cache.cache_dir() is not None:
         for index, (file, root) in enumerate(files):
@@ -31,44 +36,65 @@ def read_files(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], lis
             if found is not None:
                 results[index] = (found, [])
     missing = [index for index, found in enumerate(results) if found is None]
-    for index, read in zip(missing, _read_many([files[i] for i in missing])):
+    for index, read in zip(missing, _read_many([files[i] for i in missing], [held[i] for i in missing])):
         results[index] = read
+    if sources is not None:
+        sources.extend(s for file_sources in held for s in file_sources)
     return [read for read in results if read is not None]
 
 
-def _read_many(files: list[tuple[Path, Path]]) -> list[tuple[list[Manifest], list[Finding]]]:
-    """Every file's manifests and findings, in order. Many files are read by two processes: a forked child
-    reads the second half while this process reads the first. Anything unexpected in the child: this
-    process reads its half too."""
+def _read_many(
+    files: list[tuple[Path, Path]], held: list[list[Source]]
+) -> list[tuple[list[Manifest], list[Finding]]]:
+    """Every file's manifests and findings, in order (each file's Blueprints and Tenants into `held`). Many
+    files are read by two processes: a forked child reads the second half while this process reads the
+    first. Anything unexpected in the child: this process reads its half too."""
     if len(files) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2 or "fork" not in _START_METHODS:
-        return [read_file(file, root) for file, root in files]
+        return [read_file(file, root, held[i]) for i, (file, root) in enumerate(files)]
     half = len(files) // 2
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
         future = pool.submit(_read_plainly, files[half:])
     except Exception:  # noqa: BLE001 - no second process here (a sandbox, a limit): one reads all
-        return [read_file(file, root) for file, root in files]
-    mine = [read_file(file, root) for file, root in files[:half]]
+        return [read_file(file, root, held[i]) for i, (file, root) in enumerate(files)]
+    mine = [read_file(file, root, held[i]) for i, (file, root) in enumerate(files[:half])]
     try:
         encoded = future.result()
     except Exception:  # noqa: BLE001 - the child broke (killed, out of memory): its half is read here
-        return mine + [read_file(file, root) for file, root in files[half:]]
+        return mine + [read_file(file, root, held[half + i]) for i, (file, root) in enumerate(files[half:])]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
-    for (file, root), documents in zip(files[half:], orjson.loads(encoded)):
-        if documents is None:  # a file with findings: read here, where every field keeps its position
-            theirs.append(read_file(file, root))
+    for i, ((file, root), read) in enumerate(zip(files[half:], orjson.loads(encoded))):
+        if read is None:  # a file with findings: read here, where every field keeps its position
+            theirs.append(read_file(file, root, held[half + i]))
             continue
+        documents, sources = read
+        held[half + i].extend(_source(value, positions, str(file), root) for value, positions in sources)
         theirs.append((prevalidated(documents, None, str(file), root), []))
     return mine + theirs
 
 
 def _read_plainly(files: list[tuple[Path, Path]]) -> bytes:
-    """In the child: each file's documents with their root positions, as JSON (quicker to hand over than
-    pickled Manifests); None for a file with findings, which the parent reads again to word them."""
-    documents: list[list[tuple[dict[str, Any], int, int]] | None] = []
+    """In the child: each file's documents with their root positions and its Blueprints and Tenants with
+    their field positions, as JSON (quicker to hand over than pickled Manifests); None for a file with
+    findings, which the parent reads again to word them."""
+    out: list[Any] = []
     for file, root in files:
-        manifests, findings = read_file(file, root)
-        documents.append(None if findings else [(m.document, m.origin.line, m.origin.col) for m in manifests])
-    return orjson.dumps(documents)
+        sources: list[Source] = []
+        manifests, findings = read_file(file, root, sources)
+        if findings:
+            out.append(None)
+            continue
+        documents = [(m.document, m.origin.line, m.origin.col) for m in manifests]
+        held = [(s.value, [(list(path), o.line, o.col) for path, o in s.positions.items()]) for s in sources]
+        out.append((documents, held))
+    return orjson.dumps(out)
+
+
+def _source(value: dict[str, Any], positions: list[Any], file: str, root: Path) -> Source:
+    """A Blueprint or Tenant handed over by the child (its positions as [path, line, col])."""
+    located: dict[FieldPath, Origin] = {}
+    for path, line, col in positions:
+        located[tuple(path)] = Origin(file, line, col)
+    return Source(value["kind"], value, located, root)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from provider.errors import Finding
 from provider.manifests import cache
-from provider.manifests.manifest import Manifest, Origin
+from provider.manifests.manifest import Manifest, Origin, Source
 from provider.manifests.positions import FilePositions, prevalidated
 from provider.manifests.text import read_text
 from provider.manifests.validate import manifest
@@ -23,8 +23,10 @@ from provider.manifests.yaml_full import values
 from provider.manifests.yaml_plain import plain_values
 
 
-def read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
-    """The file's manifests and findings; a file read without a finding is remembered in the cache."""
+def read_file(file: Path, root: Path, sources: list[Source] | None = None) -> tuple[list[Manifest], list[Finding]]:
+    """The file's manifests and findings, its Blueprints and Tenants appended to `sources`; a file read
+    without a finding is remembered in the cache, unless it holds a Blueprint or a Tenant: those are read
+    afresh every time (their expansion depends on other files, and is never cached)."""
     text, findings = read_text(file)
     if text is None:
         return [], findings
@@ -32,9 +34,12 @@ def read_file(file: Path, root: Path) -> tuple[list[Manifest], list[Finding]]:
     found = None if entry is None else cache.cached(entry, text, str(file), root)
     if found is not None:
         return found, []
-    manifests, findings = parse_manifests(text, str(file), root)
-    if entry is not None and not findings:
+    held: list[Source] = []
+    manifests, findings = parse_manifests(text, str(file), root, held)
+    if entry is not None and not findings and not held:
         cache.store(entry, manifests)
+    if sources is not None:
+        sources.extend(held)
     return manifests, findings
 
 
@@ -45,17 +50,23 @@ def cached_file(file: Path, root: Path) -> list[Manifest] | None:
     return None if entry is None or text is None else cache.cached(entry, text, str(file), root)
 
 
-def parse_manifests(text: str, file: str, root: Path) -> tuple[list[Manifest], list[Finding]]:
-    """The manifests and findings of a file's text, by the first reader that accepts it."""
-    fast = fast_manifests(text, file, root)
-    if fast is None:
+def parse_manifests(
+    text: str, file: str, root: Path, sources: list[Source] | None = None
+) -> tuple[list[Manifest], list[Finding]]:
+    """The manifests and findings of a file's text, by the first reader that accepts it; its Blueprints and
+    Tenants (read by the full reader: they need their positions) are appended to `sources`."""
+    # A Blueprint or a Tenant needs its positions: such a file goes straight to the full reader (the names in
+    # the text are a hint only; the faster readers decline these documents anyway).
+    sourced = "Blueprint" in text or "Tenant" in text
+    fast = None if sourced else fast_manifests(text, file, root)
+    if fast is None and not sourced:
         fast = plain_manifests(text, file, root)
     if fast is not None:
         return fast, []
     manifests: list[Manifest] = []
     findings: list[Finding] = []
     for value, positions in values(text, file, findings):
-        found = manifest(value, positions, file, root, findings)
+        found = manifest(value, positions, file, root, findings, sources if sources is not None else [])
         if found is not None:
             manifests.append(found)
     return manifests, findings

@@ -11,16 +11,24 @@ from typing import Any
 
 import pydantic
 
+from provider.blueprints.documents import MODELS as SOURCE_MODELS
+from provider.blueprints.documents import SOURCE_KINDS
 from provider.errors import Finding, Severity
 from tenancy_kinds import API_VERSION, KINDS, Kind, ResourceKey
-from provider.manifests.manifest import Manifest, Origin
+from provider.manifests.manifest import Manifest, Origin, Source
 from tenancy_kinds.messages import FieldPath, dotted_path, explain, show, type_name
 
 
 def manifest(
-    value: Any, positions: dict[FieldPath, Origin], file: str, root: Path, findings: list[Finding]
+    value: Any,
+    positions: dict[FieldPath, Origin],
+    file: str,
+    root: Path,
+    findings: list[Finding],
+    sources: list[Source] | None = None,
 ) -> Manifest | None:
-    """A validated Manifest, or None with the reasons appended to `findings`."""
+    """A validated Manifest, or None with the reasons appended to `findings`. A valid Blueprint or Tenant
+    document is appended to `sources` (None: they are refused, as in a blueprint's own resources)."""
     origin = positions[()]
 
     def error(path: FieldPath, message: str) -> None:
@@ -31,7 +39,17 @@ def manifest(
         error((), "a document must be a mapping with apiVersion, kind, metadata and spec; "
                   f"this one is {type_name(value)}")
         return None
-    kind = _kind_of(value, error)
+    if sources is not None and value.get("kind") in SOURCE_KINDS and value.get("apiVersion") == API_VERSION:
+        source_model = SOURCE_MODELS[value["kind"]]
+        try:
+            source_model.model_validate_json(json.dumps(value), strict=True)
+        except pydantic.ValidationError as e:
+            for explained in explain(source_model, value, e.errors()):
+                error(explained.path, explained.message)
+            return None
+        sources.append(Source(value["kind"], value, positions, root))
+        return None
+    kind = _kind_of(value, error, sources is not None)
     if kind is None:
         return None
     try:
@@ -56,7 +74,7 @@ def without_duplicates(manifests: list[Manifest], findings: list[Finding]) -> li
             findings.append(
                 m.finding(
                     ("metadata", "name"),
-                    f"{m.key} is declared twice (first at {first[m.key].origin}); names are unique per kind "
+                    f"{m.key} is declared twice (first at {first[m.key].place}); names are unique per kind "
                     "and organization: rename or remove one of them",
                 )
             )
@@ -73,9 +91,10 @@ def _nearest(positions: dict[FieldPath, Origin], path: FieldPath, default: Origi
     return default
 
 
-def _kind_of(value: dict[str, Any], error: Any) -> Kind | None:
-    """The document's kind, after apiVersion and kind are checked (the rest means nothing without them)."""
-    kinds = ", ".join(KINDS)
+def _kind_of(value: dict[str, Any], error: Any, sources: bool = True) -> Kind | None:
+    """The document's kind, after apiVersion and kind are checked (the rest means nothing without them).
+    `sources`: whether a Blueprint or Tenant may stand here (not inside a blueprint)."""
+    kinds = ", ".join([*KINDS, *(SOURCE_KINDS if sources else ())])
     api_version = value.get("apiVersion")
     ok = True
     if api_version is None:
@@ -88,6 +107,9 @@ def _kind_of(value: dict[str, Any], error: Any) -> Kind | None:
     if name is None:
         error((), f"kind is missing; add kind: one of {kinds}")
         return None
+    if isinstance(name, str) and name in SOURCE_KINDS:
+        error(("kind",), f"kind: a {name} cannot stand inside a blueprint's resources; use one of: {kinds}")
+        return None
     if not isinstance(name, str) or name not in KINDS:
         hint = _closest_kind(name)
         suggestion = f" (did you mean {hint}?)" if hint else ""
@@ -99,7 +121,7 @@ def _kind_of(value: dict[str, Any], error: Any) -> Kind | None:
 def _closest_kind(name: Any) -> str | None:
     if not isinstance(name, str):
         return None
-    folded = {re.sub(r"[^a-z]", "", k.lower()): k for k in KINDS}
+    folded = {re.sub(r"[^a-z]", "", k.lower()): k for k in [*KINDS, *SOURCE_KINDS]}
     squeezed = re.sub(r"[^a-z]", "", name.lower())
     if squeezed in folded:
         return folded[squeezed]

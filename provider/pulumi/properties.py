@@ -194,7 +194,7 @@ def _holds_unknown(value: Any) -> bool:
         return any(_holds_unknown(v) for v in value.values())
     if isinstance(value, list):
         return any(_holds_unknown(v) for v in value)
-    return value == UNKNOWN
+    return bool(value == UNKNOWN)
 
 
 def check(kind: Kind, props: dict[str, Any]) -> list[Failure]:

@@ -31,7 +31,8 @@ from tenancy_backend.scim.models import RESOURCE_TYPE_OF, SCIM_GROUP, SCIM_USER
 from tenancy_backend.scim.models import User as ScimUser
 from tenancy_backend.scim.queries import narrowing, page
 from tenancy_backend.scope import Scope
-from tenancy_backend.service import MAX_LIMIT, Service
+from tenancy_backend.reads import MAX_LIMIT
+from tenancy_backend.service import Service
 
 ATTEMPTS = 3
 T = TypeVar("T")

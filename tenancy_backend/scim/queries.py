@@ -115,7 +115,7 @@ def page(model: Any, resources: Sequence[Resource[Any]], request: SearchRequest[
     count = min(MAX_RESULTS, DEFAULT_COUNT if request.count is None else request.count)
     start = request.start_index_0 or 0
     shown = ordered[start : start + count]
-    response_type: Any = ListResponse[model]  # type: ignore[valid-type]
+    response_type: Any = ListResponse[model]
     response: ListResponse[Any] = response_type(
         total_results=len(matching), start_index=start + 1, items_per_page=len(shown), resources=shown
     )

@@ -247,7 +247,7 @@ def test_a_targeted_plan_has_its_own_graph_costs_and_organization_labels():
 def test_the_json_plan_records_the_selection():
     result = targeted(new_acme(), [], targets=("User/acme/ann",), excludes=("Team/acme/*",), selector="!legacy")
     document = json.loads(render.json_text(result))
-    assert document["format_version"] == "1.1"
+    assert document["format_version"] == "1.2"
     assert document["selection"] == {
         "targets": ["User/acme/ann"], "excludes": ["Team/acme/*"], "selector": "!legacy", "not_planned": 2,
         "text": "Targeted plan: 2 changes outside the selection are not planned.",

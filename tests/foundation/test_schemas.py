@@ -38,7 +38,7 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 def test_checked_in_schemas_are_up_to_date() -> None:
     texts = rendered()
-    expected = {kind_filename(k) for k in KINDS.values()} | {MANIFEST_SCHEMA}
+    expected = {kind_filename(k) for k in KINDS.values()} | {MANIFEST_SCHEMA, "blueprint.schema.json", "tenant.schema.json"}
     if importlib.util.find_spec("tenancy_backend.openapi") is not None:
         expected.add(OPENAPI)
     assert set(texts) == expected
