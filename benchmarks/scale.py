@@ -115,6 +115,8 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
         steps: list[tuple[str, list[str], int]] = [
             ("cold apply", ["apply", str(manifests), "--yes", "--max-deletions", "0"], 0),
             ("no-op plan", ["plan", str(manifests), "--detailed-exitcode"], 0),
+            # Right after a plan: the stat index knows every file, the export cache the live state.
+            ("no-op plan, warm caches", ["plan", str(manifests), "--detailed-exitcode"], 0),
         ]
         peak = 0.0
         for name, args, expected in steps:
@@ -124,7 +126,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
             row.figures[name] = timed.seconds
             row.figures[f"{name}: CLI CPU time"] = timed.cpu_seconds
             peak = max(peak, timed.peak_rss_mib)
-        # What a fresh checkout in CI sees: no manifest cache at all.
+        # What a fresh checkout in CI sees: no cache at all (neither manifests nor the export).
         uncached = tenancy(["plan", str(manifests), "--detailed-exitcode"], {**env, "TENANCY_NO_CACHE": "1"}, work)
         if uncached.rc != 0:
             raise SystemExit(f"no-op plan without the cache exited {uncached.rc}:\n{uncached.tail}")
@@ -149,6 +151,9 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
             row.figures["baseline: per-resource refresh"] = baseline_refresh(server.url, server.token, organizations)
             row.figures["no-op plan speed-up vs baseline"] = (
                 row.figures["baseline: per-resource refresh"] / row.figures["no-op plan"]
+            )
+            row.figures["no-op plan, warm caches speed-up vs baseline"] = (
+                row.figures["baseline: per-resource refresh"] / row.figures["no-op plan, warm caches"]
             )
             row.figures["no-op plan (no manifest cache) speed-up vs baseline"] = (
                 row.figures["baseline: per-resource refresh"] / row.figures["no-op plan, no manifest cache"]
@@ -196,6 +201,7 @@ def render(rows: list[Row], command: str) -> str:
 TARGETS = [
     ("no-op plan", "≤", 10.0, " s"),
     ("no-op plan speed-up vs baseline", "≥", 20.0, "×"),
+    ("no-op plan, warm caches speed-up vs baseline", "≥", 100.0, "×"),  # issue 17
     ("cold apply", "≤", 60.0, " s"),
     ("1 % edit plan + apply", "≤", 15.0, " s"),
     ("CLI peak RSS (MiB)", "≤", 1024.0, " MiB"),

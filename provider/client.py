@@ -21,9 +21,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from provider.errors import BackendError, NotFound, TransportError, backend_error_for
+from provider.live import LiveDelta, LiveState, delta_of, token_scope
 from tenancy_kinds import KINDS, ResourceKey
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+REVISION_HEADER = "X-Tenancy-Revision"
+DATABASE_HEADER = "X-Tenancy-Database"
 
 
 class Client(Protocol):
@@ -139,6 +142,7 @@ class HttpClient:
         self.session.headers["User-Agent"] = "tenancy-provider"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+        self.cache_identity = f"{self.base_url} {token_scope(token)}"  # what the export cache is keyed by
 
     # --- transport --------------------------------------------------------------------------------
 
@@ -192,9 +196,29 @@ class HttpClient:
     # --- the interface ----------------------------------------------------------------------------
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.snapshot(organization, label_selector).documents
+
+    def snapshot(self, organization: str | None = None, label_selector: str | None = None) -> LiveState:
+        """The whole export and the revision it is the state of (None from a backend that does not say)."""
         params = {k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v}
-        body = self._json("GET", "/v1/export", params=params, timeout=600.0)
-        return list(body["items"])
+        response, _ = self._request("GET", "/v1/export", params=params, timeout=600.0)
+        if response.status_code >= 400:
+            raise _problem(response)
+        documents = list(_body(response)["items"])
+        revision = response.headers.get(REVISION_HEADER, "")
+        database = response.headers.get(DATABASE_HEADER)
+        if not revision.isdigit() or database is None:
+            return LiveState(documents)
+        return LiveState(documents, int(revision), database)
+
+    def changes(
+        self, since: int, organization: str | None = None, label_selector: str | None = None
+    ) -> LiveDelta | None:
+        """What changed since revision `since` (BackendError 410 when the backend cannot tell); None when
+        the backend answered something else than the changes (an older backend: read it whole)."""
+        params: dict[str, Any] = {"since": since}
+        params.update({k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v})
+        return delta_of(self._json("GET", "/v1/export", params=params, timeout=600.0))
 
     def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
         cursor = None

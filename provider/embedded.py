@@ -6,10 +6,12 @@ which is converted here, in one place, into the provider's own `BackendError` ty
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from provider.errors import NotFound, TenancyError, backend_error_for
+from provider.live import LiveDelta, LiveState
 from tenancy_kinds import ResourceKey
 
 T = TypeVar("T")
@@ -22,6 +24,7 @@ class EmbeddedClient:
         from tenancy_backend.service import Scope, Service
 
         self.description = _redact(db_url)
+        self.cache_identity = f"{_redact(_absolute(db_url))} root"  # what the export cache is keyed by
         self._service = _call(lambda: Service(db_url))
         self._scope = Scope.root(legal_representative=True)
 
@@ -31,6 +34,19 @@ class EmbeddedClient:
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
         return _call(lambda: list(self._service.export(self._scope, organization=organization, label_selector=label_selector)))
+
+    def snapshot(self, organization: str | None = None, label_selector: str | None = None) -> LiveState:
+        def read() -> LiveState:
+            found = self._service.snapshot(self._scope, organization, label_selector)
+            return LiveState(list(found.documents), found.revision, str(found.database))
+
+        return _call(read)
+
+    def changes(
+        self, since: int, organization: str | None = None, label_selector: str | None = None
+    ) -> LiveDelta | None:
+        delta = _call(lambda: self._service.changes(self._scope, since, organization, label_selector))
+        return LiveDelta(delta.revision, delta.since, str(delta.database), delta.items, list(delta.deleted))
 
     def items(self, kind: str, organization: str | None = None, label_selector: str | None = None) -> Iterator[dict[str, Any]]:
         cursor = None
@@ -99,6 +115,14 @@ def _call(fn: Callable[[], T]) -> T:
 
 def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _absolute(url: str) -> str:
+    """A SQLite URL with an absolute path (`sqlite:///.tenancy/tenancy.db` names another file elsewhere)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        return prefix + os.path.abspath(url[len(prefix):])
+    return url
 
 
 def _redact(url: str) -> str:

@@ -6,6 +6,7 @@ rules, the live state, prices, secrets) and checks saved plans for staleness.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -23,6 +24,7 @@ from provider import manifests, policy, rules
 from provider.client import Client
 from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
+from provider.live import LiveState, read_live
 from provider.plan import Plan, plan
 from provider.targeting import Selection
 from provider.render import as_json
@@ -75,9 +77,10 @@ def digest(manifest_set: manifests.ManifestSet) -> str:
     return hashlib.sha256(b"\n".join(documents)).hexdigest()
 
 
-def live_state(client: Client) -> list[dict[str, Any]]:
-    """One bulk read of what the backend holds (the plan picks what concerns it)."""
-    return client.export()
+def live_state(client: Client) -> LiveState:
+    """One bulk read of what the backend holds (the plan picks what concerns it), as of one revision: the
+    export cached by the last plan completed with what changed since, where the backend allows it."""
+    return read_live(client)
 
 
 class _Background:
@@ -121,13 +124,15 @@ def prepare(
     stack = resolve_stack(stack_option, manifest_set)
     if destroy and not stack:
         raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
-    live = reading.result()
+    state: LiveState = reading.result()
+    live = state.documents
     prices = Prices.from_api(client.prices())
     warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
     documents = [m.document for m in manifest_set.manifests]
     result = plan(
         documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings, selection=selection
     )
+    result = dataclasses.replace(result, live_revision=state.revision)
     paths_seen = [str(Path(p).resolve()) for p in paths]
     # Last, on the finished (targeted) plan: `input` is exactly what `plan --json` prints.
     report = policy.evaluate(policies, as_json(result)) if policies else None

@@ -36,6 +36,7 @@ class Plan:
     organization_labels: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
     selection: Selection | None = None  # a targeted plan: what it is restricted to
     not_planned: int = 0  # a targeted plan: the changes of the whole plan it leaves out
+    live_revision: int | None = None  # the backend's revision the live state was read at (None: not said)
 
     def count(self, *actions: Action) -> int:
         return sum(1 for op in self.operations if op.action in actions)

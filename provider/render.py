@@ -16,7 +16,7 @@ from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldD
 from provider.plan import Plan
 from tenancy_kinds import TENANT_LABEL
 
-FORMAT_VERSION = "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant
+FORMAT_VERSION = "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant; live_revision
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]
@@ -217,6 +217,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "stack": plan.stack,
+        "live_revision": plan.live_revision,
         "has_changes": plan.has_changes,
         "summary": {
             "create": plan.count(Action.CREATE),

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenancy_kinds import KINDS, SLUG_PATTERN, Kind
 from tenancy_backend import openapi as openapi_spec
+from tenancy_backend.changes import Delta
 from tenancy_backend.errors import (
     BadRequest,
     Invalid,
@@ -475,9 +476,25 @@ def _register_extras(app: FastAPI) -> None:
             str | None, Query(pattern=SLUG_PATTERN, max_length=63, description="only this organization's subtree")
         ] = None,
         selector: Selector = None,
+        since: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=2**63 - 1,
+                description="only what changed since this revision (the X-Tenancy-Revision of an earlier export): "
+                "the changed documents and the keys no longer there; 410 when the change log no longer reaches it",
+            ),
+        ] = None,
     ) -> Response:
-        documents = await run_in_threadpool(_service(request).export, scope, organization, selector)
-        return StreamingResponse(_json_items(documents), media_type="application/json")
+        service = _service(request)
+        if since is not None:
+            delta = await run_in_threadpool(service.changes, scope, since, organization, selector)
+            response = _json_response(_delta_body(delta))
+            response.headers.update(_revision_headers(delta.revision, delta.database))
+            return response
+        snapshot = await run_in_threadpool(service.snapshot, scope, organization, selector)
+        headers = _revision_headers(snapshot.revision, snapshot.database)
+        return StreamingResponse(_json_items(snapshot.documents), media_type="application/json", headers=headers)
 
     @app.get("/v1/prices", operation_id="prices", tags=["service"], openapi_extra={"x-tenancy-response": "prices"})
     async def prices(request: Request, scope: ScopeDep) -> Response:
@@ -536,6 +553,25 @@ def _dumps_many(docs: list[dict[str, Any]]) -> bytes:
         return orjson.dumps(docs)[1:-1]
     except orjson.JSONEncodeError:
         return ",".join(_dumps(doc) for doc in docs).encode()
+
+
+REVISION_HEADER = "X-Tenancy-Revision"
+DATABASE_HEADER = "X-Tenancy-Database"
+
+
+def _revision_headers(revision: int, database: int) -> dict[str, str]:
+    return {REVISION_HEADER: str(revision), DATABASE_HEADER: str(database)}
+
+
+def _delta_body(delta: Delta) -> dict[str, Any]:
+    deleted = [{"kind": k.kind, "organization": k.organization or None, "name": k.name} for k in delta.deleted]
+    return {
+        "revision": delta.revision,
+        "since": delta.since,
+        "database": str(delta.database),
+        "items": delta.items,
+        "deleted": deleted,
+    }
 
 
 def _json_items(documents: Iterator[dict[str, Any]]) -> Iterator[bytes]:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 RESOURCE_VERSION_COUNTER = "resource_version"
 PASSWORD_PEPPER_COUNTER = "password_pepper"  # the database's salt for password fingerprints (migration 0002)
+# The change log (migration 0005): the oldest revision an incremental export can start from, and a random
+# identity of the database, so that a client never applies one database's changes to another's export.
+CHANGES_HORIZON_COUNTER = "changes_horizon"
+DATABASE_ID_COUNTER = "database_id"
 MIGRATION_LOCK_ID = 0x7E4A_4E43  # pg_advisory_lock key for "tenancy migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -71,6 +76,7 @@ class Resource(Base):
         Index("ix_resources_kind_parent", "kind", "parent"),  # hierarchy lookups
         Index("ix_resources_password_fingerprint", "password_fingerprint"),
         Index("ix_resources_mailbox_domain", "mailbox_domain"),
+        Index("ix_resources_version", "resource_version"),  # what changed since a revision (changes.py)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -173,6 +179,24 @@ class Deposit(Base):
     created_at: Mapped[str] = mapped_column(Timestamp)
 
 
+class Change(Base):
+    """A change no `resource_version` shows (migration 0005): a deletion, a deposit, an organization moved
+    in the hierarchy (what it holds then enters and leaves scopes). Created and updated resources are found
+    by their `resource_version`, which the same counter hands out; see changes.py.
+
+    `path` is where the owning organization sat in the hierarchy before the change (`/top/.../org/`), so
+    that only tokens that could see the resource learn that it changed."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    revision: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    organization: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(63))
+    path: Mapped[str] = mapped_column(Text)
+
+
 class Counter(Base):
     __tablename__ = "counters"
 
@@ -188,6 +212,7 @@ tokens = cast(Table, Token.__table__)
 idempotency_keys = cast(Table, IdempotencyKey.__table__)
 deposits = cast(Table, Deposit.__table__)
 counters = cast(Table, Counter.__table__)
+changes = cast(Table, Change.__table__)
 
 
 # --- engines --------------------------------------------------------------------------------------
@@ -382,6 +407,7 @@ def migrate(engine: Engine) -> None:
 
 __all__ = [
     "Base",
+    "Change",
     "Claim",
     "Counter",
     "Deposit",

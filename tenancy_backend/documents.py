@@ -158,6 +158,11 @@ STATUSES: dict[str, StatusOf] = {  # what the backend computes for each kind's s
 }
 
 
+# The kinds whose status counts other resources of their organization (its users, the mailboxes on a
+# quota's domain): an incremental export sends them again when anything of their organization changed.
+DEPENDENT_STATUSES = (ORGANIZATION.name, MAILBOX_QUOTA.name)
+
+
 def render(ctx: RenderContext, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     """The documents for rows of DOCUMENT_COLUMNS (any mix of kinds), statuses computed with one query per
     kind at most."""
@@ -199,6 +204,7 @@ def document(row: Row[Any], status: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "DEPENDENT_STATUSES",
     "DOCUMENT_COLUMNS",
     "DOCUMENT_FIELDS",
     "RenderContext",

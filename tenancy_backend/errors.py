@@ -81,6 +81,13 @@ class Taken(Conflict):
     """A name or a unique value (domain, address, username, ...) is already held by another resource."""
 
 
+class Gone(ServiceError):
+    """An incremental export from a revision the change log no longer holds (or never held): read it all."""
+
+    status = 410
+    title = "Gone"
+
+
 class PreconditionFailed(ServiceError):
     status = 412
     title = "Precondition Failed"
@@ -169,6 +176,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "Gone",
     "Invalid",
     "NotFound",
     "PreconditionFailed",

@@ -166,7 +166,28 @@ def _component_schemas() -> dict[str, Any]:
     schemas["Export"] = {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "items": any_document}},
+        "description": "without `since`: every document in scope (`items`) and nothing else; with `since`: "
+        "also `revision`, `since`, `database` and `deleted`, and `items` holds only what may have changed",
+        "properties": {
+            "items": {"type": "array", "items": any_document},
+            "revision": {"type": "integer", "minimum": 0, "description": "the revision this answer is the state of"},
+            "since": {"type": "integer", "minimum": 0, "description": "the revision the changes are counted from"},
+            "database": {"type": "string", "pattern": "^[0-9]+$", "description": "the database's identity"},
+            "deleted": {
+                "type": "array",
+                "description": "keys no longer in the export: deleted, moved out of the scope, or no longer selected",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "organization", "name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "kind": {"enum": list(KINDS)},
+                        "organization": {"anyOf": [{"type": "string", "pattern": SLUG_PATTERN}, {"type": "null"}]},
+                        "name": {"type": "string", "pattern": SLUG_PATTERN},
+                    },
+                },
+            },
+        },
     }
     for kind in KINDS.values():
         schemas[f"{kind.name}List"] = {
@@ -286,6 +307,18 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": REF.format(model=ref)}}}
 
 
+_REVISION_HEADERS = {
+    "X-Tenancy-Revision": {
+        "description": "the database's revision this answer is the state of (pass it as `since` next time)",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    "X-Tenancy-Database": {
+        "description": "the database's identity: revisions of another database mean nothing here",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+}
+
+
 def _response_for(model: str, kind_name: str | None) -> tuple[str, dict[str, Any]]:
     """The success status and response object of an operation, by its `x-tenancy-response` tag."""
     etag = {"ETag": {"description": "the resourceVersion, quoted", "schema": {"type": "string"}}}
@@ -296,7 +329,8 @@ def _response_for(model: str, kind_name: str | None) -> tuple[str, dict[str, Any
         "deleted": ("204", {"description": "deleted"}),
         "archived": ("200", {"description": "the archived document", "headers": etag, "content": _json(doc)}),
         "changeset": ("200", {"description": "one result per operation", "content": _json("ChangesetResults")}),
-        "export": ("200", {"description": "every resource in scope", "content": _json("Export")}),
+        "export": ("200", {"description": "every resource in scope, or what changed since a revision",
+                           "headers": _REVISION_HEADERS, "content": _json("Export")}),
         "prices": ("200", {"description": "monthly prices per user", "content": _json("Prices")}),
         "health": ("200", {"description": "the service is up", "content": _json("Health")}),
     }
@@ -319,6 +353,7 @@ _REASONS = {
     409: "the change conflicts with other resources (a unique value, a quota, protection, a concurrent change)",
     412: "If-Match names a version that is no longer current",
     413: "the body is larger than 1 MiB",
+    410: "`since` names a revision the change log no longer holds (or one ahead of the database): export without it",
     415: "the body is not declared as JSON",
     422: "a value outside this document's constraints, or a rule between values (the message names it)",
     429: "too many requests for the token, or too many failed authentications of one token from one address",
@@ -336,6 +371,8 @@ def _problem_statuses(method: str, operation: dict[str, Any]) -> set[int]:
         statuses |= {404}
     if {("query", "cursor"), ("query", "labelSelector")} & places:
         statuses |= {400}
+    if ("query", "since") in places:
+        statuses |= {410}
     if "requestBody" in operation:
         statuses |= {400, 403, 404, 409, 413, 415, 422}
     if method == "delete":

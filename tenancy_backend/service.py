@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tenancy_kinds import TENANT_KIND, ResourceKey
 from tenancy_kinds.billing import Prices, parse_amount
+from tenancy_backend import changes as changelog
 from tenancy_backend import changesets, idempotency, integrity, reads, tokens
 from tenancy_backend.changesets import Results
 from tenancy_backend.checks import already_exists, existing
@@ -49,6 +51,15 @@ log = logging.getLogger(__name__)
 MAX_DEPOSIT = Decimal("1000000.00")
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """An export and the revision (of the database `database`) it is the state of."""
+
+    revision: int
+    database: int
+    documents: Iterator[dict[str, Any]]
+
+
 class Service:
     """The tenancy backend on one database (`sqlite:///path` or `postgresql://...`), created and migrated.
 
@@ -63,8 +74,10 @@ class Service:
         prices: Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
         migrate_schema: bool = True,
+        changes_retained: int = changelog.RETAINED,
     ) -> None:
         self.db_url = db_url
+        self._changes_retained = changes_retained
         self._prices = Prices.of(prices)
         self._clock = clock
         self._engine = create_db_engine(db_url)
@@ -113,6 +126,7 @@ class Service:
                 tx = Tx(conn, scope, self._clock(), self._prices, write=True)
                 tx.lock()
                 yield tx
+                changelog.record(tx, self._changes_retained)  # the change log: what no resourceVersion shows
                 tx.save_version()
 
     @staticmethod
@@ -170,19 +184,54 @@ class Service:
 
         Arguments are checked now (NotFound, BadRequest); the returned iterator reads in one snapshot.
         """
+        return self.snapshot(scope, organization, label_selector).documents
+
+    def snapshot(self, scope: Scope, organization: str | None = None, label_selector: str | None = None) -> Snapshot:
+        """`export`'s documents with the revision they are the state of, read in the same snapshot (opened
+        now: the revision is known before the first document)."""
+        root, terms = self._export_arguments(scope, organization, label_selector)
+        documents = self._export(scope, root, terms)
+        head = next(documents)
+        assert isinstance(head, changelog.Head)
+        return Snapshot(head.revision, head.database, documents)
+
+    def changes(
+        self, scope: Scope, since: int, organization: str | None = None, label_selector: str | None = None
+    ) -> changelog.Delta:
+        """What changed since revision `since` in what `export` with the same arguments answers: the
+        documents that may differ and the keys no longer there; Gone when the change log cannot tell."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            message = f"since must be a revision, an integer of at least 0 (got {since!r})"
+            raise Invalid(message, [{"path": "since", "message": message}])
+        root, terms = self._export_arguments(scope, organization, label_selector)
+        with self._snapshot(scope) as tx:
+            return changelog.changed_since(tx, since, root, terms)
+
+    def _export_arguments(
+        self, scope: Scope, organization: str | None, label_selector: str | None
+    ) -> tuple[str | None, Any]:
         terms = parse_selector(label_selector)
         root = organization if organization is not None else scope.organization
         if organization is not None:
             with self._read(scope) as tx:
                 tx.require_organization(organization)
-        return self._export(scope, root, terms)
+        return root, terms
 
-    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[dict[str, Any]]:
+    @contextmanager
+    def _snapshot(self, scope: Scope) -> Iterator[Tx]:
+        """A read transaction whose statements all see one snapshot (REPEATABLE READ on PostgreSQL; a
+        SQLite read transaction is one)."""
         with _database_errors(), self._engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                yield from reads.export(Tx(conn, scope, self._clock(), self._prices, write=False), root, terms)
+                yield Tx(conn, scope, self._clock(), self._prices, write=False)
+
+    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[Any]:
+        """A changelog.Head first, then the documents, all in one snapshot."""
+        with self._snapshot(scope) as tx:
+            yield changelog.head(tx)
+            yield from reads.export(tx, root, terms)
 
     def prices(self) -> dict[str, Any]:
         return self._prices.as_dict()
@@ -297,6 +346,7 @@ class Service:
             if replay is not None:
                 return replay  # type: ignore[no-any-return]
             row = tx.require_organization(organization)
+            tx.touched[ResourceKey(TENANT_KIND, "", organization)] = None  # its balance: for the change log
             tx.conn.execute(
                 deposits.insert().values(resource_id=row.id, amount_cents=int(value * 100), created_at=iso(tx.now))
             )
@@ -344,4 +394,4 @@ def _database_errors() -> Iterator[None]:
         raise Unavailable("the database refused the request; retry, and report it if it persists") from e
 
 
-__all__ = ["Page", "Scope", "Service"]
+__all__ = ["Page", "Scope", "Service", "Snapshot"]

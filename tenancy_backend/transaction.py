@@ -74,18 +74,30 @@ class Tx:
         self._fresh: dict[ResourceKey, Row[Any]] = {}
         self._version: int | None = None
         self._version_dirty = False
+        # For the change log (changes.py): the version counter when the transaction began, every
+        # organization as first read (its place in the hierarchy before this transaction), and the
+        # changes no resource_version shows.
+        self.start_version: int | None = None
+        self.first_seen: dict[str, Row[Any] | None] = {}
+        self.dropped: dict[ResourceKey, None] = {}  # deleted along with their organization
+        self.touched: dict[ResourceKey, None] = {}  # a document changed without a new resourceVersion
 
     # --- versions (writers are serialised on the counter row) ------------------------------------
 
     def lock(self) -> None:
         """Serialise with every other writer, across processes, and read the version counter."""
         self._version = int(self.conn.execute(_LOCK).scalar_one())
+        self.start_version = self._version
 
     def next_version(self) -> int:
         assert self._version is not None, "lock() first"
         self._version += 1
         self._version_dirty = True
         return self._version
+
+    @property
+    def versions_drawn(self) -> bool:
+        return self._version_dirty
 
     def save_version(self) -> None:
         if self._version_dirty:
@@ -103,6 +115,7 @@ class Tx:
         if name not in self._orgs:
             where = {"kind": TENANT_KIND, "organization": "", "name": name}
             self._orgs[name] = self.conn.execute(_FIND, where).first()
+            self.first_seen.setdefault(name, self._orgs[name])
         return self._orgs[name]
 
     def remember_organization(self, row: Row[Any]) -> None:

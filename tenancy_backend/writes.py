@@ -235,13 +235,16 @@ def _remove_organization(tx: Tx, name: str) -> None:
     """
     for kind in KINDS.values():
         if kind.archive is not None:
-            tx.conn.execute(
-                delete(resources).where(
+            dropped = tx.conn.execute(
+                delete(resources)
+                .where(
                     resources.c.kind == kind.name,
                     resources.c.organization == name,
                     resources.c.spec[kind.archive.field].as_string() == kind.archive.value,
                 )
+                .returning(resources.c.kind, resources.c.organization, resources.c.name)
             )
+            tx.dropped.update(dict.fromkeys(ResourceKey(*r) for r in dropped))  # tombstones: changes.record
     tx.conn.execute(tokens.update().where(tokens.c.organization == name).values(revoked_at=iso(tx.now)))
     tx.forget_organization(name)
     tx.pending.deleted_orgs.add(name)

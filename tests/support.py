@@ -203,7 +203,7 @@ def reset_database(db_url: str) -> None:
     from tenancy_backend.db import RESOURCE_VERSION_COUNTER, create_db_engine
 
     engine = create_db_engine(db_url)
-    tables = ["claims", "refs", "deposits", "idempotency_keys", "tokens", "resources"]
+    tables = ["claims", "refs", "deposits", "idempotency_keys", "tokens", "resources", "changes"]
     try:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
@@ -212,8 +212,10 @@ def reset_database(db_url: str) -> None:
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
             conn.execute(
-                text("UPDATE counters SET value = 0 WHERE name = :n"), {"n": RESOURCE_VERSION_COUNTER}
+                text("UPDATE counters SET value = 0 WHERE name IN (:n, 'changes_horizon')"), {"n": RESOURCE_VERSION_COUNTER}
             )
+            # A new identity: an export cached from the emptied database's revisions must not be completed here.
+            conn.execute(text("UPDATE counters SET value = value + 1 WHERE name = 'database_id'"))
     finally:
         engine.dispose()
 

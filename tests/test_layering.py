@@ -24,6 +24,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.connect",),
     ("provider.client",),
     ("provider.embedded",),
+    ("provider.live",),
     ("provider.render",),
     ("provider.policy",),
     ("provider.plan",),
@@ -71,6 +72,7 @@ BACKEND_LAYERS: list[tuple[str, ...]] = [
         "tenancy_backend.idempotency",
         "tenancy_backend.statistics",
         "tenancy_backend.tokens",
+        "tenancy_backend.changes",
     ),
     ("tenancy_backend.writes", "tenancy_backend.integrity"),
     (

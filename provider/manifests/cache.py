@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pydantic
@@ -58,8 +60,9 @@ def cache_salt() -> bytes:
     return digest.digest()
 
 
-def cached(entry: Path, text: str, file: str, root: Path) -> list[Manifest] | None:
-    """The entry's manifests, or None when it is absent, unreadable or not ours (then the file is read)."""
+def cached(entry: Path, text: str | None, file: str, root: Path) -> list[Manifest] | None:
+    """The entry's manifests, or None when it is absent, unreadable or not ours (then the file is read);
+    `text` None: positions are read from the file when asked."""
     try:
         return prevalidated(orjson.loads(entry.read_bytes()), text, file, root)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -76,3 +79,90 @@ def store(entry: Path, manifests: list[Manifest]) -> None:
         os.replace(temporary, entry)
     except (OSError, TypeError):
         return
+
+
+# --- the stat index -------------------------------------------------------------------------------
+
+INDEX_FORMAT = "tenancy-stat-index/1"
+RACY_NS = 1_000_000_000  # a file changed less than this before the index was written is hashed again
+MAX_INDEXED = 200_000
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class StatIndex:
+    """Which cache entry holds each file's documents, by the file's stat (size, mtime, ctime, inode,
+    device), as git's index recognises unchanged files of a work tree without reading them.
+
+    The content hash stays the authority: an entry is only trusted when the file's stat is exactly the one
+    recorded, and the file was not "racy" (changed within a second of the index being written, when a
+    second change may keep the same mtime); a file that is not recognised is read and hashed, and recorded
+    again. An index written by other validating code, unreadable or not ours is ignored.
+    """
+
+    def __init__(self, path: Path | None, entries: dict[str, list[Any]], written_ns: int) -> None:
+        self.path = path
+        self.entries = entries
+        self.written_ns = written_ns
+        self.changed = False
+
+    @classmethod
+    def load(cls) -> StatIndex:
+        root = cache_dir()
+        path = None if root is None else root / "stat-index.json"
+        if path is None:
+            return cls(None, {}, 0)
+        try:
+            data = orjson.loads(path.read_bytes())
+            if data.get("format") == INDEX_FORMAT and data.get("salt") == cache_salt().hex():
+                return cls(path, dict(data["entries"]), int(data["written_ns"]))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            pass
+        return cls(path, {}, 0)
+
+    def entry(self, file: Path) -> Path | None:
+        """The cache entry of the file's documents when its stat says it did not change; None otherwise."""
+        recorded = self.entries.get(str(file.absolute()))
+        root = cache_dir()
+        if recorded is None or root is None:
+            return None
+        try:
+            st = file.stat()
+        except OSError:
+            return None
+        stat, key = recorded[:5], recorded[5]
+        if stat != _stat_key(st) or st.st_mtime_ns + RACY_NS > self.written_ns or not isinstance(key, str):
+            return None
+        return root / key[:2] / key
+
+    def record(self, file: Path) -> None:
+        """Remember the file: its stat first, then the hash of what it holds now (a change in between only
+        makes the next run hash it again), when the cache holds documents for that text."""
+        try:
+            st = file.stat()
+            text = file.read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return
+        entry = entry_for(text)
+        if entry is None or not entry.exists():
+            return
+        self.entries[str(file.absolute())] = [*_stat_key(st), entry.name]
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the index atomically when it changed; never an error."""
+        if self.path is None or not self.changed:
+            return
+        entries = self.entries if len(self.entries) <= MAX_INDEXED else {}
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            data = {
+                "format": INDEX_FORMAT, "salt": cache_salt().hex(), "written_ns": time.time_ns(), "entries": entries,
+            }
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(orjson.dumps(data))
+            os.replace(temporary, self.path)
+        except (OSError, TypeError):
+            return

@@ -30,9 +30,15 @@ def read_files(
     Blueprints and Tenants are appended to `sources`, in the order of their files."""
     held: list[list[Source]] = [[] for _ in files]
     results: list[tuple[list[Manifest], list[Finding]] | None] = [None] * len(files)
-    if cache.cache_dir() is not None:
+    stats = cache.StatIndex.load() if cache.cache_dir() is not None else None
+    unknown = []
+    if stats is not None:  # unchanged files are not even read (cache.StatIndex)
         for index, (file, root) in enumerate(files):
-            found = cached_file(file, root)
+            entry = stats.entry(file)
+            found = None if entry is None else cache.cached(entry, None, str(file), root)
+            if found is None:
+                unknown.append(index)
+                found = cached_file(file, root)
             if found is not None:
                 results[index] = (found, [])
     missing = [index for index, found in enumerate(results) if found is None]
@@ -40,6 +46,10 @@ def read_files(
         results[index] = read
     if sources is not None:
         sources.extend(s for file_sources in held for s in file_sources)
+    if stats is not None:
+        for index in unknown:
+            stats.record(files[index][0])
+        stats.save()
     return [read for read in results if read is not None]
 
 

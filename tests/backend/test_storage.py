@@ -141,12 +141,43 @@ def test_users_of_revision_0002_get_active_and_their_email_as_username(fresh_url
         service.close()
 
 
+def test_a_database_of_revision_0004_gets_a_change_log_starting_at_its_revision(fresh_url: str) -> None:
+    """0005: nothing before it was logged, so an incremental export starts at the revision it found."""
+    from alembic import command
+
+    from tenancy_backend.db import _alembic_config
+
+    engine = create_db_engine(fresh_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0002_password_fingerprints")
+        _rows_of_revision_0002(conn)  # revision 2
+        command.upgrade(_alembic_config(conn), "0004_scim_users")
+    engine.dispose()
+    service = Service(fresh_url)  # migrates to head on start
+    try:
+        snapshot = service.snapshot(ROOT)
+        assert snapshot.revision == 2 and snapshot.database > 0 and len(list(snapshot.documents)) == 2
+        with refused(410, "the change log starts at revision 2"):
+            service.changes(ROOT, 1)
+        service.delete(ROOT, "User", "acme", "ann")
+        delta = service.changes(ROOT, 2)
+        assert [str(k) for k in delta.deleted] == ["User acme/ann"]
+        assert [d["status"]["userCount"] for d in delta.items] == [0]  # the organization counts again
+    finally:
+        service.close()
+    engine = create_db_engine(fresh_url)
+    with engine.begin() as conn:  # and back
+        command.downgrade(_alembic_config(conn), "0004_scim_users")
+        assert "changes" not in inspect(conn).get_table_names()
+    engine.dispose()
+
+
 def test_the_migration_creates_exactly_the_models(fresh_url: str) -> None:
     Service(fresh_url).close()
     engine = create_db_engine(fresh_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_scim_users"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005_changes"
         assert conn.execute(text("SELECT value FROM counters WHERE name = 'password_pepper'")).scalar_one() > 0
     engine.dispose()
 

@@ -9,7 +9,9 @@ reader, which words every finding.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -237,7 +239,8 @@ def _seen(manifest_set: manifests.ManifestSet) -> list[Any]:
 
 
 def _entries(cache: Path) -> list[Path]:
-    return [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    """The cache's entries of validated files (beside them: the stat index, the export cache)."""
+    return [p for p in cache.rglob("*") if p.is_file() and len(p.parent.name) == 2] if cache.exists() else []
 
 
 def test_a_cached_file_gives_what_reading_it_gives(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,6 +282,74 @@ def test_a_damaged_entry_is_ignored(tmp_path: Path, cache: Path) -> None:
     first = load([tmp_path / "m"])
     for entry in _entries(cache):
         entry.write_bytes(b'[["not a document", 1, 1]]')
+    assert _seen(load([tmp_path / "m"])) == _seen(first)
+
+
+def test_unchanged_files_are_recognised_by_their_stat_without_being_read(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(BASE)
+    (tmp_path / "m" / "b.yaml").write_text(BASE.replace("acme", "globex"))
+    first = load([tmp_path / "m"])
+    _age(tmp_path / "m")  # as if written long before the index (not racy)
+    load([tmp_path / "m"])  # the index is written again, after the files' times
+
+    def no_reading(*_: Any) -> Any:
+        raise AssertionError("an unchanged file was read")
+
+    monkeypatch.setattr(reading_one, "read_text", no_reading)
+    again = load([tmp_path / "m"])
+    assert [(m.key, m.document, m.origin) for m in again] == [(m.key, m.document, m.origin) for m in first]
+    where = ("spec", "displayName")
+    assert again.manifests[0].field_origin(where) == first.manifests[0].field_origin(where)
+
+
+def _age(directory: Path) -> None:
+    for file in directory.glob("*.yaml"):
+        os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns - 10**10))
+
+
+def test_a_file_changed_behind_an_unchanged_size_and_mtime_is_read_again(tmp_path: Path, cache: Path) -> None:
+    """The content hash is the authority: the same size and mtime (put back) still change the ctime."""
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    _age(tmp_path / "m")
+    load([tmp_path / "m"])
+    before = file.stat()
+    file.write_text(BASE.replace("displayName: Sales", "displayName: Sells"))  # same length
+    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert file.stat().st_size == before.st_size and file.stat().st_mtime_ns == before.st_mtime_ns
+    team = next(m for m in load([tmp_path / "m"]) if m.key.kind == "Team")
+    assert team.document["spec"]["displayName"] == "Sells"
+
+
+def test_a_racy_file_is_hashed_again(tmp_path: Path, cache: Path) -> None:
+    """Changed within a second of the index being written: its stat cannot vouch for it (git's racy rule)."""
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    load([tmp_path / "m"])
+    index = cache_module.StatIndex.load()
+    assert index.entries and index.entry(file) is None  # written just now: racy
+    index.written_ns = file.stat().st_mtime_ns + 2 * cache_module.RACY_NS
+    assert index.entry(file) is not None
+
+
+def test_a_stat_index_of_other_code_or_damaged_is_ignored(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    _age(tmp_path / "m")
+    first = load([tmp_path / "m"])
+    index_file = cache / "stat-index.json"
+    data = json.loads(index_file.read_text())
+    data["salt"] = "00" * 32
+    index_file.write_text(json.dumps(data))
+    assert cache_module.StatIndex.load().entries == {}
+    index_file.write_text("{not json")
+    assert cache_module.StatIndex.load().entries == {}
     assert _seen(load([tmp_path / "m"])) == _seen(first)
 
 
