@@ -16,20 +16,38 @@ from provider.operations import SENSITIVE, Adopt, Create, FieldDiff, Operation, 
 from tenancy_kinds import STACK_LABEL, Kind, ResourceKey
 
 
+# Each path once: a plan of 100,000 resources repeats the same few paths (bounded: a long-lived process,
+# such as Pulumi's provider, sees label keys without end).
+_PATHS: dict[Path, Path] = {}
+_MAX_PATHS = 65_536
+
+
 def _flatten(value: Any, prefix: Path) -> dict[Path, Any]:
     """Nested dicts to {path: leaf}; lists and scalars are leaves; an empty dict has no leaves."""
-    if isinstance(value, dict):
-        out: dict[Path, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, prefix + (k,)))
-        return out
-    return {prefix: value}
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[Path, Any] = {}
+    _flatten_into(value, prefix, out)
+    return out
+
+
+def _flatten_into(value: dict[str, Any], prefix: Path, out: dict[Path, Any]) -> None:
+    for k, v in value.items():
+        path = prefix + (k,)
+        if len(_PATHS) < _MAX_PATHS:
+            path = _PATHS.setdefault(path, path)
+        if isinstance(v, dict):
+            _flatten_into(v, path, out)
+        else:
+            out[path] = v
 
 
 def _field_diffs(
     before: dict[str, Any], after: dict[str, Any], prefix: Path, sets: frozenset[Path] = frozenset()
 ) -> list[FieldDiff]:
     """The changed leaves; those at `sets` (lists that are sets) say what joins and what leaves."""
+    if not before and not sets:  # a create: every leaf that has a value, as it is
+        return [FieldDiff(path, None, now) for path, now in sorted(_flatten(after, prefix).items()) if now is not None]
     old, new = _flatten(before, prefix), _flatten(after, prefix)
     diffs = []
     for path in sorted(set(old) | set(new)):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, NamedTuple
 
 from tenancy_kinds import KINDS, Kind, ResourceKey
 
@@ -25,12 +26,14 @@ class Action(str, Enum):
     ADOPT = "adopt"
 
 
-@dataclass(frozen=True)
-class FieldDiff:
+class FieldDiff(NamedTuple):
     """One changed field: `path` is a tuple such as ("spec", "billingAddress", "city").
 
     For a list that is a set (the table of kinds says which), `added` and `removed` hold what joins and
     what leaves, so that a team of 10,000 members with one newcomer is one line, not two lists.
+
+    A named tuple: a cold plan of 100,000 resources makes over a million of these, and a tuple is made in
+    less than half the time of a frozen dataclass, in less memory.
     """
 
     path: Path
@@ -42,7 +45,7 @@ class FieldDiff:
 
     @property
     def dotted(self) -> str:
-        return ".".join(str(p) for p in self.path)
+        return _dotted(self.path)
 
     @property
     def is_set(self) -> bool:
@@ -108,6 +111,12 @@ class Replace(Operation):
 class Delete(Operation):
     action = Action.DELETE
     symbol = "-"
+
+
+@lru_cache(maxsize=4096)
+def _dotted(path: Path) -> str:
+    """A path as `spec.billingAddress.city` (a plan repeats the same few paths, once per resource)."""
+    return ".".join(map(str, path))
 
 
 def key_id(key: ResourceKey) -> str:

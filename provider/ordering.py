@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -74,31 +74,63 @@ def references(document: dict[str, Any] | None) -> set[ResourceKey]:
 
 def claims(document: dict[str, Any] | None) -> set[tuple[str, str]]:
     """The unique values a document holds (addresses, domains, display names...), from the table of kinds."""
-    if not document:
-        return set()
-    kind = KINDS[document["kind"]]
-    return {(c.namespace, c.key) for c in kind.claim_values(kind.effective(document.get("spec") or {}))}
+    return set(_Facts(document).claims)
 
 
-def _effective(document: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not document:
-        return None
-    return KINDS[document["kind"]].effective(document.get("spec") or {})
+_UNREAD: Any = object()
 
 
-def _mailbox(document: dict[str, Any] | None) -> str | None:
-    spec = _effective(document)
-    return None if spec is None or document is None else KINDS[document["kind"]].mailbox_domain(spec)
+class _Facts:
+    """What the table of kinds says about one document (None: absent), each fact read at most once: the
+    edges below ask several of them of every step, and a plan of 100,000 resources has 100,000 steps. The
+    effective spec each fact is read from is not kept (a plan's worth of them is tens of MiB)."""
 
+    __slots__ = ("document", "kind", "_references", "_claims", "_mailbox", "_limit", "_owned")
 
-def _limit(document: dict[str, Any] | None) -> tuple[str, int] | None:
-    spec = _effective(document)
-    return None if spec is None or document is None else KINDS[document["kind"]].limit_of(spec)
+    def __init__(self, document: dict[str, Any] | None) -> None:
+        self.document = document or None
+        self.kind = KINDS[document["kind"]] if document else None
+        self._references = self._claims = self._mailbox = self._limit = self._owned = _UNREAD
 
+    @property
+    def effective(self) -> dict[str, Any] | None:
+        if self.kind is None or self.document is None:
+            return None
+        return self.kind.effective(self.document.get("spec") or {})
 
-def _owned(document: dict[str, Any] | None) -> str | None:
-    spec = _effective(document)
-    return None if spec is None or document is None else KINDS[document["kind"]].owned_domain(spec)
+    @property
+    def references(self) -> set[ResourceKey]:
+        if self._references is _UNREAD:
+            self._references = references(self.document)
+        return self._references  # type: ignore[no-any-return]
+
+    @property
+    def claims(self) -> frozenset[tuple[str, str]]:
+        if self._claims is _UNREAD:
+            kind = self.kind
+            self._claims = frozenset(kind.claim_keys(self.effective or {})) if kind and kind.claims else frozenset()
+        return self._claims  # type: ignore[no-any-return]
+
+    @property
+    def mailbox(self) -> str | None:
+        if self._mailbox is _UNREAD:
+            kind = self.kind
+            self._mailbox = kind.mailbox_domain(self.effective or {}) if kind and kind.mailbox else None
+        return self._mailbox  # type: ignore[no-any-return]
+
+    @property
+    def limit(self) -> tuple[str, int] | None:
+        if self._limit is _UNREAD:
+            kind = self.kind
+            self._limit = kind.limit_of(self.effective or {}) if kind and kind.limit else None
+        return self._limit  # type: ignore[no-any-return]
+
+    @property
+    def owned(self) -> str | None:
+        if self._owned is _UNREAD:
+            kind = self.kind
+            self._owned = kind.owned_domain(self.effective or {}) if kind and kind.on_own_domain else None
+        return self._owned  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -109,6 +141,8 @@ class Graph:
     operations: list[Operation]
     units: list[Unit]
     waits_for: list[set[int]]
+    # The order, computed once (a plan asks it, and apply again): a graph is not changed once built.
+    _order: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def dependants(self) -> list[set[int]]:
         out: list[set[int]] = [set() for _ in self.units]
@@ -120,18 +154,28 @@ class Graph:
     def order(self) -> list[int]:
         """The units in a deterministic topological order: constructive changes by rank, deletions last,
         in reverse rank."""
+        if self._order is None:
+            self._order = self._ordered()
+        return list(self._order)
+
+    def _ordered(self) -> list[int]:
+        # Each unit's rank among all by (sort key, index), sorted once: the heap then compares integers.
+        by_key = sorted(range(len(self.units)), key=lambda u: (self._sort_key(u), u))
+        rank = [0] * len(self.units)
+        for n, u in enumerate(by_key):
+            rank[u] = n
         remaining = [len(d) for d in self.waits_for]
         dependants = self.dependants()
-        ready = [(self._sort_key(u), u) for u, n in enumerate(remaining) if n == 0]
+        ready = [rank[u] for u, n in enumerate(remaining) if n == 0]
         heapq.heapify(ready)
         out = []
         while ready:
-            _, u = heapq.heappop(ready)
+            u = by_key[heapq.heappop(ready)]
             out.append(u)
             for j in dependants[u]:
                 remaining[j] -= 1
                 if remaining[j] == 0:
-                    heapq.heappush(ready, (self._sort_key(j), j))
+                    heapq.heappush(ready, rank[j])
         assert len(out) == len(self.units), "units are acyclic once the steps are"
         return out
 
@@ -184,14 +228,18 @@ def _sort_key(op: Operation) -> tuple[int, int, str, str]:
 # --- steps ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _StepView:
-    """A step with the resource's document before and after it (None: absent)."""
+_ABSENT = _Facts(None)
 
-    step: Step
-    op: Operation
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+
+class _StepView:
+    """A step with the resource's document before and after it (None: absent), and their facts."""
+
+    __slots__ = ("step", "op", "before", "after", "was", "will")
+
+    def __init__(self, step: Step, op: Operation, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        self.step, self.op, self.before, self.after = step, op, before, after
+        self.was = _Facts(before) if before else _ABSENT
+        self.will = _Facts(after) if after else _ABSENT
 
 
 def _steps(operations: list[Operation]) -> list[_StepView]:
@@ -234,11 +282,11 @@ def _reference_edges(steps: list[_StepView], edge: Edge) -> None:
     named_by: dict[ResourceKey, list[int]] = {}  # who names a resource today (their live documents)
     for s, view in enumerate(steps):
         if view.before is not None and view.step.part is not Part.CREATE:
-            for ref in references(view.before):
+            for ref in view.was.references:
                 named_by.setdefault(ref, []).append(s)
     for s, view in enumerate(steps):
         if view.after is not None:
-            for ref in references(view.after):
+            for ref in view.will.references:
                 target = makes.get(ref)
                 if target is not None:
                     edge(s, target)
@@ -251,12 +299,13 @@ def _claim_edges(steps: list[_StepView], edge: Edge) -> None:
     """A step that takes a unique value waits for the step that gives it up."""
     released: dict[tuple[str, str], list[int]] = {}
     for s, view in enumerate(steps):
-        for claim in claims(view.before) - claims(view.after):
-            released.setdefault(claim, []).append(s)
+        if view.was.claims:  # only what a resource holds today can be released
+            for claim in view.was.claims - view.will.claims:
+                released.setdefault(claim, []).append(s)
     if not released:
         return
     for s, view in enumerate(steps):
-        for claim in claims(view.after) - claims(view.before):
+        for claim in view.will.claims - view.was.claims:
             for giver in released.get(claim, ()):
                 edge(s, giver)
 
@@ -264,7 +313,7 @@ def _claim_edges(steps: list[_StepView], edge: Edge) -> None:
 def _limit_edges(steps: list[_StepView], edge: Edge) -> None:
     limits: dict[str, tuple[int, int | None]] = {}  # domain: (step, its change of the maximum; None: new)
     for s, view in enumerate(steps):
-        new, old = _limit(view.after), _limit(view.before)
+        new, old = view.will.limit, view.was.limit
         if new is None and old is not None:
             limits[old[0]] = (s, 1)  # no quota is no limit: removing one makes room
         elif new is not None:
@@ -272,7 +321,7 @@ def _limit_edges(steps: list[_StepView], edge: Edge) -> None:
     if not limits:
         return
     for s, view in enumerate(steps):
-        consumes, frees = _mailbox(view.after), _mailbox(view.before)
+        consumes, frees = view.will.mailbox, view.was.mailbox
         if consumes == frees:
             continue
         if consumes in limits:
@@ -290,7 +339,7 @@ def _narrowing_edges(steps: list[_StepView], edge: Edge) -> None:
     for s, view in enumerate(steps):
         if view.op.kind.scoped or view.before is None or view.after is None:
             continue
-        old, new = _effective(view.before) or {}, _effective(view.after) or {}
+        old, new = view.was.effective or {}, view.will.effective or {}
         dropped = {d.lower() for d in old.get("domains") or []} - {d.lower() for d in new.get("domains") or []}
         downgraded = plan_allows_gated(old) and not plan_allows_gated(new)
         if not dropped and not downgraded:
@@ -301,7 +350,7 @@ def _narrowing_edges(steps: list[_StepView], edge: Edge) -> None:
                 continue
             gone = other.after is None
             if (downgraded and gone and other.op.kind.plan_gated) or (
-                _owned(other.before) in dropped and _owned(other.after) not in dropped
+                other.was.owned in dropped and other.will.owned not in dropped
             ):
                 edge(s, j)
 
@@ -315,7 +364,7 @@ def _make_room_first(steps: list[_StepView], waits: list[set[int]]) -> None:
     arriving: dict[str, list[int]] = {}
     leaving: dict[str, list[int]] = {}
     for s, view in enumerate(steps):
-        consumes, frees = _mailbox(view.after), _mailbox(view.before)
+        consumes, frees = view.will.mailbox, view.was.mailbox
         if consumes == frees:
             continue
         if consumes:
@@ -325,7 +374,7 @@ def _make_room_first(steps: list[_StepView], waits: list[set[int]]) -> None:
     if not leaving:
         return
     for q, view in enumerate(steps):
-        created = _limit(view.after) if view.before is None else None
+        created = view.will.limit if view.before is None else None
         for s in leaving.get(created[0], ()) if created else ():
             if not _waits_on(waits, s, q):
                 waits[q].add(s)  # a new quota counts what is there: let the leavers go first
@@ -399,6 +448,9 @@ def _cycle(waits: list[set[int]]) -> list[int]:
 def _contracted(operations: list[Operation], steps: list[_StepView], waits: list[set[int]], order: list[int]) -> Graph:
     """Group each replace's steps, with whatever must come between them, into one unit; groups that would
     wait for each other (two users swapping addresses by replace) become one unit too."""
+    if not any(view.step.part is Part.CREATE for view in steps):
+        # No replace: every step is a unit of its own, numbered as its operation, and the steps are acyclic.
+        return Graph(operations, [(view.step,) for view in steps], waits)
     groups = _Groups(len(steps))
     dependants: list[set[int]] = [set() for _ in steps]
     for s, deps in enumerate(waits):

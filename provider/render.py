@@ -7,7 +7,7 @@ Secrets never reach a renderer's output: sensitive fields are carried as the mar
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +27,20 @@ _STYLE = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "=": "cyan"
 
 
 def _value(value: Any) -> str:
-    if value == SENSITIVE:
-        return SENSITIVE
-    if value is None:
+    kind = type(value)
+    if kind is str:  # the common case (a cold plan prints a million values): what json.dumps would write
+        if value == SENSITIVE:
+            return SENSITIVE
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'
+    elif kind is bool:
+        return "true" if value else "false"
+    elif kind is int:
+        return str(value)
+    elif value is None:
         return "null"
+    if value == SENSITIVE:  # a str enum, say
+        return SENSITIVE
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -128,6 +138,12 @@ def _diff_lines(op: Operation) -> list[str]:
 
 
 def text_lines(plan: Plan) -> list[Line]:
+    return list(iter_text_lines(plan))
+
+
+def iter_text_lines(plan: Plan) -> Iterator[Line]:
+    """The plan's text, line by line (a cold plan of 100,000 resources is over a million lines: written as
+    they come, they need not all be held at once)."""
     lines: list[Line] = []
     if plan.operations:
         stack = f" (stack {plan.stack})" if plan.stack else ""
@@ -139,6 +155,9 @@ def text_lines(plan: Plan) -> list[Line]:
         lines.extend((style, f"      {line}") for line in _diff_lines(op))
         lines.extend(("bold red", f"      ! {note}") for note in op.notes)
         lines.append(("", ""))
+        if len(lines) >= 1024:
+            yield from lines
+            lines.clear()
     if not plan.operations:
         lines.append(("green", "No changes. The backend matches the manifests."))
         lines.append(("", ""))
@@ -156,7 +175,7 @@ def text_lines(plan: Plan) -> list[Line]:
     if plan.targeted:
         lines.append(("bold yellow", plan.targeted))
     lines.append(("bold", plan.summary))
-    return lines
+    yield from lines
 
 
 def text(plan: Plan) -> str:

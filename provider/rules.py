@@ -68,6 +68,7 @@ class Context:
     resolved: SecretValues = field(default_factory=dict)  # the secrets resolved while judging them
     _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
     _mailboxes: dict[str, dict[str, int]] = field(default_factory=dict)
+    _domains: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -102,8 +103,12 @@ class Context:
         return counts
 
     def domains(self, organization: str) -> list[str]:
-        org = self.organizations.get(organization)
-        return [d.lower() for d in self.spec(org)["domains"]] if org else []
+        """The organization's domains, lowercased (a new list each call)."""
+        domains = self._domains.get(organization)
+        if domains is None:
+            org = self.organizations.get(organization)
+            domains = self._domains[organization] = [d.lower() for d in self.spec(org)["domains"]] if org else []
+        return list(domains)
 
 
 @dataclass(frozen=True)
@@ -283,21 +288,26 @@ def administrators(ctx: Context) -> Iterator[Finding]:
 def claims_unique(ctx: Context) -> Iterator[Finding]:
     """No two declared resources hold one unique value (addresses, domains, quota domains, display names
     among siblings...): the claims of the table of kinds, as the backend keeps them."""
-    first: dict[tuple[str, str], tuple[Manifest, ClaimValue]] = {}
+    first: dict[tuple[str, str], Manifest] = {}
     told: set[tuple[int, int]] = set()  # one finding per pair (a username left out is the email: one clash)
     for m in ctx.manifests:
-        for claim in m.kind.claim_values(ctx.spec(m)):
-            held = first.get((claim.namespace, claim.key))
-            if held is None:
-                first[(claim.namespace, claim.key)] = (m, claim)
-            elif held[0] is not m and (id(m), id(held[0])) not in told:  # twice in one: its own check says so
-                told.add((id(m), id(held[0])))
-                other, other_claim = held
+        for key in m.kind.claim_keys(ctx.spec(m)):  # keys only: the words are for the few that clash
+            other = first.get(key)
+            if other is None:
+                first[key] = m
+            elif other is not m and (id(m), id(other)) not in told:  # twice in one: its own check says so
+                told.add((id(m), id(other)))
+                claim, other_claim = _claim(ctx, m, key), _claim(ctx, other, key)
                 yield m.finding(
                     claim.path,
                     f"{claim.what} is already used by {other.key} ({other.field_origin(other_claim.path)}); "
                     f"{claim.rule}",
                 )
+
+
+def _claim(ctx: Context, m: Manifest, key: tuple[str, str]) -> ClaimValue:
+    """The first of a manifest's claims with this (namespace, key)."""
+    return next(c for c in m.kind.claim_values(ctx.spec(m)) if (c.namespace, c.key) == key)
 
 
 @set_rule
@@ -327,8 +337,10 @@ def paid_plan_for_members(ctx: Context) -> Iterator[Finding]:
 def on_own_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
     """A value that must lie on one of the organization's domains (an address, a quota's domain)."""
     rule = m.kind.on_own_domain
+    if rule is None:
+        return
     owned = _owned(ctx, m)
-    if rule is None or owned is None:
+    if owned is None:
         return
     spec = ctx.spec(m)
     domain = m.kind.owned_domain(spec)
@@ -338,8 +350,10 @@ def on_own_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
 
 @resource_rule
 def limit_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
+    if m.kind.limit is None:
+        return
     limit = m.kind.limit_of(ctx.spec(m))
-    if m.kind.limit is None or limit is None:
+    if limit is None:
         return
     domain, maximum = limit
     mailboxes = ctx.mailboxes(m.key.organization).get(domain, 0)

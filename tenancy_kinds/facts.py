@@ -66,22 +66,43 @@ class Unique:
     default_from: str | None = None  # left out, the value is this field's (a username is the email)
 
     def values(self, spec: Spec) -> list[ClaimValue]:
+        return [
+            ClaimValue(self.namespace, key, path, self._words(value, scope), self.rule)
+            for path, value, key, scope in self._held(spec)
+        ]
+
+    def keys(self, spec: Spec) -> list[tuple[str, str]]:
+        """(namespace, key) of each value, as `values` has them, without their paths and words (the rules and
+        the apply order compare the claims of every resource; messages are for the few that clash)."""
+        raw = spec.get(self.field)
+        if raw is None and self.default_from is not None:
+            raw = spec.get(self.default_from)
+        if isinstance(raw, str):  # one value (the common case)
+            if not raw:
+                return []
+            return [(self.namespace, self._key(raw, spec.get(self.within) if self.within else None))]
+        return [(self.namespace, key) for _, _, key, _ in self._held(spec)]
+
+    def _held(self, spec: Spec) -> list[tuple[Path, str, str, Any]]:
+        """(path, value as written, key, scope) of each value held."""
         field = self.field
         raw = spec.get(field)
         if raw is None and self.default_from is not None:
             field, raw = self.default_from, spec.get(self.default_from)
-        items: list[tuple[int | None, Any]] = list(enumerate(raw)) if isinstance(raw, list) else [(None, raw)]
         scope = spec.get(self.within) if self.within else None
-        out = []
-        for index, value in items:
-            if not isinstance(value, str) or not value:
-                continue
-            key = self.normalise(value)
-            if self.within is not None:
-                key = f"{scope or ''}/{key}"
-            path: Path = ("spec", field) if index is None else ("spec", field, index)
-            out.append(ClaimValue(self.namespace, key, path, self._words(value, scope), self.rule))
-        return out
+        if isinstance(raw, str):  # one value (the common case)
+            return [(("spec", field), raw, self._key(raw, scope), scope)] if raw else []
+        if not isinstance(raw, list):
+            return []
+        return [
+            (("spec", field, index), value, self._key(value, scope), scope)
+            for index, value in enumerate(raw)
+            if isinstance(value, str) and value
+        ]
+
+    def _key(self, value: str, scope: Any) -> str:
+        key = self.normalise(value)
+        return key if self.within is None else f"{scope or ''}/{key}"
 
     def _words(self, value: str, scope: Any) -> str:
         what = f"{self.noun} {value!r}"

@@ -172,13 +172,20 @@ class Kind:
 
     def effective(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The spec with the kind's defaults filled in (the facts reason about effective values)."""
-        out = self.defaults()
-        out.update((k, v) for k, v in spec.items() if v is not None)
+        out = dict(self._defaults)
+        for k, v in spec.items():  # a loop, not update() of a generator: three times faster, asked 100,000s of times
+            if v is not None:
+                out[k] = v
         return out
 
     def claim_values(self, spec: dict[str, Any]) -> list[ClaimValue]:
         """Every unique value the resource holds, from an effective spec."""
         return [value for unique in self.claims for value in unique.values(spec)]
+
+    def claim_keys(self, spec: dict[str, Any]) -> list[tuple[str, str]]:
+        """(namespace, key) of every unique value the resource holds, from an effective spec: `claim_values`
+        without the words for messages."""
+        return [key for unique in self.claims for key in unique.keys(spec)]
 
     def findings(self, name: str, spec: dict[str, Any]) -> list[tuple[Path, str]]:
         """What the resource's own checks say about an effective spec: (path, message) each."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,9 +101,10 @@ def _print_plan(plan: Plan, output: str) -> None:
         click.echo(render.markdown(plan), nl=False)
     else:
         console = _console()
-        lines = render.text_lines(plan)
-        if not console.is_terminal:  # plain text: one write (rich costs ~0.1 ms a line, minutes for big plans)
-            click.echo("".join(line + "\n" for _, line in lines), nl=False)
+        lines = render.iter_text_lines(plan)
+        if not console.is_terminal:  # plain text: a few big writes (rich costs ~0.1 ms a line, minutes for big plans)
+            while chunk := list(itertools.islice(lines, 4096)):  # never the whole text at once (RSS)
+                click.echo("".join(line + "\n" for _, line in chunk), nl=False)
             return
         for style, line in lines:
             console.print(Text(line, style=style))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from provider import render
 from provider.costs import Prices
 from provider.plan import plan
@@ -98,3 +101,23 @@ def test_a_suspension_reads_as_an_update_of_active():
     out = render.text(plan([org("acme"), user("acme", "bob", active=False)], current, stack="s"))
     assert "  ~ User acme/bob\n      ~ spec.active: true → false\n" in out
     assert "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete." in out
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_json_values)
+def test_a_value_reads_as_json_writes_it(value):
+    """The shortcuts for strings, booleans and integers write exactly what json.dumps writes."""
+    expected = "(sensitive)" if value == "(sensitive)" else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    assert render._value(value) == expected
+
+
+def test_a_value_with_quotes_backslashes_and_control_characters_is_escaped():
+    for text in ['say "hi"', "back\\slash", "tab\there", "line\nbreak", "bell\x07", "dél\u2028"]:
+        assert render._value(text) == json.dumps(text, ensure_ascii=False)
