@@ -21,7 +21,7 @@ import requests
 from tenancy_backend.api import AuthFailureLimiter
 from tenancy_backend.errors import RateLimited
 from tests.faults.harness import REPO, cli_env
-from tests.security.world import doc
+from tests.builders import document
 from tests.support import Server, create_token, start_server
 
 TIME_LIMIT_S = 60.0
@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("tokens") / "tenancy.db"
     with start_server(f"sqlite:///{db}", extra_args=("--auth-failure-limit", "0")) as srv:
         for name, parent in (("tk-a", None), ("tk-a-kid", "tk-a"), ("tk-a-grandkid", "tk-a-kid"), ("tk-b", None)):
-            body = doc("Organization", name, None, displayName=name, parent=parent, domains=[])
+            body = document("Organization", name, None, displayName=name, parent=parent, domains=[])
             assert requests.post(srv.url + "/v1/organizations", json=body, headers=srv.headers(), timeout=30).ok
         yield srv
 
