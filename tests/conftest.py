@@ -29,3 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item._nodeid = f"{item.nodeid}[{params}]"
     duplicates = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
     assert not duplicates, f"tests sharing a node id (pytest-xdist would run one of each): {duplicates[:5]}"
+    # The files of the longest tests (marked slow) first, those with the most slow tests before the others:
+    # with -n 2 they start at once on the two workers and the short files fill in around them, instead of
+    # one long file running alone at the end (addopts keep xdist to this order: --no-loadscope-reorder).
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])  # stable: the order within a file, and among the rest, stays

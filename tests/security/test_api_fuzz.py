@@ -151,6 +151,7 @@ def st_run(server: Server, *extra: str) -> list[str]:
             "--phases", "examples,coverage,fuzzing,stateful", *extra]
 
 
+@pytest.mark.slow
 def test_schemathesis_with_every_check_and_phase_finds_nothing(fresh_server: Server, tmp_path: Path) -> None:
     command = st_run(fresh_server, "--max-examples", str(ST_EXAMPLES), "--seed", str(ST_SEED))
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIME_LIMIT_S * 3,
