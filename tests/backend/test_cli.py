@@ -16,7 +16,7 @@ from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.support import Server
 
-from .docs import org
+from tests.builders import org
 
 
 @pytest.fixture

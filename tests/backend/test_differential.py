@@ -27,26 +27,15 @@ from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tenancy_kinds import KINDS
 
-from .docs import STRONG_PASSWORD
+from tests import builders
+from tests.builders import STRONG_PASSWORD, org, user
 
 ROOT = Scope.root(legal_representative=True)  # the embedded backend's rights: every rule but the token's
 EXAMPLES = int(os.environ.get("TENANCY_DIFFERENTIAL_EXAMPLES", "200"))
 OTHER_STRONG = "Zr5!kWq9#mTx2vLp"
 WEAK = "Password123!"
 
-WORLD: list[dict[str, Any]] = [
-    {"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "acme"},
-     "spec": {"displayName": "Acme", "plan": "entry", "domains": ["acme.example"]}},
-    {"apiVersion": "tenancy/v1", "kind": "User", "metadata": {"name": "boss", "organization": "acme"},
-     "spec": {"email": "boss@acme.example", "displayName": "Boss", "role": "administrator"}},
-]
-
-
-def _doc(kind: str, name: str, organization: str | None, spec: dict[str, Any]) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if organization is not None:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata, "spec": spec}
+WORLD: list[dict[str, Any]] = [org("acme"), user("acme", "boss", role="administrator")]
 
 
 _ABSENT = object()  # a field left out
@@ -85,7 +74,7 @@ def _documents(
             spec.pop(field, None)
         else:
             spec[field] = value
-    return _doc(kind, draw(st.sampled_from(names)), organization, spec)
+    return builders.document(kind, draw(st.sampled_from(names)), organization, spec)
 
 
 def _organizations() -> Spec:
@@ -204,15 +193,15 @@ def _sweep() -> list[dict[str, Any]]:
     out = []
     for kind, names, organization, good, bad in SPECS:
         plain = {f: next(v for v in values if v is not _ABSENT) for f, values in good.items()}
-        out.append(_payable(_doc(kind, names[0], organization, dict(plain))))
+        out.append(_payable(builders.document(kind, names[0], organization, dict(plain))))
         for field, values in bad.items():
             for value in values:
                 spec = {k: v for k, v in plain.items() if k != field}
                 if value is not _ABSENT:
                     spec[field] = value
-                out.append(_payable(_doc(kind, names[0], organization, spec)))
+                out.append(_payable(builders.document(kind, names[0], organization, spec)))
         for name in dict.fromkeys(names[1:]):
-            out.append(_payable(_doc(kind, name, organization, dict(plain))))
+            out.append(_payable(builders.document(kind, name, organization, dict(plain))))
     return out
 
 
@@ -226,7 +215,7 @@ def _admin_for(document: dict[str, Any]) -> list[dict[str, Any]]:
     if document["kind"] != "Organization" or spec.get("plan", "free") == "free" or document["metadata"]["name"] == "acme":
         return []
     domain = next(d for d in spec["domains"] if ".." not in d)
-    return [_doc("User", "chief", document["metadata"]["name"],
+    return [builders.document("User", "chief", document["metadata"]["name"],
                  {"email": f"chief@{domain}", "displayName": "Chief", "role": "administrator"})]
 
 

@@ -15,7 +15,7 @@ import requests
 from tenancy_kinds import KINDS
 from tests.support import Server, create_token, start_server
 
-from .docs import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user
+from tests.builders import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user
 
 PROBLEM = "application/problem+json"
 

@@ -17,7 +17,7 @@ from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.support import Server
 
-from .docs import alias, op, org, quota, subscription, team, user
+from tests.builders import alias, op, org, quota, subscription, team, user
 
 ORGS = {"iso-p": None, "iso-c": "iso-p", "iso-s": None}
 SUBTREE = {"iso-p": {"iso-p", "iso-c"}, "iso-c": {"iso-c"}, "iso-s": {"iso-s"}}

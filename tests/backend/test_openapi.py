@@ -31,7 +31,7 @@ from tenancy_backend.selectors import (
 from tenancy_backend.service import MAX_DEPOSIT, Service
 from tests.support import REPO, Server
 
-from .docs import alias, op, org, quota, subscription, team, user
+from tests.builders import alias, op, org, quota, subscription, team, user
 
 CHECKED_IN = REPO / "schemas" / "openapi.json"
 DEPOSIT_AMOUNT = openapi_document()["components"]["schemas"]["Deposit"]["properties"]["amount"]["anyOf"][0]["pattern"]

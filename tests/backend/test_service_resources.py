@@ -12,7 +12,7 @@ from tenancy_kinds import KINDS
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
-from .docs import alias, op, org, quota, subscription, team, user
+from tests.builders import alias, op, org, quota, subscription, team, user
 from .helpers import refused
 
 ROOT = Scope.root()

@@ -13,7 +13,7 @@ from tenancy_backend.passwords import verify_password
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
-from .docs import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user
+from tests.builders import STRONG_PASSWORD, alias, op, org, quota, subscription, team, user
 from .helpers import refused
 
 ROOT = Scope.root()

@@ -22,7 +22,7 @@ from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.support import REPO, new_pg_database, start_server
 
-from .docs import org, user
+from tests.builders import org, user
 from .helpers import refused
 
 ROOT = Scope.root()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from provider import engine
 from provider.apply import apply
 from provider.embedded import EmbeddedClient
+from tests.builders import document
 
 ORGS = ["north", "south"]
 
@@ -22,7 +23,7 @@ def tenant_set(draw: st.DrawFn) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for org in ORGS[: draw(st.integers(1, len(ORGS)))]:
         domain = f"{org}.example"
-        docs.append(_doc("Organization", None, org, displayName=org.title(),
+        docs.append(document("Organization", org, None, displayName=org.title(),
                          plan=draw(st.sampled_from(["entry", "pro"])), domains=[domain]))
         names = [f"u{i}" for i in range(draw(st.integers(1, 6)))]
         for i, name in enumerate(names):
@@ -30,29 +31,23 @@ def tenant_set(draw: st.DrawFn) -> list[dict[str, Any]]:
             suffix = draw(st.sampled_from(['', '.x']))
             email = f"{name}.{org}{suffix}@partner.example" if external else f"{name}{suffix}@{domain}"
             role = "administrator" if i == 0 else "external" if external else draw(st.sampled_from(["collaborator", "administrator"]))
-            docs.append(_doc("User", org, name, email=email, displayName=name.upper(), role=role,
+            docs.append(document("User", name, org, email=email, displayName=name.upper(), role=role,
                              subscription=draw(st.sampled_from(["free", "entry", "pro"]))))
         for t in range(draw(st.integers(0, 2))):
             members = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
             leader = draw(st.sampled_from(members)) if members and draw(st.booleans()) else None
-            docs.append(_doc("Team", org, f"team{t}", displayName=f"Team {t}", members=members, leader=leader,
+            docs.append(document("Team", f"team{t}", org, displayName=f"Team {t}", members=members,
+                             **({} if leader is None else {"leader": leader}),
                              shares=draw(st.lists(st.sampled_from(["calendars", "documents"]), unique=True))))
         for a in range(draw(st.integers(0, 2))):
-            docs.append(_doc("Alias", org, f"alias{a}", address=f"alias{a}@{domain}", user=draw(st.sampled_from(names))))
+            docs.append(document("Alias", f"alias{a}", org, address=f"alias{a}@{domain}",
+                                 user=draw(st.sampled_from(names))))
         if draw(st.booleans()):
             used = sum(1 for d in docs if d["kind"] == "User" and d["metadata"]["organization"] == org
                        and d["spec"]["role"] != "external")
-            docs.append(_doc("MailboxQuota", org, "quota", domain=domain,
+            docs.append(document("MailboxQuota", "quota", org, domain=domain,
                              maxAddresses=max(5, used + draw(st.integers(0, 3)))))
     return docs
-
-
-def _doc(kind: str, organization: str | None, name: str, **spec: Any) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if organization:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata,
-            "spec": {k: v for k, v in spec.items() if v is not None}}
 
 
 def _write(directory: Path, docs: list[dict[str, Any]]) -> None:
@@ -95,7 +90,7 @@ MOVES = ("display-name", "domain", "user-to-alias", "alias-to-user", "across-org
 
 def _world(moved: frozenset[str], after: bool) -> list[dict[str, Any]]:
     def org(name: str, display: str, domains: list[str]) -> dict[str, Any]:
-        return _doc("Organization", None, name, displayName=display, plan="entry", domains=domains)
+        return document("Organization", name, None, displayName=display, plan="entry", domains=domains)
 
     north_domains = ["north.example"] + ([] if after and "domain" in moved else ["shared.example"])
     south_domains = ["south.example"] + (["shared.example"] if after and "domain" in moved else [])
@@ -104,31 +99,31 @@ def _world(moved: frozenset[str], after: bool) -> list[dict[str, Any]]:
     docs = [
         org("north", north_name, north_domains),
         org("south", south_name, south_domains),
-        _doc("User", "north", "boss", email="boss@north.example", displayName="Boss", role="administrator"),
-        _doc("User", "south", "chief", email="chief@south.example", displayName="Chief", role="administrator"),
+        document("User", "boss", "north", email="boss@north.example", displayName="Boss", role="administrator"),
+        document("User", "chief", "south", email="chief@south.example", displayName="Chief", role="administrator"),
     ]
     shared_owner = "south" if after and "domain" in moved else "north"
-    docs.append(_doc("Alias", shared_owner, "sales", address="sales@shared.example",
+    docs.append(document("Alias", "sales", shared_owner, address="sales@shared.example",
                      user="boss" if shared_owner == "north" else "chief"))
-    docs.append(_doc("MailboxQuota", shared_owner, "shared", domain="shared.example", maxAddresses=5))
+    docs.append(document("MailboxQuota", "shared", shared_owner, domain="shared.example", maxAddresses=5))
     # an address from a user to an alias, and from an alias to a user, in one organization
     if after and "user-to-alias" in moved:
-        docs.append(_doc("Alias", "north", "help", address="help@north.example", user="boss"))
+        docs.append(document("Alias", "help", "north", address="help@north.example", user="boss"))
     else:
-        docs.append(_doc("User", "north", "help", email="help@north.example", displayName="Help"))
+        docs.append(document("User", "help", "north", email="help@north.example", displayName="Help"))
     if after and "alias-to-user" in moved:
-        docs.append(_doc("User", "north", "desk", email="desk@north.example", displayName="Desk"))
+        docs.append(document("User", "desk", "north", email="desk@north.example", displayName="Desk"))
     else:
-        docs.append(_doc("Alias", "north", "desk", address="desk@north.example", user="boss"))
+        docs.append(document("Alias", "desk", "north", address="desk@north.example", user="boss"))
     # an external address moving to the other organization
     holder = "south" if after and "across-organizations" in moved else "north"
-    docs.append(_doc("User", holder, "pat", email="pat@partner.example", displayName="Pat", role="external"))
+    docs.append(document("User", "pat", holder, email="pat@partner.example", displayName="Pat", role="external"))
     # a user replaced onto the address an alias gives up
     if after and "replace-takes-alias" in moved:
-        docs.append(_doc("User", "south", "lee", email="office@south.example", displayName="Lee"))
+        docs.append(document("User", "lee", "south", email="office@south.example", displayName="Lee"))
     else:
-        docs.append(_doc("User", "south", "lee", email="lee@south.example", displayName="Lee"))
-        docs.append(_doc("Alias", "south", "office", address="office@south.example", user="chief"))
+        docs.append(document("User", "lee", "south", email="lee@south.example", displayName="Lee"))
+        docs.append(document("Alias", "office", "south", address="office@south.example", user="chief"))
     return docs
 
 

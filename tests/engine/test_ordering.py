@@ -10,7 +10,7 @@ from tenancy_kinds import ResourceKey
 from provider.operations import Create
 from provider.plan import plan
 
-from .docs import live, org, scoped, user
+from tests.builders import document, live, org, user
 
 
 def names(ops):
@@ -24,8 +24,8 @@ def before(ops, first: str, second: str) -> bool:
 
 def test_parents_before_children_and_users_before_teams_and_aliases():
     desired = [
-        scoped("Alias", "sub", "info", address="info@sub.example", user="ann"),
-        scoped("Team", "sub", "t", displayName="T", members=["ann"], leader="ann"),
+        document("Alias", "info", "sub", address="info@sub.example", user="ann"),
+        document("Team", "t", "sub", displayName="T", members=["ann"], leader="ann"),
         user("sub", "ann", role="administrator"),
         org("sub", parent="master"),
         org("master"),
@@ -41,23 +41,23 @@ def test_deletes_run_in_reverse():
     current = [
         live(org("acme"), stack="s"),
         live(user("acme", "ann"), stack="s"),
-        live(scoped("Alias", "acme", "info", address="info@acme.example", user="ann"), stack="s"),
+        live(document("Alias", "info", "acme", address="info@acme.example", user="ann"), stack="s"),
     ]
     ops = ordered(plan([], current, stack="s").operations)
     assert names(ops) == ["delete Alias acme/info", "delete User acme/ann", "delete Organization acme"]
 
 
 def test_a_team_lets_go_of_a_user_before_the_user_is_deleted():
-    team = scoped("Team", "acme", "t", displayName="T", members=["ann", "bob"])
+    team = document("Team", "t", "acme", displayName="T", members=["ann", "bob"])
     current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
                live(user("acme", "bob"), stack="s"), live(team, stack="s")]
-    desired = [org("acme"), user("acme", "ann"), scoped("Team", "acme", "t", displayName="T", members=["ann"])]
+    desired = [org("acme"), user("acme", "ann"), document("Team", "t", "acme", displayName="T", members=["ann"])]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "update Team acme/t", "delete User acme/bob")
 
 
 def quota(maximum: int, stack: str | None = None):
-    doc = scoped("MailboxQuota", "acme", "q", domain="acme.example", maxAddresses=maximum)
+    doc = document("MailboxQuota", "q", "acme", domain="acme.example", maxAddresses=maximum)
     return live(doc, stack=stack) if stack else doc
 
 
@@ -123,11 +123,11 @@ def test_a_mailbox_leaves_before_another_arrives_on_an_unchanged_quota():
 
 
 def test_a_team_swapping_members_still_orders_without_a_cycle():
-    team = scoped("Team", "acme", "t", displayName="T", members=["ann", "bob"])
+    team = document("Team", "t", "acme", displayName="T", members=["ann", "bob"])
     current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
                live(user("acme", "bob"), stack="s"), live(team, stack="s")]
     desired = [org("acme"), user("acme", "ann"), user("acme", "carol"),
-               scoped("Team", "acme", "t", displayName="T", members=["ann", "carol"])]
+               document("Team", "t", "acme", displayName="T", members=["ann", "carol"])]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "create User acme/carol", "update Team acme/t")
     assert before(ops, "update Team acme/t", "delete User acme/bob")
@@ -151,7 +151,7 @@ def test_a_display_name_moves_between_sibling_organizations_in_order():
 def _moving_customer():
     """`zed` moves from old.example to new.example (its users are replaced onto it, a team names them) and
     a new organization `alpha` takes old.example."""
-    team = scoped("Team", "zed", "staff", displayName="Staff", members=["boss", "kim"])
+    team = document("Team", "staff", "zed", displayName="Staff", members=["boss", "kim"])
     current = [
         live(org("zed", domains=["old.example"]), stack="s"),
         live(user("zed", "boss", email="boss@old.example", role="administrator"), stack="s"),

@@ -13,7 +13,7 @@ from provider.operations import Adopt, Create, Delete, Replace, Update
 from provider.plan import plan
 from tenancy_kinds import KINDS
 
-from .docs import live, org, scoped, user
+from tests.builders import document, live, org, user
 
 
 def test_round_trip_with_defaults_filled_in_shows_no_change():
@@ -25,8 +25,8 @@ def test_round_trip_with_defaults_filled_in_shows_no_change():
 
 
 def test_unordered_lists_compare_as_sets():
-    desired = scoped("Team", "acme", "t", displayName="T", members=["b", "a"])
-    backend = live(scoped("Team", "acme", "t", displayName="T", members=["a", "b"]), stack="s")
+    desired = document("Team", "t", "acme", displayName="T", members=["b", "a"])
+    backend = live(document("Team", "t", "acme", displayName="T", members=["a", "b"]), stack="s")
     assert diff(KINDS["Team"], desired, backend, "s") is None
 
 
@@ -93,7 +93,7 @@ def test_protected_resources_are_never_deleted_or_replaced():
 
 
 def test_archived_subscriptions_are_not_deleted_again():
-    archived = live(scoped("CustomerSubscription", "r", "c", product="signatures-microsoft-365",
+    archived = live(document("CustomerSubscription", "c", "r", product="signatures-microsoft-365",
                            customerName="C", state="archived"), stack="s")
     assert plan([], [archived], stack="s").operations == ()
 
@@ -101,13 +101,13 @@ def test_archived_subscriptions_are_not_deleted_again():
 @pytest.mark.parametrize("stack", ["s", None])
 def test_reactivating_an_archived_subscription_is_refused_by_the_plan(stack: str | None):
     fields = {"product": "signatures-microsoft-365", "customerName": "C"}
-    archived = live(scoped("CustomerSubscription", "r", "c", **fields, state="archived"), stack=stack)
-    for declared in (scoped("CustomerSubscription", "r", "c", **fields, state="active"),
-                     scoped("CustomerSubscription", "r", "c", **fields)):  # active by default: declared again
+    archived = live(document("CustomerSubscription", "c", "r", **fields, state="archived"), stack=stack)
+    for declared in (document("CustomerSubscription", "c", "r", **fields, state="active"),
+                     document("CustomerSubscription", "c", "r", **fields)):  # active by default: declared again
         with pytest.raises(PlanError, match="r/c is archived, and archived is final: it cannot be reactivated"):
             plan([declared], [archived], stack=stack)
     # Still archived, with another field changed: an ordinary update.
-    changed = scoped("CustomerSubscription", "r", "c", **fields, state="archived", users=3)
+    changed = document("CustomerSubscription", "c", "r", **fields, state="archived", users=3)
     assert [type(op) for op in plan([changed], [archived], stack=stack).operations] in ([Update], [Adopt])
 
 

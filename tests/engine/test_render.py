@@ -11,7 +11,7 @@ from provider import render
 from provider.costs import Prices
 from provider.plan import plan
 
-from .docs import live, org, user
+from tests.builders import live, org, user
 
 
 def sample_plan():

@@ -12,14 +12,14 @@ from provider.operations import Create, Update
 from provider.plan import plan
 from tenancy_kinds import KINDS
 
-from .docs import live, org, scoped
+from tests.builders import document, live, org
 
 SET_FIELDS = sorted((kind.name, name) for kind in KINDS.values() for name in kind.unordered)
 
 
 def team(*members: str, **spec: object) -> dict:
     spec.setdefault("displayName", "Sales")
-    return scoped("Team", "acme", "sales", members=list(members), **spec)
+    return document("Team", "sales", "acme", members=list(members), **spec)
 
 
 def test_the_table_of_kinds_declares_the_set_valued_fields_of_the_spec():
@@ -66,7 +66,7 @@ def test_every_set_valued_field_of_the_table_diffs_as_a_set(kind: str, field: st
     base = {
         "Organization": org("acme", domains=["a.example", "b.example"]),
         "Team": team("ann", shares=["calendars", "documents"], externalMembers=["x@out.example", "y@out.example"]),
-        "CustomerSubscription": scoped("CustomerSubscription", "acme", "c", product="signatures-microsoft-365",
+        "CustomerSubscription": document("CustomerSubscription", "c", "acme", product="signatures-microsoft-365",
                                        customerName="C", signatureModes=["server-side", "client-side"]),
     }[kind]
     new_value = {"domains": ["b.example", "c.example"], "shares": ["documents", "contacts"],

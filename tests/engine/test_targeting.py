@@ -16,7 +16,7 @@ from provider.plan import Plan, plan
 from provider.targeting import Address, Selection
 from tenancy_kinds import ResourceKey as K
 
-from .docs import live, org, scoped, user
+from tests.builders import document, live, org, user
 from .test_ordering import _moving_customer, before, names, quota
 
 
@@ -86,7 +86,7 @@ def test_a_malformed_selector_is_refused_with_the_apis_words():
 
 def new_acme() -> list[dict]:
     return [org("acme"), user("acme", "ann", role="administrator"), user("acme", "bob"),
-            scoped("Team", "acme", "t", displayName="T", members=["ann"])]
+            document("Team", "t", "acme", displayName="T", members=["ann"])]
 
 
 def test_a_target_brings_the_changes_it_needs_first_shown_and_counted_like_the_rest():
@@ -127,10 +127,10 @@ def test_a_target_in_an_indivisible_unit_brings_the_whole_unit_and_only_what_it_
 
 
 def test_deletions_of_matching_vanished_resources_are_included_with_what_must_happen_first():
-    team = scoped("Team", "acme", "t", displayName="T", members=["ann", "bob"])
+    team = document("Team", "t", "acme", displayName="T", members=["ann", "bob"])
     current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
                live(user("acme", "bob"), stack="s"), live(team, stack="s"), live(user("acme", "carl"), stack="s")]
-    desired = [org("acme"), user("acme", "ann"), scoped("Team", "acme", "t", displayName="T", members=["ann"])]
+    desired = [org("acme"), user("acme", "ann"), document("Team", "t", "acme", displayName="T", members=["ann"])]
     result = targeted(desired, current, targets=("User/acme/bob",))
     assert planned(result) == ["update Team acme/t", "delete User acme/bob"]  # the team lets go first
     assert result.not_planned == 1  # carl's deletion
@@ -138,7 +138,7 @@ def test_deletions_of_matching_vanished_resources_are_included_with_what_must_ha
 
 def test_destroy_with_a_target_deletes_only_the_matching_resources_and_what_must_go_first():
     current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"), live(user("acme", "bob"), stack="s"),
-               live(scoped("Team", "acme", "t", displayName="T", members=["bob"]), stack="s")]
+               live(document("Team", "t", "acme", displayName="T", members=["bob"]), stack="s")]
     result = targeted([], current, destroy=True, targets=("User/acme/bob",))
     assert planned(result) == ["delete Team acme/t", "delete User acme/bob"]
     assert all(isinstance(op, Delete) for op in result.operations) and result.not_planned == 2

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,27 +36,88 @@ PER_ORG_WRITES = 100  # version bumps per organization for a → b, b → a, and
 
 
 # --- a per-test time limit (pytest-timeout is not a dependency) ----------------------------------------
+#
+# The limit is a budget of CPU seconds: what the test's process and every process it started (servers, CLI
+# runs, their children) spend while the test runs. A loaded machine stretches wall time but not CPU time,
+# so the same budget holds on a quiet laptop and on a busy CI box; a test that does more work than it should
+# still fails. A hang spends no CPU: a wall-clock guard of WALL_FACTOR times the budget catches it.
 
 
 class TimeLimitExceeded(Exception):
     pass
 
 
+WALL_FACTOR = 3.0
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_times() -> dict[int, tuple[int, float]]:
+    """pid → (parent pid, CPU seconds of it and its reaped children), for every process /proc shows."""
+    out: dict[int, tuple[int, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        # after the command: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 1-based from state = 1
+        ppid = int(fields[1])
+        ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        out[int(entry.name)] = (ppid, ticks / _TICK)
+    return out
+
+
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds spent by `root` (this process) and all its descendants, reaped ones included."""
+    root = os.getpid() if root is None else root
+    times = _proc_times()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in times.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in times:
+            total += times[pid][1]
+        todo += children.get(pid, [])
+    return total
+
+
 @contextmanager
 def time_limit(seconds: float, what: str = "the test") -> Iterator[None]:
-    """Raise TimeLimitExceeded in the main thread after `seconds` (SIGALRM; a no-op elsewhere)."""
-    if os.name != "posix" or seconds <= 0:
+    """Raise TimeLimitExceeded in the main thread once the process tree spent `seconds` of CPU, or after
+    WALL_FACTOR × `seconds` of wall time (SIGALRM; a no-op where there is no /proc)."""
+    if os.name != "posix" or seconds <= 0 or not os.path.isdir("/proc"):
         yield
         return
+    reason: list[str] = []
 
     def expire(signum: int, frame: Any) -> None:
-        raise TimeLimitExceeded(f"{what} exceeded its time limit of {seconds:.0f} s")
+        raise TimeLimitExceeded(reason[0] if reason else
+                                f"{what} exceeded its wall-clock guard of {seconds * WALL_FACTOR:.0f} s (a hang?)")
+
+    stop = threading.Event()
+    start_cpu = tree_cpu_seconds()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            spent = tree_cpu_seconds() - start_cpu
+            if spent > seconds:
+                reason.append(f"{what} exceeded its time limit of {seconds:.0f} CPU seconds ({spent:.0f} s spent)")
+                signal.setitimer(signal.ITIMER_REAL, 0.001)  # hand the failure to the main thread
+                return
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds * WALL_FACTOR)
+    watcher = threading.Thread(target=watch, name="cpu-time-limit", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
+        stop.set()
+        watcher.join()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
@@ -66,7 +128,7 @@ DEFAULT_TIME_LIMIT_S = 120.0
 @pytest.fixture(autouse=True)
 def bounded_in_time(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test of a package whose conftest imports this runs under a time limit (the module's
-    TIME_LIMIT_S, default 120 s)."""
+    TIME_LIMIT_S, default 120 s): CPU seconds of the test's process tree, see time_limit."""
     seconds = float(getattr(request.module, "TIME_LIMIT_S", DEFAULT_TIME_LIMIT_S))
     with time_limit(seconds, request.node.nodeid):
         yield

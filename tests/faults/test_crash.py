@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.faults.harness import (
@@ -168,6 +169,7 @@ def backend_stays_down(sc: Scenario) -> None:
     assert gave_up < 60, gave_up
 
 
+@pytest.mark.slow
 def test_kill_mid_apply_converges(tmp_path: Path) -> None:
     scenarios = [Scenario("backend killed", tmp_path / "backend", backend_killed),
                  Scenario("CLI killed", tmp_path / "cli", cli_killed),

@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.faults.harness import PER_ORG_WRITES, assert_holds_exactly, cli_env, env_int, tenancy, write_world
 from tests.faults.proxy import FAULTS, FaultProxy
 from tests.support import start_server
@@ -26,6 +28,7 @@ SEED = env_int("TENANCY_FAULT_SEED", int(time.time()))
 TIME_LIMIT_S = 240.0
 
 
+@pytest.mark.slow
 def test_apply_through_a_flaky_network_applies_everything_exactly_once(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'tenancy.db'}"
     lines = [f"seed {SEED}, fault rate {RATE:.0%}"]

@@ -23,36 +23,25 @@ from tenancy_backend.errors import ServiceError
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.faults.harness import env_int, table_snapshot
+from tests.builders import STRONG_PASSWORD, alias, document, team, user
 from tests.support import new_pg_database
 
 ROOT = Scope.root()
 EXAMPLES = env_int("TENANCY_TX_EXAMPLES", 200)
 TIME_LIMIT_S = 180.0
-STRONG = "Vq8#rLm2!xTz9pKw"
-
-
-def _doc(kind: str, name: str, organization: str | None, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name, **meta}
-    if organization:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata, "spec": spec}
-
-
-def _user(name: str, **spec: Any) -> dict[str, Any]:
-    return _doc("User", name, "tx", {"email": f"{name}@tx.example", "displayName": name.upper(), **spec})
 
 
 WORLD = [
-    _doc("Organization", "tx", None, {"displayName": "Tx", "plan": "entry", "domains": ["tx.example"]}),
-    _doc("Organization", "tx-kid", None, {"displayName": "Kid", "parent": "tx", "domains": ["kid.example"]}),
-    _user("a", role="administrator", password=STRONG),
-    _user("b"),
-    _user("c"),
-    _doc("User", "p", "tx", {"email": "p@tx.example", "displayName": "P"}, protected=True),
-    _doc("Team", "t", "tx", {"displayName": "T", "members": ["a", "b"], "leader": "a"}),
-    _doc("MailboxQuota", "q", "tx", {"domain": "tx.example", "maxAddresses": 10}),
-    _doc("Alias", "al", "tx", {"address": "al@tx.example", "user": "b"}),
-    _doc("CustomerSubscription", "s", "tx", {"product": "signatures-microsoft-365", "customerName": "S"}),
+    document("Organization", "tx", None, {"displayName": "Tx", "plan": "entry", "domains": ["tx.example"]}),
+    document("Organization", "tx-kid", None, {"displayName": "Kid", "parent": "tx", "domains": ["kid.example"]}),
+    user("tx", "a", role="administrator", password=STRONG_PASSWORD),
+    user("tx", "b"),
+    user("tx", "c"),
+    document("User", "p", "tx", {"email": "p@tx.example", "displayName": "P"}, meta={"protected": True}),
+    document("Team", "t", "tx", {"displayName": "T", "members": ["a", "b"], "leader": "a"}),
+    document("MailboxQuota", "q", "tx", {"domain": "tx.example", "maxAddresses": 10}),
+    document("Alias", "al", "tx", {"address": "al@tx.example", "user": "b"}),
+    document("CustomerSubscription", "s", "tx", {"product": "signatures-microsoft-365", "customerName": "S"}),
 ]
 BY_NAME = {(d["kind"], d["metadata"]["name"]): d for d in WORLD}
 
@@ -75,31 +64,31 @@ def edited(kind: str, name: str, **spec: Any) -> dict[str, Any]:
 Op = Callable[[int], dict[str, Any]]
 
 VALID: dict[str, Op] = {
-    "create user": lambda i: op("create", _user(f"n{i}")),
+    "create user": lambda i: op("create", user("tx", f"n{i}")),
     "rename user b": lambda i: op("update", edited("User", "b", displayName=f"B {i}")),
     "grow team t": lambda i: op("update", edited("Team", "t", members=["a", "b", "c"])),
-    "create alias": lambda i: op("create", _doc("Alias", f"x{i}", "tx", {"address": f"x{i}@tx.example", "user": "c"})),
+    "create alias": lambda i: op("create", alias("tx", f"x{i}", "c", address=f"x{i}@tx.example")),
     "delete alias al": lambda i: op("delete", BY_NAME[("Alias", "al")]),
     "raise quota": lambda i: op("update", edited("MailboxQuota", "q", maxAddresses=20)),
     "create sub-organization": lambda i: op(
-        "create", _doc("Organization", f"k{i}", None, {"displayName": f"K{i}", "parent": "tx", "domains": []})
+        "create", document("Organization", f"k{i}", None, {"displayName": f"K{i}", "parent": "tx", "domains": []})
     ),
     "grow subscription": lambda i: op("update", edited("CustomerSubscription", "s", users=30)),
-    "create team": lambda i: op("create", _doc("Team", f"nt{i}", "tx", {"displayName": f"NT{i}", "members": ["a"]})),
+    "create team": lambda i: op("create", team("tx", f"nt{i}", ["a"], displayName=f"NT{i}")),
 }
 
 VIOLATIONS: dict[str, Op] = {
-    "name taken": lambda i: op("create", _user("a", email="other-a@tx.example")),
-    "address taken by a user": lambda i: op("create", _user(f"z{i}", email="a@tx.example")),
+    "name taken": lambda i: op("create", user("tx", "a", email="other-a@tx.example")),
+    "address taken by a user": lambda i: op("create", user("tx", f"z{i}", email="a@tx.example")),
     "address taken, as an alias": lambda i: op(
-        "create", _doc("Alias", f"y{i}", "tx", {"address": "b@tx.example", "user": "c"})
+        "create", document("Alias", f"y{i}", "tx", {"address": "b@tx.example", "user": "c"})
     ),
     "quota domain taken": lambda i: op(
-        "create", _doc("MailboxQuota", f"q{i}", "tx", {"domain": "tx.example", "maxAddresses": 10})
+        "create", document("MailboxQuota", f"q{i}", "tx", {"domain": "tx.example", "maxAddresses": 10})
     ),
     "immutable email": lambda i: op("update", edited("User", "a", email="new-a@tx.example")),
     "stale If-Match": lambda i: op("update", edited("Team", "t", description="stale"), ifMatch="999999999"),
-    "team names a ghost": lambda i: op("create", _doc("Team", f"g{i}", "tx", {"displayName": "G", "members": ["ghost"]})),
+    "team names a ghost": lambda i: op("create", team("tx", f"g{i}", ["ghost"], displayName="G")),
     "quota below usage": lambda i: op("update", edited("MailboxQuota", "q", maxAddresses=1)),
     "organization not empty": lambda i: op("delete", BY_NAME[("Organization", "tx")]),
     "plan downgrade": lambda i: op("update", edited("Organization", "tx", plan="free")),
@@ -107,11 +96,11 @@ VIOLATIONS: dict[str, Op] = {
     "protected deleted": lambda i: op("delete", BY_NAME[("User", "p")]),
     "parent cycle": lambda i: op("update", edited("Organization", "tx", parent="tx-kid")),
     "domain in use dropped": lambda i: op("update", edited("Organization", "tx", domains=["elsewhere.example"])),
-    "weak password": lambda i: op("create", _user(f"w{i}", password="password1234")),
+    "weak password": lambda i: op("create", user("tx", f"w{i}", password="password1234")),
     "unknown organization": lambda i: op(
-        "create", _doc("User", f"u{i}", "nope", {"email": f"u{i}@nope.example", "displayName": "U"})
+        "create", document("User", f"u{i}", "nope", {"email": f"u{i}@nope.example", "displayName": "U"})
     ),
-    "email off the domains": lambda i: op("create", _user(f"o{i}", email=f"o{i}@elsewhere.example")),
+    "email off the domains": lambda i: op("create", user("tx", f"o{i}", email=f"o{i}@elsewhere.example")),
 }
 
 

@@ -18,6 +18,8 @@ from tenancy_kinds import KINDS
 from provider.manifests import load, load_text
 from provider.schemas import MANIFEST_SCHEMA, OPENAPI, kind_filename, render_schemas, stale_schemas, write_schemas
 
+from tests.builders import org, quota, subscription, team, user
+
 from .helpers import BASE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,38 +88,23 @@ def example_documents() -> list[dict[str, Any]]:
 
 
 def _user() -> dict[str, Any]:
-    return {
-        "apiVersion": "tenancy/v1",
-        "kind": "User",
-        "metadata": {"name": "ada", "organization": "acme", "labels": {"team": "core"}},
-        "spec": {"email": "ada@acme.example", "displayName": "Ada", "password": {"fromEnv": "ADA_PW"}},
-    }
+    return user("acme", "ada", meta={"labels": {"team": "core"}}, password={"fromEnv": "ADA_PW"})
 
 
 def _org() -> dict[str, Any]:
-    return {
-        "apiVersion": "tenancy/v1",
-        "kind": "Organization",
-        "metadata": {"name": "acme"},
-        "spec": {"displayName": "Acme", "plan": "entry", "domains": ["acme.example"],
-                 "billingAddress": {"name": "A", "street": "S 1", "postalCode": "1", "city": "C", "country": "DE"}},
-    }
+    return org("acme", billingAddress={"name": "A", "street": "S 1", "postalCode": "1", "city": "C", "country": "DE"})
 
 
 def _quota() -> dict[str, Any]:
-    return {"apiVersion": "tenancy/v1", "kind": "MailboxQuota", "metadata": {"name": "q", "organization": "acme"},
-            "spec": {"domain": "acme.example", "maxAddresses": 5}}
+    return quota("acme", "q")
 
 
 def _subscription() -> dict[str, Any]:
-    return {"apiVersion": "tenancy/v1", "kind": "CustomerSubscription",
-            "metadata": {"name": "s", "organization": "acme"},
-            "spec": {"product": "signatures-microsoft-365", "customerName": "C", "contact": {"name": "N", "email": "n@c.example"}}}
+    return subscription("acme", "s", customerName="C", contact={"name": "N", "email": "n@c.example"})
 
 
 def _team() -> dict[str, Any]:
-    return {"apiVersion": "tenancy/v1", "kind": "Team", "metadata": {"name": "t", "organization": "acme"},
-            "spec": {"displayName": "T", "members": ["ada"], "shares": ["calendars"]}}
+    return team("acme", "t", ["ada"], shares=["calendars"])
 
 
 def mutate(make: Any, path: tuple[Any, ...], value: Any = "__delete__") -> dict[str, Any]:

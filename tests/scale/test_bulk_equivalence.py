@@ -23,6 +23,7 @@ from tenancy_kinds import KINDS
 from provider.costs import Prices
 from provider.plan import Plan, plan
 from provider.render import as_json
+from tests.builders import document
 
 STACK = "prop"
 SERVER_SET = ("uid", "resourceVersion", "createdAt", "updatedAt")
@@ -34,23 +35,24 @@ def organizations(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
     org, domain = f"org{index}", f"org{index}.example"
     users = draw(st.integers(1, 6))
     docs: list[dict[str, Any]] = [
-        _doc("Organization", None, org, displayName=f"Org {index} {draw(st.sampled_from(['a', 'b']))}",
+        document("Organization", org, None, displayName=f"Org {index} {draw(st.sampled_from(['a', 'b']))}",
              plan=draw(st.sampled_from(["entry", "pro"])), domains=[domain]),
-        _doc("MailboxQuota", org, "main", domain=domain, maxAddresses=draw(st.integers(users + 5, users + 8))),
+        document("MailboxQuota", "main", org, domain=domain, maxAddresses=draw(st.integers(users + 5, users + 8))),
     ]
     names = [f"user{u}" for u in range(users)]
     for u, name in enumerate(names):
-        docs.append(_doc("User", org, name, email=f"{name}@{domain}", displayName=draw(st.sampled_from(["A", "B"])),
+        docs.append(document("User", name, org, email=f"{name}@{domain}", displayName=draw(st.sampled_from(["A", "B"])),
                          role="administrator" if u == 0 else draw(st.sampled_from(["collaborator", "external"])),
                          subscription=draw(st.sampled_from(["free", "entry", "pro"]))))
     for t in range(draw(st.integers(0, 2))):
         members = draw(st.lists(st.sampled_from(names), min_size=1, max_size=users, unique=True))
-        docs.append(_doc("Team", org, f"team{t}", displayName=f"Team {t}", members=members,
+        docs.append(document("Team", f"team{t}", org, displayName=f"Team {t}", members=members,
                          leader=draw(st.sampled_from(members))))
     for a in range(draw(st.integers(0, 2))):
-        docs.append(_doc("Alias", org, f"alias{a}", address=f"alias{a}@{domain}", user=draw(st.sampled_from(names))))
+        docs.append(document("Alias", f"alias{a}", org, address=f"alias{a}@{domain}",
+                                 user=draw(st.sampled_from(names))))
     if draw(st.booleans()):
-        docs.append(_doc("CustomerSubscription", org, "sub", product="signatures-google-workspace",
+        docs.append(document("CustomerSubscription", "sub", org, product="signatures-google-workspace",
                          customerName="Customer", users=draw(st.integers(1, 50))))
     return docs
 
@@ -63,13 +65,6 @@ def fleets(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     second = [docs if draw(st.booleans()) else draw(organizations(i)) for i, docs in enumerate(first)]
     kept = [docs for docs in second if draw(st.integers(0, 4)) > 0] or second[:1]
     return [d for docs in first for d in docs], [d for docs in kept for d in docs]
-
-
-def _doc(kind: str, organization: str | None, name: str, **spec: Any) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if organization:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def _desired(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,15 +14,14 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.builders import org, user
 from tests.support import Server, new_pg_database, start_server
 
-ORG = {"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "acme"},
-       "spec": {"displayName": "Acme", "plan": "pro", "domains": ["acme.example"]}}
+ORG = org("acme", plan="pro")
 
 
 def _user(name: str, email: str) -> dict:
-    return {"apiVersion": "tenancy/v1", "kind": "User", "metadata": {"name": name, "organization": "acme"},
-            "spec": {"email": email, "displayName": name.title(), "role": "collaborator"}}
+    return user("acme", name, email=email, role="collaborator")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import yaml
 
 from tenancy_kinds import LABEL_KEY_PATTERN
 from tests.faults.harness import cli_env, table_snapshot, tenancy
-from tests.security.world import doc
+from tests.builders import document
 from tests.support import Server, new_pg_database, start_server
 
 TIME_LIMIT_S = 120.0
@@ -44,9 +44,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
            else new_pg_database("tenancy_injection"))
     with start_server(url, extra_args=("--auth-failure-limit", "0")) as srv:
         world = [
-            doc("Organization", "inj", None, displayName="Inj", plan="pro", domains=["inj.example"]),
-            doc("User", "alice", "inj", email="alice@inj.example", displayName="Alice", role="administrator"),
-            doc("Team", "devs", "inj", displayName="Devs", members=["alice"]),
+            document("Organization", "inj", None, displayName="Inj", plan="pro", domains=["inj.example"]),
+            document("User", "alice", "inj", email="alice@inj.example", displayName="Alice", role="administrator"),
+            document("Team", "devs", "inj", displayName="Devs", members=["alice"]),
         ]
         for d in world:
             kind = {"Organization": "", "User": "/inj/users", "Team": "/inj/teams"}[d["kind"]]
@@ -77,7 +77,7 @@ def _segment(payload: str) -> str:
 def requests_for(payload: str) -> Iterator[tuple[str, str, str, Any, dict[str, str]]]:
     """(label, method, path, body, headers) for every place the payload can go."""
     seg, q = _segment(payload), quote(payload, safe="")
-    user = doc("User", "bob", "inj", email="bob@inj.example", displayName="Bob")
+    user = document("User", "bob", "inj", email="bob@inj.example", displayName="Bob")
     for plural in ("users", "teams", "aliases", "mailbox-quotas", "customer-subscriptions"):
         yield f"org in {plural} list", "GET", f"/v1/organizations/{seg}/{plural}", None, {}
         yield f"org in {plural} create", "POST", f"/v1/organizations/{seg}/{plural}", user, {}
@@ -101,14 +101,15 @@ def requests_for(payload: str) -> Iterator[tuple[str, str, str, Any, dict[str, s
     yield "body organization", "POST", "/v1/organizations/inj/users", {**user, "metadata": {"name": "bob", "organization": payload}}, {}
     if not re.match(LABEL_KEY_PATTERN, payload):  # e.g. "INJ" is a perfectly good label key
         yield "body label key", "POST", "/v1/organizations/inj/users", {**user, "metadata": {"name": "bob", "labels": {payload: "x"}}}, {}
-    yield "organization name", "POST", "/v1/organizations", doc("Organization", payload, None, displayName="X", domains=[]), {}
+    yield ("organization name", "POST", "/v1/organizations",
+           document("Organization", payload, None, displayName="X", domains=[]), {})
     for field in ("name", "organization", "kind", "op"):
         operation = {"op": "create", "kind": "User", "organization": "inj", "name": "bob", "document": user, field: payload}
         yield f"changeset {field}", "POST", "/v1/changesets", {"operations": [operation]}, {}
 
 
 def _alice() -> dict[str, Any]:
-    return doc("User", "alice", "inj", email="alice@inj.example", displayName="Alice", role="administrator")
+    return document("User", "alice", "inj", email="alice@inj.example", displayName="Alice", role="administrator")
 
 
 def test_metacharacters_only_fail_validation(server: Server) -> None:
@@ -143,10 +144,10 @@ def test_the_cli_refuses_such_names_and_sends_nothing(server: Server, tmp_path: 
     before = table_snapshot(server.db_url)
     m = tmp_path / "m"
     m.mkdir()
-    docs = [doc("Organization", "inj2", None, displayName="Inj2", plan="pro", domains=["inj2.example"]),
-            doc("User", "admin", "inj2", email="admin@inj2.example", displayName="A", role="administrator")]
-    docs += [doc("User", p, "inj2", email=f"u{i}@inj2.example", displayName="U") for i, p in enumerate(PAYLOADS)]
-    docs += [doc("Team", "t", p, displayName="T") for p in PAYLOADS[:5]]
+    docs = [document("Organization", "inj2", None, displayName="Inj2", plan="pro", domains=["inj2.example"]),
+            document("User", "admin", "inj2", email="admin@inj2.example", displayName="A", role="administrator")]
+    docs += [document("User", p, "inj2", email=f"u{i}@inj2.example", displayName="U") for i, p in enumerate(PAYLOADS)]
+    docs += [document("Team", "t", p, displayName="T") for p in PAYLOADS[:5]]
     (m / "inj.yaml").write_text(yaml.safe_dump_all(docs, allow_unicode=True))
     env = cli_env(server.url, server.token)
     for args in (["plan", "m"], ["apply", "m", "--yes"]):

@@ -28,6 +28,7 @@ import yaml
 
 from tenancy_kinds.passwords import weakness
 from tests.faults.harness import Result, cli_env, tenancy
+from tests.builders import document
 from tests.support import Server, new_pg_database, start_server
 
 TIME_LIMIT_S = 120.0
@@ -41,23 +42,16 @@ def marker(tag: str) -> str:
             return value
 
 
-def _doc(kind: str, name: str, organization: str | None, **spec: Any) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if organization:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata, "spec": spec}
-
-
 def write_manifests(directory: Path, file_marker: str, version: int = 1) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tenancy.yaml").write_text("stack: sec\n")
     (directory / "secrets").mkdir(exist_ok=True)
     (directory / "secrets" / "file.pw").write_text(file_marker + "\n")
     docs = [
-        _doc("Organization", "sec", None, displayName="Sec", plan="entry", domains=["sec.example"]),
-        _doc("User", "envuser", "sec", email="envuser@sec.example", displayName="Env", role="administrator",
+        document("Organization", "sec", None, displayName="Sec", plan="entry", domains=["sec.example"]),
+        document("User", "envuser", "sec", email="envuser@sec.example", displayName="Env", role="administrator",
              password={"fromEnv": "SEC_PW_ENV"}, passwordVersion=version),
-        _doc("User", "fileuser", "sec", email="fileuser@sec.example", displayName="File",
+        document("User", "fileuser", "sec", email="fileuser@sec.example", displayName="File",
              password={"fromFile": "secrets/file.pw"}, passwordVersion=version),
     ]
     (directory / "sec.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
@@ -162,8 +156,8 @@ def test_markers_never_leak(backend: Server, tmp_path: Path) -> None:
     run("apply weak", "apply", "weak", "--yes", e={**env, "SEC_PW_ENV": weak_marker}, rc=1)
     shared = tmp_path / "shared"
     write_manifests(shared, env_marker)  # the file holds the same password as the variable: one org, allowed
-    other = [_doc("Organization", "sec2", None, displayName="Sec2", plan="entry", domains=["sec2.example"]),
-             _doc("User", "twin", "sec2", email="twin@sec2.example", displayName="Twin", role="administrator",
+    other = [document("Organization", "sec2", None, displayName="Sec2", plan="entry", domains=["sec2.example"]),
+             document("User", "twin", "sec2", email="twin@sec2.example", displayName="Twin", role="administrator",
                   password={"fromEnv": "SEC_PW_ENV"})]
     (shared / "sec2.yaml").write_text(yaml.safe_dump_all(other))
     assert "same password" in run("validate shared", "validate", "shared", rc=1).out
@@ -188,7 +182,7 @@ def _api_refusals(server: Server, evidence: Evidence, api_marker: str, weak_mark
         assert response.status_code == status, (label, response.text)
         return evidence.response(label, response)
 
-    user = _doc("User", "apiuser", "sec", email="apiuser@sec.example", displayName="Api", password=api_marker)
+    user = document("User", "apiuser", "sec", email="apiuser@sec.example", displayName="Api", password=api_marker)
     post("bad email", {**user, "spec": {**user["spec"], "email": "not an address"}}, 422)
     post("password as object", {**user, "spec": {**user["spec"], "password": {"value": api_marker}}}, 422)
     post("password too long", {**user, "spec": {**user["spec"], "password": api_marker * 200}}, 422)
@@ -214,8 +208,8 @@ def _outside_manifests(tmp_path: Path, source: dict[str, str]) -> Path:
     m = tmp_path / "m"
     m.mkdir(parents=True, exist_ok=True)
     docs = [
-        _doc("Organization", "out", None, displayName="Out", plan="entry", domains=["out.example"]),
-        _doc("User", "admin", "out", email="admin@out.example", displayName="Admin", role="administrator",
+        document("Organization", "out", None, displayName="Out", plan="entry", domains=["out.example"]),
+        document("User", "admin", "out", email="admin@out.example", displayName="Admin", role="administrator",
              password=source),
     ]
     (m / "out.yaml").write_text(yaml.safe_dump_all(docs))

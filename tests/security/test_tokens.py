@@ -21,7 +21,7 @@ import requests
 from tenancy_backend.api import AuthFailureLimiter
 from tenancy_backend.errors import RateLimited
 from tests.faults.harness import REPO, cli_env
-from tests.security.world import doc
+from tests.builders import document
 from tests.support import Server, create_token, start_server
 
 TIME_LIMIT_S = 60.0
@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("tokens") / "tenancy.db"
     with start_server(f"sqlite:///{db}", extra_args=("--auth-failure-limit", "0")) as srv:
         for name, parent in (("tk-a", None), ("tk-a-kid", "tk-a"), ("tk-a-grandkid", "tk-a-kid"), ("tk-b", None)):
-            body = doc("Organization", name, None, displayName=name, parent=parent, domains=[])
+            body = document("Organization", name, None, displayName=name, parent=parent, domains=[])
             assert requests.post(srv.url + "/v1/organizations", json=body, headers=srv.headers(), timeout=30).ok
         yield srv
 
@@ -69,14 +69,17 @@ def test_revocation_takes_effect_at_once(server: Server, tmp_path: Path) -> None
     print("\nrevocation: the first request after `tenancy token revoke` answered 401 (no cache); the CLI said so")
 
 
+EXPIRES_S = 5  # long enough for the CLI to exit and the first request to arrive on a loaded machine
+
+
 def test_expiry(server: Server) -> None:
-    token = token_command("create", "--organization", "tk-a", "--expires-in", "2s", db=server.db_url)
-    created = time.monotonic()
+    token = token_command("create", "--organization", "tk-a", "--expires-in", f"{EXPIRES_S}s", db=server.db_url)
+    created = time.monotonic()  # the token was made before this: sleeping from here passes its expiry
     assert _get(server, token).status_code == 200
-    time.sleep(max(0.0, 2.05 - (time.monotonic() - created)))
+    time.sleep(max(0.0, EXPIRES_S + 0.05 - (time.monotonic() - created)))
     refused = _get(server, token)
     assert refused.status_code == 401 and "expired" in refused.json()["detail"]
-    print(f"\nexpiry: a `--expires-in 2s` token answered 200, then 401 'expired' "
+    print(f"\nexpiry: a `--expires-in {EXPIRES_S}s` token answered 200, then 401 'expired' "
           f"{time.monotonic() - created:.1f} s after it was created")
 
 

@@ -20,10 +20,11 @@ from typing import Any
 from tenancy_kinds import KINDS
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
+from tests.builders import STRONG_PASSWORD, document
 
 PARENTS = {"mx-p": None, "mx-t": "mx-p", "mx-c": "mx-t", "mx-s": "mx-p", "mx-o": None}
 TARGET = "mx-t"
-STRONG = "Vq8#rLm2!xTz9pKw"
+STRONG = STRONG_PASSWORD
 
 # How each token relates to the target, and which organization it is scoped to.
 SCOPE_ORG = {"own": "mx-t", "parent": "mx-p", "sibling": "mx-s", "child": "mx-c", "other": "mx-o", "root": None}
@@ -33,24 +34,18 @@ UNAUTHENTICATED = ("revoked", "expired", "garbage", "missing", "malformed")
 SCOPES = ALLOWED + HIDDEN + UNAUTHENTICATED
 
 
-def doc(kind: str, name: str, organization: str | None, **spec: Any) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if organization:
-        metadata["organization"] = organization
-    return {"apiVersion": "tenancy/v1", "kind": kind, "metadata": metadata, "spec": spec}
-
-
 def contents(o: str, marker: str, extra_domains: list[str]) -> list[dict[str, Any]]:
     domain = f"{o}.example"
     return [
-        doc("Organization", o, None, displayName=f"Org {marker}", parent=PARENTS.get(o), plan="pro",
+        document("Organization", o, None, displayName=f"Org {marker}", parent=PARENTS.get(o), plan="pro",
             domains=[domain, *extra_domains]),
-        doc("User", "u1", o, email=f"u1@{domain}", displayName=f"Person {marker}", role="administrator",
+        document("User", "u1", o, email=f"u1@{domain}", displayName=f"Person {marker}", role="administrator",
             password=STRONG + o[-1]),
-        doc("Team", "t1", o, displayName=f"Team {marker}", description=f"about {marker}", members=["u1"]),
-        doc("MailboxQuota", "q1", o, domain=domain, maxAddresses=50),
-        doc("Alias", "a1", o, address=f"a1@{domain}", user="u1"),
-        doc("CustomerSubscription", "s1", o, product="signatures-microsoft-365", customerName=f"Customer {marker}"),
+        document("Team", "t1", o, displayName=f"Team {marker}", description=f"about {marker}", members=["u1"]),
+        document("MailboxQuota", "q1", o, domain=domain, maxAddresses=50),
+        document("Alias", "a1", o, address=f"a1@{domain}", user="u1"),
+        document("CustomerSubscription", "s1", o, product="signatures-microsoft-365",
+                 customerName=f"Customer {marker}"),
     ]
 
 
@@ -58,14 +53,15 @@ def fresh(kind: str, name: str, scope: str) -> dict[str, Any]:
     """A new resource of `kind` in the target, unique to `scope` (for creates and deletes)."""
     t = TARGET
     by_kind = {
-        "Organization": doc("Organization", f"{name}-{scope}", None, displayName=f"{name} {scope}", parent=t,
+        "Organization": document("Organization", f"{name}-{scope}", None, displayName=f"{name} {scope}", parent=t,
                             domains=[]),
-        "User": doc("User", f"{name}-{scope}", t, email=f"{name}-{scope}@{t}.example", displayName=f"{name} {scope}"),
-        "Team": doc("Team", f"{name}-{scope}", t, displayName=f"{name} {scope}", members=["u1"]),
-        "MailboxQuota": doc("MailboxQuota", f"{name}-{scope}", t, domain=f"{name}-{scope}.{t}.example",
+        "User": document("User", f"{name}-{scope}", t, email=f"{name}-{scope}@{t}.example",
+                         displayName=f"{name} {scope}"),
+        "Team": document("Team", f"{name}-{scope}", t, displayName=f"{name} {scope}", members=["u1"]),
+        "MailboxQuota": document("MailboxQuota", f"{name}-{scope}", t, domain=f"{name}-{scope}.{t}.example",
                             maxAddresses=5),
-        "Alias": doc("Alias", f"{name}-{scope}", t, address=f"{name}-{scope}-alias@{t}.example", user="u1"),
-        "CustomerSubscription": doc("CustomerSubscription", f"{name}-{scope}", t,
+        "Alias": document("Alias", f"{name}-{scope}", t, address=f"{name}-{scope}-alias@{t}.example", user="u1"),
+        "CustomerSubscription": document("CustomerSubscription", f"{name}-{scope}", t,
                                     product="signatures-google-workspace", customerName=f"{name} {scope}"),
     }
     return by_kind[kind]
