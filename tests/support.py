@@ -212,7 +212,8 @@ def reset_database(db_url: str) -> None:
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
             conn.execute(
-                text("UPDATE counters SET value = 0 WHERE name IN (:n, 'changes_horizon')"), {"n": RESOURCE_VERSION_COUNTER}
+                text("UPDATE counters SET value = 0 WHERE name IN (:n, 'changes_horizon')"),
+                {"n": RESOURCE_VERSION_COUNTER},
             )
             # A new identity: an export cached from the emptied database's revisions must not be completed here.
             conn.execute(text("UPDATE counters SET value = value + 1 WHERE name = 'database_id'"))

@@ -188,7 +188,8 @@ def _check_edge(module: str, target: str, top: str, layers: list[tuple[str, ...]
             return f"{module} imports {target}: the backend imports nothing of provider (only {SHARED})"
         bridge = next((v for k, v in PROVIDER_BRIDGES.items() if _within(module, k)), ())
         allowed = any(_within(target, b) for b in bridge)
-        return None if allowed else f"{module} imports {target}: only {', '.join(PROVIDER_BRIDGES)} may reach the backend"
+        bridges = ", ".join(PROVIDER_BRIDGES)
+        return None if allowed else f"{module} imports {target}: only {bridges} may reach the backend"
     there = layer_of(target, layers)
     if here is None or there is None or there >= here:
         return None
@@ -219,19 +220,27 @@ def test_the_checker_catches_upward_and_cross_imports() -> None:
         "provider.rules": ("def f():\n    from tenancy_backend import service\n", False),
         "provider.cli.validate": ("from provider import manifests, rules\nfrom provider.cli import run\n", False),
         "provider.cli": ("", True),
-        "tenancy_backend.db": ("from tenancy_backend.service import Service\nfrom provider.errors import Finding\n", False),
-        "tenancy_backend.service": ("from tenancy_kinds import KINDS\nfrom tenancy_kinds.passwords import weakness\n", False),
+        "tenancy_backend.db": (
+            "from tenancy_backend.service import Service\nfrom provider.errors import Finding\n",
+            False,
+        ),
+        "tenancy_backend.service": (
+            "from tenancy_kinds import KINDS\nfrom tenancy_kinds.passwords import weakness\n",
+            False,
+        ),
         "tenancy_kinds.specs": ("from tenancy_kinds.table import KINDS\n", False),
         "tenancy_kinds.table": ("from provider.errors import Finding\n", False),
         "provider.ordering": ("from provider.plan import plan\n", False),
     }
     problems = violations(sources)
     assert problems == [
-        "provider.manifests imports provider.rules, which is a higher layer (provider.rules is above provider.manifests)",
+        "provider.manifests imports provider.rules, which is a higher layer "
+        "(provider.rules is above provider.manifests)",
         "provider.ordering imports provider.plan, which is a higher layer (provider.plan is above provider.ordering)",
-        "provider.rules imports tenancy_backend.service: only provider.embedded, provider.cli.backend, provider.schemas may "
-        "reach the backend",
-        "provider.secrets imports provider.manifests, which is a higher layer (provider.manifests is above provider.secrets)",
+        "provider.rules imports tenancy_backend.service: only provider.embedded, provider.cli.backend, "
+        "provider.schemas may reach the backend",
+        "provider.secrets imports provider.manifests, which is a higher layer "
+        "(provider.manifests is above provider.secrets)",
         "tenancy_backend.db imports provider.errors: the backend imports nothing of provider (only tenancy_kinds)",
         "tenancy_backend.db imports tenancy_backend.service, which is a higher layer (tenancy_backend.service is "
         "above tenancy_backend.db)",
@@ -268,8 +277,11 @@ def test_every_documented_layer_is_listed() -> None:
     """The layers of docs/architecture.md all appear above, in the same order."""
     text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     block = text.split("## Layers", 1)[1].split("```", 2)[1]  # the fenced list under "## Layers"
-    documented = [line.split()[0].removesuffix(".*") for line in block.splitlines()
-                  if line.startswith(("provider.", "tenancy_backend.", "tenancy_kinds"))]
+    documented = [
+        line.split()[0].removesuffix(".*")
+        for line in block.splitlines()
+        if line.startswith(("provider.", "tenancy_backend.", "tenancy_kinds"))
+    ]
     assert len(documented) >= 15
     listed = [p for layer in PROVIDER_LAYERS + BACKEND_LAYERS + KINDS_LAYERS for p in layer]
     assert set(documented) <= set(listed), set(documented) - set(listed)

@@ -28,7 +28,12 @@ MISTAKES = {  # a document's spec with one mistake, the path it is about, and th
 
 
 def _document(spec: dict) -> dict:
-    return {"apiVersion": "tenancy/v1", "kind": "User", "metadata": {"name": "kim", "organization": "acme"}, "spec": spec}
+    return {
+        "apiVersion": "tenancy/v1",
+        "kind": "User",
+        "metadata": {"name": "kim", "organization": "acme"},
+        "spec": spec,
+    }
 
 
 def _manifest_words(tmp_path: Path, spec: dict, path: str) -> str:
@@ -42,9 +47,17 @@ def _manifest_words(tmp_path: Path, spec: dict, path: str) -> str:
 def _backend_words(spec: dict, path: str, tmp_path: Path) -> str:
     service = Service(f"sqlite:///{tmp_path / 'b.db'}")
     try:
-        service.create(Scope.root(), "Organization", None, {"apiVersion": "tenancy/v1", "kind": "Organization",
-                       "metadata": {"name": "acme"}, "spec": {"displayName": "Acme", "plan": "entry",
-                                                              "domains": ["acme.example"]}})
+        service.create(
+            Scope.root(),
+            "Organization",
+            None,
+            {
+                "apiVersion": "tenancy/v1",
+                "kind": "Organization",
+                "metadata": {"name": "acme"},
+                "spec": {"displayName": "Acme", "plan": "entry", "domains": ["acme.example"]},
+            },
+        )
         with pytest.raises(ServiceError) as raised:
             service.create(Scope.root(), "User", "acme", _document(spec))
     finally:

@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests` is not a package; make `tests.support` importable
     sys.path.insert(0, str(REPO))
 
-from tenancy_backend.service import Service
-from tests.support import Server, new_pg_database, pg_url, reset_database, start_server
+from tenancy_backend.service import Service  # noqa: E402 - after the path is set
+from tests.support import Server, new_pg_database, pg_url, reset_database, start_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,9 @@ def test_billing_deposit(tenancy: click.Group, db: str) -> None:
     assert result.exit_code == 0, result.output
     assert "balance 50.00 EUR" in result.stdout
     assert service.get(Scope.root(), "Organization", None, "acme")["status"]["balance"]["amount"] == "50.00"
-    refused = CliRunner().invoke(tenancy, ["billing", "deposit", "--organization", "acme", "--amount", "-3", "--db", db])
+    refused = CliRunner().invoke(
+        tenancy, ["billing", "deposit", "--organization", "acme", "--amount", "-3", "--db", db]
+    )
     assert refused.exit_code == 1 and "between 0.01" in refused.stderr
     service.close()
 

@@ -151,7 +151,11 @@ def _teams() -> Spec:
 
 
 def _quotas() -> Spec:
-    good = {"domain": ["acme.example", "ACME.example"], "offer": [_ABSENT, "starter", "standard"], "maxAddresses": [5, 10]}
+    good = {
+        "domain": ["acme.example", "ACME.example"],
+        "offer": [_ABSENT, "starter", "standard"],
+        "maxAddresses": [5, 10],
+    }
     bad = {"domain": ["other.example", _ABSENT], "offer": ["premium"], "maxAddresses": [0, 3, "5"], "colour": ["blue"]}
     return _spec("MailboxQuota", ["main"], "acme", good, bad)
 
@@ -212,11 +216,21 @@ def _admin_for(document: dict[str, Any]) -> list[dict[str, Any]]:
     """A new paid organization declared in a manifest set needs its administrator there (a set rule the
     backend cannot have: it holds the organization before its users); the set gets one, on its domain."""
     spec = document["spec"]
-    if document["kind"] != "Organization" or spec.get("plan", "free") == "free" or document["metadata"]["name"] == "acme":
+    if (
+        document["kind"] != "Organization"
+        or spec.get("plan", "free") == "free"
+        or document["metadata"]["name"] == "acme"
+    ):
         return []
     domain = next(d for d in spec["domains"] if ".." not in d)
-    return [builders.document("User", "chief", document["metadata"]["name"],
-                 {"email": f"chief@{domain}", "displayName": "Chief", "role": "administrator"})]
+    return [
+        builders.document(
+            "User",
+            "chief",
+            document["metadata"]["name"],
+            {"email": f"chief@{domain}", "displayName": "Chief", "role": "administrator"},
+        )
+    ]
 
 
 def _offline(document: dict[str, Any], tmp_path: Path) -> set[str] | None:
@@ -238,7 +252,9 @@ def _offline(document: dict[str, Any], tmp_path: Path) -> set[str] | None:
     else:
         found = rules.check(manifest_set, env=env)
     errors = [f for f in found if f.severity is Severity.ERROR]
-    assert all(f.file.endswith("1-new.yaml") for f in errors), "the world itself is valid:\n" + "\n".join(map(str, errors))
+    assert all(f.file.endswith("1-new.yaml") for f in errors), "the world itself is valid:\n" + "\n".join(
+        map(str, errors)
+    )
     return {f.field for f in errors} or None
 
 
@@ -271,9 +287,12 @@ def test_the_offline_rules_and_the_backend_give_one_verdict(world_service: Servi
     for document in _sweep():
         _judge_alike(world_service, tmp_path, document, seen)
 
-    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None,
-                         suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture,
-                                                hypothesis.HealthCheck.too_slow])
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow],
+    )
     @hypothesis.given(DOCUMENTS)
     def judge_alike(document: dict[str, Any]) -> None:
         _judge_alike(world_service, tmp_path, document, seen)

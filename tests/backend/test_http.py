@@ -256,7 +256,12 @@ def test_concurrent_creates_of_one_address_admit_exactly_one(api: Api) -> None:
 
 def test_authentication(api: Api, server: Server) -> None:
     url = server.url + "/v1/organizations"
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+    ):
         response = requests.get(url, headers=headers, timeout=10)
         assert_problem(response, 401)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -363,7 +368,8 @@ def test_head_is_get_without_the_body(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"]
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
 )
 def test_a_body_not_declared_as_json_is_415(api: Api, content_type: str) -> None:
     body = json.dumps(org(unique())).encode()
@@ -374,7 +380,8 @@ def test_a_body_not_declared_as_json_is_415(api: Api, content_type: str) -> None
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/tenancy+json"]
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/tenancy+json"],
 )
 def test_json_media_types_are_read(api: Api, content_type: str) -> None:
     body = json.dumps(org(unique())).encode()

@@ -92,7 +92,9 @@ def _requests(target: str, documents: list[dict[str, Any]]) -> Iterator[tuple[st
 
 
 @pytest.mark.parametrize(("viewer", "target"), PAIRS, ids=[f"{v}-sees-not-{t}" for v, t in PAIRS])
-def test_foreign_routes_answer_404_without_data(server: Server, world: dict[str, Any], viewer: str, target: str) -> None:
+def test_foreign_routes_answer_404_without_data(
+    server: Server, world: dict[str, Any], viewer: str, target: str
+) -> None:
     service: Service = world["service"]
     before = list(service.export(Scope.root()))
     headers = {"Authorization": f"Bearer {world['tokens'][viewer]}"}

@@ -70,7 +70,9 @@ def test_openapi_is_deterministic_and_complete() -> None:
     assert {"201", "401", "404", "409", "413", "415", "422", "429"} <= set(create_user["responses"])
     assert "412" not in create_user["responses"]  # no If-Match on a POST: a precondition fails where one is read
     for method in ("put", "delete"):
-        assert {"401", "404", "409", "412", "422", "429"} <= set(paths["/v1/organizations/{org}/users/{name}"][method]["responses"])
+        assert {"401", "404", "409", "412", "422", "429"} <= set(
+            paths["/v1/organizations/{org}/users/{name}"][method]["responses"]
+        )
     assert paths["/healthz"]["get"]["security"] == []
     schemathesis.openapi.from_dict(document).validate()  # a valid OpenAPI 3.1 document
 
@@ -124,8 +126,6 @@ def test_problem_documents_everywhere(server: Server) -> None:
         assert set(response.json()) == {"type", "title", "status", "detail", "errors"}
 
 
-
-
 # --- the document says what the server enforces ---------------------------------------------------
 
 
@@ -172,7 +172,9 @@ def test_the_documented_selector_pattern_is_the_parsers_grammar(selector: str) -
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(st.one_of(st.from_regex(CURSOR_PATTERN, fullmatch=True), st.text(alphabet="0123456789abcdefABXYZ=_- ", max_size=18)))
+@given(
+    st.one_of(st.from_regex(CURSOR_PATTERN, fullmatch=True), st.text(alphabet="0123456789abcdefABXYZ=_- ", max_size=18))
+)
 def test_every_cursor_of_the_documented_pattern_is_a_page_and_no_other(cursor: str) -> None:
     try:
         decode_cursor(cursor)

@@ -51,8 +51,17 @@ EXAMPLES = {
 def test_crud_of_every_kind(service: Service, kind: str) -> None:
     if kind != "Organization":
         _world(service)
-        service.update(ROOT, "Organization", None, "acme", org("acme", domains=["acme.example", "acme.test"],
-                                                              meta={"labels": {"tenancy/stack": "prod", "tier": "gold"}}))
+        service.update(
+            ROOT,
+            "Organization",
+            None,
+            "acme",
+            org(
+                "acme",
+                domains=["acme.example", "acme.test"],
+                meta={"labels": {"tenancy/stack": "prod", "tier": "gold"}},
+            ),
+        )
     organization, document, change = EXAMPLES[kind]
     name = document["metadata"]["name"]
     created = service.create(ROOT, kind, organization, document)
@@ -171,19 +180,28 @@ def test_a_whole_number_written_with_a_decimal_point_is_that_number(service: Ser
 def test_lists_that_are_sets_refuse_repeated_values(service: Service) -> None:
     service.create(ROOT, "Organization", None, org("acme"))
     service.create(ROOT, "User", "acme", user("acme", "ann"))
-    for field, value in (("members", ["ann", "ann"]), ("shares", ["calendars", "calendars"]),
-                         ("externalMembers", ["x@y.example", "x@y.example"])):
+    for field, value in (
+        ("members", ["ann", "ann"]),
+        ("shares", ["calendars", "calendars"]),
+        ("externalMembers", ["x@y.example", "x@y.example"]),
+    ):
         with refused(422, "is listed 2 times; list it once", path=f"spec.{field}"):
             service.create(ROOT, "Team", "acme", team("acme", "devs", **{field: value}))
     with refused(422, "'server-side' is listed 2 times", path="spec.signatureModes"):
-        service.create(ROOT, "CustomerSubscription", "acme",
-                       subscription("acme", "cust", signatureModes=["server-side", "server-side"]))
+        service.create(
+            ROOT,
+            "CustomerSubscription",
+            "acme",
+            subscription("acme", "cust", signatureModes=["server-side", "server-side"]),
+        )
 
 
 def test_billing_countries_are_iso_3166_codes(service: Service) -> None:
     address = {"name": "A", "street": "S 1", "postalCode": "1000", "city": "C"}
-    for code, fragment in (("XX", "'XX' is not an officially assigned ISO 3166-1 alpha-2 country code"),
-                           ("UK", "(the United Kingdom is GB)")):
+    for code, fragment in (
+        ("XX", "'XX' is not an officially assigned ISO 3166-1 alpha-2 country code"),
+        ("UK", "(the United Kingdom is GB)"),
+    ):
         with refused(422, fragment, path="spec.billingAddress.country"):
             service.create(ROOT, "Organization", None, org("acme", billingAddress={**address, "country": code}))
     created = service.create(ROOT, "Organization", None, org("acme", billingAddress={**address, "country": "GB"}))

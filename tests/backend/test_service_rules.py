@@ -63,7 +63,11 @@ def test_addresses_are_unique_across_users_and_aliases_ignoring_case(acme: Servi
 def test_display_names_are_unique_among_siblings(service: Service) -> None:
     service.create(ROOT, "Organization", None, org("holding", displayName="Holding"))
     service.create(ROOT, "Organization", None, org("a", parent="holding", displayName="Shop"))
-    with refused(409, "displayName 'Shop' under 'holding' is already used by Organization a; organizations with the same parent need distinct display names"):
+    with refused(
+        409,
+        "displayName 'Shop' under 'holding' is already used by Organization a; "
+        "organizations with the same parent need distinct display names",
+    ):
         service.create(ROOT, "Organization", None, org("b", parent="holding", displayName="Shop"))
     service.create(ROOT, "Organization", None, org("b", displayName="Shop"))  # top level: another parent
 
@@ -131,7 +135,10 @@ def test_gated_kinds_need_a_paid_plan(service: Service, document: dict) -> None:
         service.create(ROOT, document["kind"], "free", document)
     service.update(ROOT, "Organization", None, "free", org("free", plan="pro"))
     created = service.create(ROOT, document["kind"], "free", document)
-    assert service.get(ROOT, document["kind"], "free", created["metadata"]["name"])["metadata"]["uid"] == created["metadata"]["uid"]
+    assert (
+        service.get(ROOT, document["kind"], "free", created["metadata"]["name"])["metadata"]["uid"]
+        == created["metadata"]["uid"]
+    )
 
 
 def test_subscriptions_are_allowed_on_a_free_plan(service: Service) -> None:
@@ -163,8 +170,11 @@ def test_team_members_and_leader_must_exist(acme: Service) -> None:
 def test_alias_user_must_exist(acme: Service) -> None:
     with refused(422, "User 'zoe' does not exist", path="spec.user"):
         acme.create(ROOT, "Alias", "acme", alias("acme", "info", "zoe"))
-    with refused(422, "info@elsewhere.example is not on a domain of organization acme (acme.example); an alias must",
-                 path="spec.address"):
+    with refused(
+        422,
+        "info@elsewhere.example is not on a domain of organization acme (acme.example); an alias must",
+        path="spec.address",
+    ):
         acme.create(ROOT, "Alias", "acme", alias("acme", "info", "alice", address="info@elsewhere.example"))
 
 
@@ -204,7 +214,9 @@ def test_parent_cycles_are_refused(service: Service) -> None:
 
 def test_deleting_an_organization_that_still_holds_things_lists_them(acme: Service) -> None:
     acme.create(ROOT, "Organization", None, org("sub", parent="acme"))
-    with refused(409, "Organization 'acme' cannot be deleted", "sub-organizations 'sub'", "2 resource(s)", "User acme/alice"):
+    with refused(
+        409, "Organization 'acme' cannot be deleted", "sub-organizations 'sub'", "2 resource(s)", "User acme/alice"
+    ):
         acme.delete(ROOT, "Organization", None, "acme")
     acme.delete(ROOT, "Organization", None, "sub")
     acme.delete(ROOT, "User", "acme", "alice")
@@ -218,7 +230,9 @@ def test_deleting_an_organization_that_still_holds_things_lists_them(acme: Servi
 
 
 def test_user_email_must_be_on_an_organization_domain_unless_external(acme: Service) -> None:
-    with refused(422, "carol@gmail.example is not on a domain of organization acme (acme.example)", "or set role: external"):
+    with refused(
+        422, "carol@gmail.example is not on a domain of organization acme (acme.example)", "or set role: external"
+    ):
         acme.create(ROOT, "User", "acme", user("acme", "carol", email="carol@gmail.example"))
     external = acme.create(ROOT, "User", "acme", user("acme", "carol", email="carol@gmail.example", role="external"))
     assert external["status"] == {"mailbox": False}
@@ -246,15 +260,21 @@ def test_subscription_contact_and_signature_modes(acme: Service) -> None:
     with refused(422, "customerCanEditSignatures needs a contact", path="spec.contact"):
         acme.create(ROOT, "CustomerSubscription", "acme", subscription("acme", "s", customerCanEditSignatures=True))
     google = subscription("acme", "s", product="signatures-google-workspace", signatureModes=["exchange-on-premises"])
-    with refused(422, "exchange-on-premises is only available with product signatures-microsoft-365",
-                 path="spec.signatureModes[0]"):
+    with refused(
+        422,
+        "exchange-on-premises is only available with product signatures-microsoft-365",
+        path="spec.signatureModes[0]",
+    ):
         acme.create(ROOT, "CustomerSubscription", "acme", google)
     acme.create(
         ROOT,
         "CustomerSubscription",
         "acme",
         subscription(
-            "acme", "s", customerCanEditSignatures=True, contact={"name": "Ann", "email": "ann@customer.example"},
+            "acme",
+            "s",
+            customerCanEditSignatures=True,
+            contact={"name": "Ann", "email": "ann@customer.example"},
             signatureModes=["server-side", "exchange-on-premises"],
         ),
     )
@@ -345,7 +365,9 @@ def test_passwords_are_stored_as_scrypt_hashes_and_never_returned(acme: Service)
 def test_rotating_a_password_needs_the_new_password(acme: Service) -> None:
     with refused(422, "spec.passwordVersion changed from 1 to 2 but no password was sent"):
         acme.update(ROOT, "User", "acme", "bob", user("acme", "bob", passwordVersion=2))
-    rotated = acme.update(ROOT, "User", "acme", "bob", user("acme", "bob", passwordVersion=2, password="N3w!pass-Word-77"))
+    rotated = acme.update(
+        ROOT, "User", "acme", "bob", user("acme", "bob", passwordVersion=2, password="N3w!pass-Word-77")
+    )
     assert rotated["spec"]["passwordVersion"] == 2
     assert verify_password("N3w!pass-Word-77", _password_hash(acme, "acme", "bob") or "")
 
@@ -363,11 +385,14 @@ def test_users_of_different_organizations_may_not_share_a_password(acme: Service
     with refused(409, "already used by a user of another organization"):  # nor by rotating to it
         acme.update(ROOT, "User", "globex", "gus", user("globex", "gus", passwordVersion=2, password=shared))
     with refused(409, "already used by a user of another organization"):  # nor within one changeset
-        acme.changeset(ROOT, [
-            op("create", org("initech")),
-            op("create", user("initech", "ian", password="Zq8!vBn4@Hs6-Lc2")),
-            op("create", user("globex", "gia", password="Zq8!vBn4@Hs6-Lc2")),
-        ])
+        acme.changeset(
+            ROOT,
+            [
+                op("create", org("initech")),
+                op("create", user("initech", "ian", password="Zq8!vBn4@Hs6-Lc2")),
+                op("create", user("globex", "gia", password="Zq8!vBn4@Hs6-Lc2")),
+            ],
+        )
     assert acme.list(ROOT, "Organization", None).items[-1]["metadata"]["name"] == "globex"  # all or nothing
     # The fingerprint is as private as the hash: never in a document.
     assert "fingerprint" not in str(acme.get(ROOT, "User", "acme", "carol"))
@@ -423,8 +448,9 @@ def test_a_username_is_the_email_unless_given_and_unique_across_the_backend_igno
     carl = acme.create(ROOT, "User", "acme", user("acme", "carl", username="Carl.Smith"))
     assert carl["spec"]["username"] == "Carl.Smith"
     acme.create(ROOT, "Organization", None, org("beta"))
-    with refused(409, "username 'carl.smith' is already used by a resource of another organization",
-                 path="spec.username"):
+    with refused(
+        409, "username 'carl.smith' is already used by a resource of another organization", path="spec.username"
+    ):
         acme.create(Scope.of_organization("beta"), "User", "beta", user("beta", "carl", username="carl.smith"))
     with refused(409, "username 'BOB@acme.example' is already used by User acme/bob", path="spec.username"):
         acme.create(ROOT, "User", "acme", user("acme", "dan", username="BOB@acme.example"))
@@ -440,6 +466,9 @@ def test_a_suspended_user_keeps_its_mailbox_and_is_still_billed(acme: Service) -
     suspended = acme.update(ROOT, "User", "acme", "carl", {**active, "spec": {**active["spec"], "active": False}})
     assert suspended["spec"]["active"] is False
     assert suspended["status"]["mailbox"] is True
-    assert acme.get(ROOT, "Organization", None, "acme")["status"]["monthlyCost"] == before == {
-        "amount": "7.50", "currency": "EUR"}
+    assert (
+        acme.get(ROOT, "Organization", None, "acme")["status"]["monthlyCost"]
+        == before
+        == {"amount": "7.50", "currency": "EUR"}
+    )
     assert acme.get(ROOT, "MailboxQuota", "acme", "main")["status"]["usedAddresses"] == 3

@@ -73,11 +73,20 @@ def test_mailbox_domains_are_filled_in_from_revision_0002(fresh_url: str) -> Non
             conn.execute(
                 text(
                     "INSERT INTO resources (uid, kind, organization, name, spec, labels, protected, resource_version, "
-                    "created_at, updated_at, role, mail_domain) VALUES (:uid, :kind, :org, :name, " + spec + ", '{}', false, 1, "
+                    "created_at, updated_at, role, mail_domain) VALUES (:uid, :kind, :org, :name, "
+                    + spec
+                    + ", '{}', false, 1, "
                     "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', :role, :domain)"
                 ),
-                {"uid": uid, "kind": kind, "org": organization, "name": name, "role": role, "domain": domain,
-                 "spec": json.dumps({"email": f"{name}@{domain}"} if kind == "User" else {})},
+                {
+                    "uid": uid,
+                    "kind": kind,
+                    "org": organization,
+                    "name": name,
+                    "role": role,
+                    "domain": domain,
+                    "spec": json.dumps({"email": f"{name}@{domain}"} if kind == "User" else {}),
+                },
             )
         command.upgrade(_alembic_config(conn), "head")
         found = dict(conn.execute(text("SELECT name, mailbox_domain FROM resources")).all())
@@ -92,23 +101,68 @@ def _rows_of_revision_0002(conn: Any) -> None:
     tables = MetaData()
     tables.reflect(conn, only=["resources", "claims"])
     resources, claims = tables.tables["resources"], tables.tables["claims"]
-    common = {"labels": {}, "protected": False, "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"}
-    org_spec = {"displayName": "Acme", "parent": None, "type": "standard", "edition": "basic", "charset": "UTF-8",
-                "logoUrl": None, "plan": "entry", "domains": ["acme.example"], "billingAddress": None}
-    user_spec = {"email": "Ann@acme.example", "displayName": "Ann", "role": "administrator", "subscription": "entry",
-                 "accountType": "person", "billingRights": False, "billingReminders": True, "passwordVersion": 1}
-    org_id = conn.execute(resources.insert().returning(resources.c.id), {
-        "uid": "00000000-0000-4000-8000-000000000001", "kind": "Organization", "organization": "", "name": "acme",
-        "spec": org_spec, "resource_version": 1, **common}).scalar_one()
-    user_id = conn.execute(resources.insert().returning(resources.c.id), {
-        "uid": "00000000-0000-4000-8000-000000000002", "kind": "User", "organization": "acme", "name": "ann",
-        "spec": user_spec, "resource_version": 2, "role": "administrator", "tier": "entry",
-        "mail_domain": "acme.example", **common}).scalar_one()
-    conn.execute(claims.insert(), [
-        {"namespace": "domain", "key": "acme.example", "resource_id": org_id},
-        {"namespace": "org-display-name", "key": "/Acme", "resource_id": org_id},
-        {"namespace": "address", "key": "ann@acme.example", "resource_id": user_id},
-    ])
+    common = {
+        "labels": {},
+        "protected": False,
+        "created_at": "2026-11-01T00:00:00Z",
+        "updated_at": "2026-11-01T00:00:00Z",
+    }
+    org_spec = {
+        "displayName": "Acme",
+        "parent": None,
+        "type": "standard",
+        "edition": "basic",
+        "charset": "UTF-8",
+        "logoUrl": None,
+        "plan": "entry",
+        "domains": ["acme.example"],
+        "billingAddress": None,
+    }
+    user_spec = {
+        "email": "Ann@acme.example",
+        "displayName": "Ann",
+        "role": "administrator",
+        "subscription": "entry",
+        "accountType": "person",
+        "billingRights": False,
+        "billingReminders": True,
+        "passwordVersion": 1,
+    }
+    org_id = conn.execute(
+        resources.insert().returning(resources.c.id),
+        {
+            "uid": "00000000-0000-4000-8000-000000000001",
+            "kind": "Organization",
+            "organization": "",
+            "name": "acme",
+            "spec": org_spec,
+            "resource_version": 1,
+            **common,
+        },
+    ).scalar_one()
+    user_id = conn.execute(
+        resources.insert().returning(resources.c.id),
+        {
+            "uid": "00000000-0000-4000-8000-000000000002",
+            "kind": "User",
+            "organization": "acme",
+            "name": "ann",
+            "spec": user_spec,
+            "resource_version": 2,
+            "role": "administrator",
+            "tier": "entry",
+            "mail_domain": "acme.example",
+            **common,
+        },
+    ).scalar_one()
+    conn.execute(
+        claims.insert(),
+        [
+            {"namespace": "domain", "key": "acme.example", "resource_id": org_id},
+            {"namespace": "org-display-name", "key": "/Acme", "resource_id": org_id},
+            {"namespace": "address", "key": "ann@acme.example", "resource_id": user_id},
+        ],
+    )
     conn.execute(text("UPDATE counters SET value = 2 WHERE name = 'resource_version'"))
 
 
@@ -130,8 +184,9 @@ def test_users_of_revision_0002_get_active_and_their_email_as_username(fresh_url
         assert ann["spec"]["active"] is True
         assert ann["spec"]["username"] == "Ann@acme.example"
         assert ann["status"] == {"mailbox": True}
-        declared = user("acme", "ann", email="Ann@acme.example", displayName="Ann", role="administrator",
-                        subscription="entry")
+        declared = user(
+            "acme", "ann", email="Ann@acme.example", displayName="Ann", role="administrator", subscription="entry"
+        )
         assert diff(USER, declared, ann) is None  # a manifest without username or active: nothing to change
         with refused(409, "username 'ann@ACME.example' is already used by User acme/ann", path="spec.username"):
             service.create(ROOT, "User", "acme", user("acme", "bob", username="ann@ACME.example"))

@@ -34,7 +34,9 @@ def test_examples_apply_then_plan_empty(backend: Backend):
 
 
 def test_each_example_directory_applies_and_plans_empty(embedded: Backend):
-    for directory in sorted(p for p in (REPO / "examples").iterdir() if p.is_dir() and p.name not in {"gitops", "pulumi", "policies"}):
+    for directory in sorted(
+        p for p in (REPO / "examples").iterdir() if p.is_dir() and p.name not in {"gitops", "pulumi", "policies"}
+    ):
         first = embedded.tenancy("apply", str(directory), "--yes")
         assert first.rc == 0, (directory.name, first.both)
         again = embedded.tenancy("plan", str(directory), "--detailed-exitcode")
@@ -124,8 +126,14 @@ def test_without_a_stack_nothing_is_deleted(backend: Backend, tmp_path: Path):
 
 def test_an_unlabelled_resource_is_adopted(backend: Backend, tmp_path: Path):
     client = backend.client()
-    client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "acme"},
-                   "spec": {"displayName": "Acme Corp", "plan": "entry", "domains": ["acme.example"]}})
+    client.create(
+        {
+            "apiVersion": "tenancy/v1",
+            "kind": "Organization",
+            "metadata": {"name": "acme"},
+            "spec": {"displayName": "Acme Corp", "plan": "entry", "domains": ["acme.example"]},
+        }
+    )
     manifests = acme(tmp_path)
     result = backend.tenancy("plan", str(manifests), env=ENV)
     assert "= Organization acme (adopt into stack prod)" in result.out, result.both
@@ -157,11 +165,27 @@ def test_a_failure_reports_every_outcome_and_a_rerun_converges(backend: Backend,
     client = backend.client()
     # A user of another organization already has ada's password. Only the backend can know that (passwords
     # are never shown), so the plan cannot foresee the refusal: apply meets it half-way.
-    client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "squatter"},
-                   "spec": {"displayName": "Squatter", "plan": "entry", "domains": ["squatter.example"]}})
-    client.create({"apiVersion": "tenancy/v1", "kind": "User", "metadata": {"name": "sam", "organization": "squatter"},
-                   "spec": {"email": "sam@squatter.example", "displayName": "Sam", "role": "administrator",
-                            "password": PASSWORD}})
+    client.create(
+        {
+            "apiVersion": "tenancy/v1",
+            "kind": "Organization",
+            "metadata": {"name": "squatter"},
+            "spec": {"displayName": "Squatter", "plan": "entry", "domains": ["squatter.example"]},
+        }
+    )
+    client.create(
+        {
+            "apiVersion": "tenancy/v1",
+            "kind": "User",
+            "metadata": {"name": "sam", "organization": "squatter"},
+            "spec": {
+                "email": "sam@squatter.example",
+                "displayName": "Sam",
+                "role": "administrator",
+                "password": PASSWORD,
+            },
+        }
+    )
     manifests = acme(tmp_path)
     failed = backend.tenancy("apply", str(manifests), "--yes", env=ENV)
     assert failed.rc == 1
@@ -178,8 +202,14 @@ def test_a_failure_reports_every_outcome_and_a_rerun_converges(backend: Backend,
 
 def test_the_plan_judges_unique_values_and_quotas_against_what_it_does_not_declare(backend: Backend, tmp_path: Path):
     client = backend.client()
-    client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "squatter"},
-                   "spec": {"displayName": "Squatter", "domains": ["beta.example"]}})
+    client.create(
+        {
+            "apiVersion": "tenancy/v1",
+            "kind": "Organization",
+            "metadata": {"name": "squatter"},
+            "spec": {"displayName": "Squatter", "domains": ["beta.example"]},
+        }
+    )
     beta = (
         "---\napiVersion: tenancy/v1\nkind: Organization\nmetadata: {name: beta}\n"
         "spec: {displayName: Beta, plan: entry, domains: [beta.example]}\n"
@@ -188,8 +218,10 @@ def test_the_plan_judges_unique_values_and_quotas_against_what_it_does_not_decla
     )
     refused = backend.tenancy("plan", str(acme(tmp_path, extra=beta)), env=ENV)
     assert refused.rc == 1 and refused.out == ""
-    assert ("Organization beta: domain 'beta.example' is already used by Organization squatter, which these "
-            "manifests do not declare") in refused.err
+    assert (
+        "Organization beta: domain 'beta.example' is already used by Organization squatter, which these "
+        "manifests do not declare"
+    ) in refused.err
     # A user these manifests do not declare (and, with no stack, never delete) still has a mailbox.
     manifests = acme(tmp_path / "acme")
     assert backend.tenancy("apply", str(manifests), "--yes", env=ENV).rc == 0
@@ -198,7 +230,10 @@ def test_the_plan_judges_unique_values_and_quotas_against_what_it_does_not_decla
         client.create(yaml.safe_load(users(1, start=i).split("---\n", 1)[1]))
     lowered = backend.tenancy("plan", str(manifests), env=ENV)
     assert lowered.rc == 1
-    assert "MailboxQuota acme/main: maxAddresses 5 is below the 6 addresses that would be in use on acme.example" in lowered.err
+    assert (
+        "MailboxQuota acme/main: maxAddresses 5 is below the 6 addresses that would be in use on acme.example"
+        in lowered.err
+    )
 
 
 def test_a_secret_from_the_environment_appears_nowhere(backend: Backend, tmp_path: Path):

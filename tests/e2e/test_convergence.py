@@ -30,23 +30,53 @@ def tenant_set(draw: st.DrawFn) -> list[dict[str, Any]]:
             external = i > 0 and draw(st.booleans()) and draw(st.booleans())
             suffix = draw(st.sampled_from(['', '.x']))
             email = f"{name}.{org}{suffix}@partner.example" if external else f"{name}{suffix}@{domain}"
-            role = "administrator" if i == 0 else "external" if external else draw(st.sampled_from(["collaborator", "administrator"]))
-            docs.append(document("User", name, org, email=email, displayName=name.upper(), role=role,
-                             subscription=draw(st.sampled_from(["free", "entry", "pro"]))))
+            role = (
+                "administrator"
+                if i == 0
+                else "external"
+                if external
+                else draw(st.sampled_from(["collaborator", "administrator"]))
+            )
+            docs.append(
+                document(
+                    "User",
+                    name,
+                    org,
+                    email=email,
+                    displayName=name.upper(),
+                    role=role,
+                    subscription=draw(st.sampled_from(["free", "entry", "pro"])),
+                )
+            )
         for t in range(draw(st.integers(0, 2))):
             members = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
             leader = draw(st.sampled_from(members)) if members and draw(st.booleans()) else None
-            docs.append(document("Team", f"team{t}", org, displayName=f"Team {t}", members=members,
-                             **({} if leader is None else {"leader": leader}),
-                             shares=draw(st.lists(st.sampled_from(["calendars", "documents"]), unique=True))))
+            docs.append(
+                document(
+                    "Team",
+                    f"team{t}",
+                    org,
+                    displayName=f"Team {t}",
+                    members=members,
+                    **({} if leader is None else {"leader": leader}),
+                    shares=draw(st.lists(st.sampled_from(["calendars", "documents"]), unique=True)),
+                )
+            )
         for a in range(draw(st.integers(0, 2))):
-            docs.append(document("Alias", f"alias{a}", org, address=f"alias{a}@{domain}",
-                                 user=draw(st.sampled_from(names))))
+            docs.append(
+                document("Alias", f"alias{a}", org, address=f"alias{a}@{domain}", user=draw(st.sampled_from(names)))
+            )
         if draw(st.booleans()):
-            used = sum(1 for d in docs if d["kind"] == "User" and d["metadata"]["organization"] == org
-                       and d["spec"]["role"] != "external")
-            docs.append(document("MailboxQuota", "quota", org, domain=domain,
-                             maxAddresses=max(5, used + draw(st.integers(0, 3)))))
+            used = sum(
+                1
+                for d in docs
+                if d["kind"] == "User" and d["metadata"]["organization"] == org and d["spec"]["role"] != "external"
+            )
+            docs.append(
+                document(
+                    "MailboxQuota", "quota", org, domain=domain, maxAddresses=max(5, used + draw(st.integers(0, 3)))
+                )
+            )
     return docs
 
 
@@ -103,8 +133,15 @@ def _world(moved: frozenset[str], after: bool) -> list[dict[str, Any]]:
         document("User", "chief", "south", email="chief@south.example", displayName="Chief", role="administrator"),
     ]
     shared_owner = "south" if after and "domain" in moved else "north"
-    docs.append(document("Alias", "sales", shared_owner, address="sales@shared.example",
-                     user="boss" if shared_owner == "north" else "chief"))
+    docs.append(
+        document(
+            "Alias",
+            "sales",
+            shared_owner,
+            address="sales@shared.example",
+            user="boss" if shared_owner == "north" else "chief",
+        )
+    )
     docs.append(document("MailboxQuota", "shared", shared_owner, domain="shared.example", maxAddresses=5))
     # an address from a user to an alias, and from an alias to a user, in one organization
     if after and "user-to-alias" in moved:

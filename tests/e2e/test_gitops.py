@@ -71,7 +71,8 @@ def test_github_workflow_pull_request_then_main_then_nightly(tmp_path: Path):
         assert result.returncode == 0, (script, result.stderr)
         judged += result.stderr
     assert "### Tenancy plan — stack `production`" in (repo / "plan.md").read_text()
-    # the policies ran: 88 changes on a first apply (25 of them from reseller-onboarding's three Tenants) are over half of change_budget.rego's 100
+    # the policies ran: 88 changes on a first apply (25 of them from reseller-onboarding's three Tenants)
+    # are over half of change_budget.rego's 100
     assert "WARN - policies/change_budget.rego - main - the plan makes 88 changes" in judged
     for script in jobs["apply"]:
         result = _run(script, repo, env)
@@ -94,7 +95,10 @@ def test_a_pull_request_that_fails_a_policy_fails_the_plan_job_and_main_does_not
     plan_step = next(s for s in jobs["plan"] if "tenancy plan" in s)
     failed = _run(plan_step, repo, env)
     assert failed.returncode == 1, failed.stderr
-    assert "FAIL - policies/master_tenant_users.rego - main - User northwind-hosting/lena would be deleted" in failed.stderr
+    assert (
+        "FAIL - policies/master_tenant_users.rego - main - User northwind-hosting/lena would be deleted"
+        in failed.stderr
+    )
     for script in jobs["apply"]:
         assert _run(script, repo, env).returncode == 1  # merged anyway: the apply job refuses it too
     assert connect(env["TENANCY_BACKEND"]).get(ResourceKey("User", "northwind-hosting", "lena")) is not None

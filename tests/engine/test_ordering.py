@@ -70,7 +70,9 @@ def test_quota_rises_before_new_mailboxes():
 
 
 def test_mailboxes_leave_before_the_quota_shrinks():
-    current = [live(org("acme"), stack="s"), quota(10, "s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(7)]
+    current = [live(org("acme"), stack="s"), quota(10, "s")] + [
+        live(user("acme", f"u{i}"), stack="s") for i in range(7)
+    ]
     desired = [org("acme"), quota(5)] + [user("acme", f"u{i}") for i in range(5)]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "delete User acme/u5", "update MailboxQuota acme/q")
@@ -100,8 +102,11 @@ def test_order_is_deterministic():
 
 
 def test_an_address_given_up_is_taken_only_afterwards():
-    current = [live(org("north"), stack="s"), live(org("south"), stack="s"),
-               live(user("south", "x", email="x@partner.example", role="external"), stack="s")]
+    current = [
+        live(org("north"), stack="s"),
+        live(org("south"), stack="s"),
+        live(user("south", "x", email="x@partner.example", role="external"), stack="s"),
+    ]
     desired = [org("north"), org("south"), user("north", "x", email="x@partner.example", role="external")]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "delete User south/x", "create User north/x")
@@ -124,10 +129,18 @@ def test_a_mailbox_leaves_before_another_arrives_on_an_unchanged_quota():
 
 def test_a_team_swapping_members_still_orders_without_a_cycle():
     team = document("Team", "t", "acme", displayName="T", members=["ann", "bob"])
-    current = [live(org("acme"), stack="s"), live(user("acme", "ann"), stack="s"),
-               live(user("acme", "bob"), stack="s"), live(team, stack="s")]
-    desired = [org("acme"), user("acme", "ann"), user("acme", "carol"),
-               document("Team", "t", "acme", displayName="T", members=["ann", "carol"])]
+    current = [
+        live(org("acme"), stack="s"),
+        live(user("acme", "ann"), stack="s"),
+        live(user("acme", "bob"), stack="s"),
+        live(team, stack="s"),
+    ]
+    desired = [
+        org("acme"),
+        user("acme", "ann"),
+        user("acme", "carol"),
+        document("Team", "t", "acme", displayName="T", members=["ann", "carol"]),
+    ]
     ops = ordered(plan(desired, current, stack="s").operations)
     assert before(ops, "create User acme/carol", "update Team acme/t")
     assert before(ops, "update Team acme/t", "delete User acme/bob")
@@ -185,9 +198,11 @@ def test_a_customer_moving_to_a_new_domain_orders_without_a_cycle():
 
 
 def test_two_users_swapping_addresses_by_replace_are_one_unit():
-    current = [live(org("acme"), stack="s"),
-               live(user("acme", "ann", email="a@acme.example"), stack="s"),
-               live(user("acme", "bob", email="b@acme.example"), stack="s")]
+    current = [
+        live(org("acme"), stack="s"),
+        live(user("acme", "ann", email="a@acme.example"), stack="s"),
+        live(user("acme", "bob", email="b@acme.example"), stack="s"),
+    ]
     desired = [org("acme"), user("acme", "ann", email="b@acme.example"), user("acme", "bob", email="a@acme.example")]
     graph = plan(desired, current, stack="s").graph
     assert len(graph.units) == 1

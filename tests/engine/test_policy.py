@@ -164,7 +164,10 @@ def test_nothing_to_report_passes_every_rule(tmp_path: Path):
 
 
 def test_a_syntax_error_names_the_file_line_and_column(tmp_path: Path):
-    broken = "package main\n\nimport rego.v1\n\n# é before the error: columns count characters\ndeny contains msg if {\n\tmsg := \n}\n"
+    broken = (
+        "package main\n\nimport rego.v1\n\n# é before the error: columns count characters\n"
+        "deny contains msg if {\n\tmsg := \n}\n"
+    )
     with pytest.raises(PolicyError) as raised:
         policy.load([policies(tmp_path, {"good.rego": V1_DENY, "broken.rego": broken})])
     error = raised.value
@@ -189,7 +192,7 @@ def test_a_v0_partial_rule_is_refused_where_it_is_written(tmp_path: Path):
 
 def test_a_rule_that_is_not_a_set_is_refused(tmp_path: Path):
     with pytest.raises(PolicyError, match="`deny` is true, not a set of messages"):
-        run(tmp_path, {"b.rego": 'package main\nimport rego.v1\ndeny if count(input.operations) > 1\n'})
+        run(tmp_path, {"b.rego": "package main\nimport rego.v1\ndeny if count(input.operations) > 1\n"})
 
 
 def test_a_message_object_without_msg_is_refused_as_conftest_does(tmp_path: Path):
@@ -198,7 +201,7 @@ def test_a_message_object_without_msg_is_refused_as_conftest_does(tmp_path: Path
 
 
 def test_an_unknown_function_is_named_at_load_time(tmp_path: Path):
-    source = 'package main\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := no_such(input)\n}\n'
+    source = "package main\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := no_such(input)\n}\n"
     with pytest.raises(PolicyError) as raised:
         policy.load([policies(tmp_path, {"f.rego": source})])
     assert (raised.value.line, raised.value.reason) == (5, "unknown function no_such()")
@@ -213,7 +216,7 @@ def test_print_is_captured_and_kept_off_standard_output(tmp_path: Path, capfd: p
 
 def test_input_is_the_document_itself(tmp_path: Path):
     """`json.marshal(input)` gives the document back (rego-cpp needs the input as JSON text for that)."""
-    source = 'package main\nimport rego.v1\nwarn contains json.marshal(input) if true\n'
+    source = "package main\nimport rego.v1\nwarn contains json.marshal(input) if true\n"
     [warning] = run(tmp_path, {"i.rego": source}).warnings
     import json
 
@@ -221,9 +224,14 @@ def test_input_is_the_document_itself(tmp_path: Path):
 
 
 def test_paths_a_file_a_directory_hidden_entries_and_mistakes(tmp_path: Path):
-    root = policies(tmp_path, {"a.rego": V1_DENY, "sub/b.rego": V1_DENY, ".hidden/c.rego": "not rego",
-                               "notes.txt": "not rego either"})
-    assert [p.relative_to(root).as_posix() for p in policy.discover([root, root / "a.rego"])] == ["a.rego", "sub/b.rego"]
+    root = policies(
+        tmp_path,
+        {"a.rego": V1_DENY, "sub/b.rego": V1_DENY, ".hidden/c.rego": "not rego", "notes.txt": "not rego either"},
+    )
+    assert [p.relative_to(root).as_posix() for p in policy.discover([root, root / "a.rego"])] == [
+        "a.rego",
+        "sub/b.rego",
+    ]
     with pytest.raises(ConfigError, match="no such file"):
         policy.discover([root / "missing.rego"])
     with pytest.raises(ConfigError, match="is not a Rego file"):

@@ -361,7 +361,9 @@ def assert_holds_exactly(db_url: str, declared: list[dict[str, Any]], *, writes:
     duplicates = [k for k, n in inv.keys.items() if n > 1]
     assert not duplicates, f"duplicate resources: {duplicates[:5]}"
     missing, extra = wanted - inv.keys, inv.keys - wanted
-    assert not missing and not extra, f"missing {sorted(missing)[:5]} ({len(missing)}), extra {sorted(extra)[:5]} ({len(extra)})"
+    assert not missing and not extra, (
+        f"missing {sorted(missing)[:5]} ({len(missing)}), extra {sorted(extra)[:5]} ({len(extra)})"
+    )
     assert set(inv.stacks) == {STACK}, f"stack labels: {inv.stacks}"
     assert inv.orphan_claims == 0 and inv.orphan_refs == 0, (inv.orphan_claims, inv.orphan_refs)
     for d in declared:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import itertools
 import random
 import socket
 import struct
@@ -54,7 +55,9 @@ class Record:
 
     def processed_then_lost(self) -> Counter[str]:
         """Requests the backend processed whose answer never reached the client, by method and route."""
-        return Counter(f"{s.method} {s.path.split('?')[0]}" for s in self.requests if s.fault in ("reset-after", "504-after"))
+        return Counter(
+            f"{s.method} {s.path.split('?')[0]}" for s in self.requests if s.fault in ("reset-after", "504-after")
+        )
 
     @property
     def fault_rate(self) -> float:
@@ -67,7 +70,7 @@ class Record:
         for s in self.requests:
             by_print.setdefault(s.fingerprint, []).append(s)
         for seen in by_print.values():
-            for a, b in zip(seen, seen[1:]):
+            for a, b in itertools.pairwise(seen):
                 if a.fault == "429" and a.retry_after is not None:
                     out.append((a.retry_after, b.at - a.at))
         return out
@@ -77,8 +80,15 @@ class FaultProxy:
     """`forced`: (method, path prefix, fault) triples, each imposed on the first request that matches it,
     so that the interesting cases happen in every run whatever the dice say."""
 
-    def __init__(self, upstream_port: int, rate: float = 0.25, seed: int = 0, max_streak: int = 3,
-                 retry_after: float = 1.0, forced: list[tuple[str, str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        rate: float = 0.25,
+        seed: int = 0,
+        max_streak: int = 3,
+        retry_after: float = 1.0,
+        forced: list[tuple[str, str, str]] | None = None,
+    ) -> None:
         self.upstream_port = upstream_port
         self.rate = rate
         self.max_streak = max_streak
@@ -142,8 +152,13 @@ class FaultProxy:
                 return self.rfile.read(length) if length else b""
 
             def _fingerprint(self, body: bytes) -> str:
-                parts = [self.command, self.path, self.headers.get("Idempotency-Key", ""),
-                         self.headers.get("If-Match", ""), hashlib.sha256(body).hexdigest()]
+                parts = [
+                    self.command,
+                    self.path,
+                    self.headers.get("Idempotency-Key", ""),
+                    self.headers.get("If-Match", ""),
+                    hashlib.sha256(body).hexdigest(),
+                ]
                 return "\x00".join(parts)
 
             def _reset(self) -> None:
@@ -162,8 +177,9 @@ class FaultProxy:
                 self.wfile.write(body)
 
             def _problem(self, status: int, detail: str, extra: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
-                body = ('{"type":"about:blank","status":%d,"title":"injected","detail":"%s","errors":[]}'
-                        % (status, detail)).encode()
+                body = (
+                    f'{{"type":"about:blank","status":{status:d},"title":"injected","detail":"{detail}","errors":[]}}'
+                ).encode()
                 self._answer(status, [("Content-Type", "application/problem+json"), *extra], body)
 
             def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -110,7 +110,9 @@ def snapshot(service: Service) -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('tx') / 'tenancy.db'}" if request.param == "sqlite" else new_pg_database()
+    url = (
+        f"sqlite:///{tmp_path_factory.mktemp('tx') / 'tenancy.db'}" if request.param == "sqlite" else new_pg_database()
+    )
     service = Service(url)
     service.changeset(ROOT, [op("create", d) for d in WORLD])
     service.deposit(ROOT, "tx", "10.00")

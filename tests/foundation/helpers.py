@@ -23,14 +23,22 @@ spec:
 """
 
 
-def user(name: str, org: str = "acme", domain: str = "acme.example", role: str = "collaborator", extra: str = "") -> str:
+def user(
+    name: str, org: str = "acme", domain: str = "acme.example", role: str = "collaborator", extra: str = ""
+) -> str:
     return (
         f"---\napiVersion: tenancy/v1\nkind: User\nmetadata: {{name: {name}, organization: {org}}}\n"
         f"spec:\n  email: {name}@{domain}\n  displayName: {name.title()}\n  role: {role}\n{extra}"
     )
 
 
-def people(org: str = "acme", domain: str = "acme.example", admin: str = "ada", names: tuple[str, ...] = ("bob", "carol", "dan", "eve"), admin_extra: str = "") -> str:
+def people(
+    org: str = "acme",
+    domain: str = "acme.example",
+    admin: str = "ada",
+    names: tuple[str, ...] = ("bob", "carol", "dan", "eve"),
+    admin_extra: str = "",
+) -> str:
     """An administrator and four collaborators: the smallest organization that draws no warning."""
     return user(admin, org, domain, "administrator", admin_extra) + "".join(user(n, org, domain) for n in names)
 

@@ -49,8 +49,8 @@ def test_validate_prints_every_finding_sorted_then_a_summary(tenancy: click.Grou
     lines = result.output.splitlines()
     assert result.exit_code == 1
     file = str(tmp_path / "b.yaml")
-    assert lines[:-1] == sorted(lines[:-1], key=lambda l: int(l.split(":")[1]))
-    assert all(l.startswith(file + ":") and ": error: " in l for l in lines[:-1])
+    assert lines[:-1] == sorted(lines[:-1], key=lambda line: int(line.split(":")[1]))
+    assert all(line.startswith(file + ":") and ": error: " in line for line in lines[:-1])
     assert len(lines) == 4
     assert lines[-1] == "3 errors in 2 files (10 resources)."
 

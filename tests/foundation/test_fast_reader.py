@@ -55,7 +55,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 
@@ -67,14 +67,16 @@ def assert_agree(text: str) -> bool:
     slow, findings = full_reader(text)
     assert findings == [], f"the fast path accepted what the full reader refuses: {findings}"
     assert [m.document for m in fast] == [m.document for m in slow]
-    assert all(same(f.document, s.document) for f, s in zip(fast, slow))  # types too: 1 is not 1.0 or True
+    assert all(same(f.document, s.document) for f, s in zip(fast, slow, strict=True))  # types too: 1 is not 1.0 or True
     assert [m.origin for m in fast] == [m.origin for m in slow]
     assert [m.field_origin(("spec",)) for m in fast] == [m.field_origin(("spec",)) for m in slow]
     return True
 
 
 NUMBER_LIKE = st.text(alphabet="0123456789+-._xXoObBeEaAfFnNiIlLtTrRuUsS~", min_size=1, max_size=8)
-ANY_PLAIN = st.text(alphabet="abcxyz019 +-._~:#'\"!&*|>%@`?,[]{}\\\x00\x07\x85\xa0\u2028\ufeffé", min_size=1, max_size=8)
+ANY_PLAIN = st.text(
+    alphabet="abcxyz019 +-._~:#'\"!&*|>%@`?,[]{}\\\x00\x07\x85\xa0\u2028\ufeffé", min_size=1, max_size=8
+)
 # Whole numbers in YAML's notations: most of them valid maxAddresses, so that the integer field is compared
 # (and not only declined) often enough to mean something.
 INTEGER_LIKE = st.builds(
@@ -144,7 +146,9 @@ def test_documents_split_and_located_the_same() -> None:
         separators=st.lists(SEPARATORS, min_size=4, max_size=4),
         suffix=SUFFIXES,
     )
-    def split_and_located_the_same(prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str) -> None:
+    def split_and_located_the_same(
+        prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str
+    ) -> None:
         text = prefix
         for i, (body, style) in enumerate(bodies):
             text += (separators[i - 1] if i else "") + styled(body, style)
@@ -218,8 +222,10 @@ def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, mo
     assert parallel == serial
     assert len(parallel[0]) == (count - 2) * BASE.count("apiVersion") + 2 * (BASE.count("apiVersion") - 1)
     assert {(Path(f.file).name, f.severity.value) for f in parallel[1]} >= {
-        ("f003.yaml", "error"), (f"f{count - 3:03d}.yaml", "error"),
-        ("f005.yaml", "warning"), (f"f{count - 5:03d}.yaml", "warning"),
+        ("f003.yaml", "error"),
+        (f"f{count - 3:03d}.yaml", "error"),
+        ("f005.yaml", "warning"),
+        (f"f{count - 5:03d}.yaml", "warning"),
     }
 
 
@@ -243,7 +249,9 @@ def _entries(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.is_file() and len(p.parent.name) == 2] if cache.exists() else []
 
 
-def test_a_cached_file_gives_what_reading_it_gives(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_file_gives_what_reading_it_gives(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "a.yaml").write_text(BASE)
     first = load([tmp_path / "m"])

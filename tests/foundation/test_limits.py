@@ -121,7 +121,7 @@ def test_aliases_cannot_nest_a_document_past_our_limit() -> None:
 
 def test_an_alias_bomb_is_refused_at_our_limit() -> None:
     text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         text += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
     found = refusals(text)
     assert len({tuple(f) for f in found.values()}) == 1, found

@@ -36,7 +36,9 @@ def only_error(text: str, tmp_path: Path) -> Finding:
 
 
 def test_error_in_third_document_reports_that_documents_line(tmp_path: Path) -> None:
-    text = ORG + "---\n" + USER + "---\n# a comment\n\n" + USER.replace("name: ada", "name: Bob").replace("ada@", "bob@")
+    text = (
+        ORG + "---\n" + USER + "---\n# a comment\n\n" + USER.replace("name: ada", "name: Bob").replace("ada@", "bob@")
+    )
     error = only_error(text, tmp_path)
     expected = text.splitlines().index("  name: Bob") + 1
     assert (error.file, error.line, error.col) == (str(tmp_path / "m.yaml"), expected, 3)
@@ -86,7 +88,7 @@ def test_the_c_parser_is_used_when_present() -> None:
 
 def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         text += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
     start = time.perf_counter()
     error = only_error(text, tmp_path)
@@ -146,7 +148,10 @@ def test_non_utf8_file(tmp_path: Path) -> None:
 
 
 def test_yaml_1_2_booleans_and_numbers(tmp_path: Path) -> None:
-    text = ORG.replace("  plan: entry\n", "  plan: entry\n  billingAddress: {name: N, street: S, postalCode: 01234, city: Oslo, country: NO}\n")
+    text = ORG.replace(
+        "  plan: entry\n",
+        "  plan: entry\n  billingAddress: {name: N, street: S, postalCode: 01234, city: Oslo, country: NO}\n",
+    )
     # country NO stays the string "NO" (Norway), as in YAML 1.2 and editors; a postal code with a leading
     # zero is an integer in any YAML, so it is refused as one rather than silently becoming 1234 or 668
     error = only_error(text, tmp_path)
@@ -157,28 +162,46 @@ def test_yaml_1_2_booleans_and_numbers(tmp_path: Path) -> None:
 
 
 def test_billing_countries_are_iso_3166_codes(tmp_path: Path) -> None:
-    text = ORG.replace("  plan: entry\n", "  plan: entry\n  billingAddress: {name: N, street: S, postalCode: '1', city: C, country: UK}\n")
+    text = ORG.replace(
+        "  plan: entry\n",
+        "  plan: entry\n  billingAddress: {name: N, street: S, postalCode: '1', city: C, country: UK}\n",
+    )
     error = only_error(text, tmp_path)
     assert error.field == "spec.billingAddress.country"
-    assert error.message.endswith("'UK' is not an officially assigned ISO 3166-1 alpha-2 country code (the United Kingdom is GB)")
+    assert error.message.endswith(
+        "'UK' is not an officially assigned ISO 3166-1 alpha-2 country code (the United Kingdom is GB)"
+    )
 
 
 def test_lists_that_are_sets_refuse_repeated_values(tmp_path: Path) -> None:
-    team = "---\napiVersion: tenancy/v1\nkind: Team\nmetadata: {name: devs, organization: acme}\nspec:\n  displayName: Devs\n"
+    team = (
+        "---\napiVersion: tenancy/v1\nkind: Team\nmetadata: {name: devs, organization: acme}\n"
+        "spec:\n  displayName: Devs\n"
+    )
     error = only_error(ORG + team + "  shares: [calendars, contacts, calendars]\n", tmp_path)
     assert (error.field, error.line) == ("spec.shares", 14)
     assert error.message.endswith("'calendars' is listed 2 times; list it once")
 
 
 def test_integral_floats_are_integers_as_in_json() -> None:
-    text = ORG + "---\napiVersion: tenancy/v1\nkind: MailboxQuota\nmetadata: {name: q, organization: acme}\nspec: {domain: acme.example, maxAddresses: 5.0}\n"
+    text = (
+        ORG
+        + "---\napiVersion: tenancy/v1\nkind: MailboxQuota\nmetadata: {name: q, organization: acme}\n"
+        + "spec: {domain: acme.example, maxAddresses: 5.0}\n"
+    )
     assert load_text(text).manifests[1].spec["maxAddresses"] == 5
 
 
 def test_merge_keys_and_anchors_within_a_document() -> None:
-    text = ORG + "---\n" + USER.replace(
-        "metadata:\n", "metadata:\n  labels: &labels {team: core, site: berlin}\n"
-    ) + "---\n" + USER.replace("name: ada", "name: bob").replace("ada@", "bob@").replace("metadata:\n", "metadata:\n  labels: {<<: {team: core, site: x}, site: paris}\n")
+    text = (
+        ORG
+        + "---\n"
+        + USER.replace("metadata:\n", "metadata:\n  labels: &labels {team: core, site: berlin}\n")
+        + "---\n"
+        + USER.replace("name: ada", "name: bob")
+        .replace("ada@", "bob@")
+        .replace("metadata:\n", "metadata:\n  labels: {<<: {team: core, site: x}, site: paris}\n")
+    )
     manifest_set = load_text(text)
     assert manifest_set.manifests[1].document["metadata"]["labels"] == {"team": "core", "site": "berlin"}
     assert manifest_set.manifests[2].document["metadata"]["labels"] == {"team": "core", "site": "paris"}
@@ -231,7 +254,10 @@ def test_unknown_kind_suggests_the_closest(tmp_path: Path) -> None:
     assert error.line == 2 and error.field == "kind"
     assert "unknown kind 'Organisation' (did you mean Organization?)" in error.message
     assert "MailboxQuota" in error.message
-    assert "did you mean MailboxQuota?" in only_error(ORG.replace("kind: Organization", "kind: mailbox-quotas"), tmp_path).message
+    assert (
+        "did you mean MailboxQuota?"
+        in only_error(ORG.replace("kind: Organization", "kind: mailbox-quotas"), tmp_path).message
+    )
 
 
 def test_unknown_api_version(tmp_path: Path) -> None:
@@ -247,16 +273,24 @@ def test_unknown_field_is_named_with_the_allowed_ones(tmp_path: Path) -> None:
 
 
 def test_unknown_top_level_and_metadata_fields(tmp_path: Path) -> None:
-    errors = loader_errors(ORG.replace("metadata: {name: acme}", "metadata: {name: acme, organization: x}\nextra: 1"), tmp_path)
+    errors = loader_errors(
+        ORG.replace("metadata: {name: acme}", "metadata: {name: acme, organization: x}\nextra: 1"), tmp_path
+    )
     messages = [e.message for e in errors]
     assert any("unknown field 'organization'; allowed in metadata: name, labels, protected" in m for m in messages)
-    assert any("unknown field 'extra'; allowed in the document: apiVersion, kind, metadata, spec, status" in m for m in messages)
+    assert any(
+        "unknown field 'extra'; allowed in the document: apiVersion, kind, metadata, spec, status" in m
+        for m in messages
+    )
 
 
 def test_wrong_enum_lists_allowed_values(tmp_path: Path) -> None:
     error = only_error(ORG + "---\n" + USER + "  role: admin\n", tmp_path)
     assert error.field == "spec.role"
-    assert "'admin' is not allowed; use one of: legal-representative, administrator, collaborator, external" in error.message
+    assert (
+        "'admin' is not allowed; use one of: legal-representative, administrator, collaborator, external"
+        in error.message
+    )
 
 
 def test_wrong_type(tmp_path: Path) -> None:
@@ -285,7 +319,10 @@ def test_clear_text_password_is_refused_without_echo(tmp_path: Path) -> None:
 
 def test_password_source_alternatives_fold_into_one_message(tmp_path: Path) -> None:
     error = only_error(ORG + "---\n" + USER + "  password: {fromEnv: A, fromFile: b}\n", tmp_path)
-    assert error.message == "spec.password: use exactly one of {fromEnv: ...} or {fromFile: ...}, not several fields at once"
+    assert (
+        error.message
+        == "spec.password: use exactly one of {fromEnv: ...} or {fromFile: ...}, not several fields at once"
+    )
     error = only_error(ORG + "---\n" + USER + "  password: {fromEnv: 9LIVES}\n", tmp_path)
     assert error.field == "spec.password.fromEnv" and "an environment variable name" in error.message
 
@@ -303,7 +340,10 @@ def test_every_error_of_every_file_is_reported(tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": ORG.replace("plan: entry", "plan: gold"), "b.yaml": USER.replace("ada@", "ada-at-")})
     with pytest.raises(ManifestError) as raised:
         load([tmp_path])
-    assert [(Path(f.file).name, f.field) for f in raised.value.findings] == [("a.yaml", "spec.plan"), ("b.yaml", "spec.email")]
+    assert [(Path(f.file).name, f.field) for f in raised.value.findings] == [
+        ("a.yaml", "spec.plan"),
+        ("b.yaml", "spec.email"),
+    ]
 
 
 def test_status_is_a_warning(tmp_path: Path) -> None:
@@ -317,18 +357,25 @@ def test_status_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_directories_are_read_recursively_and_sorted(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "z.yaml": ORG,
-        "a/users.yml": user("ada", role="administrator").lstrip("-\n"),
-        "a/b/more.yaml": user("bob"),
-        "notes.txt": "not yaml",
-        ".github/workflow.yml": "on: push\n",
-        ".hidden.yaml": "garbage: [",
-        "tenancy.yaml": "stack: prod\n",
-        "a/tenancy.yaml": "stack: ignored-inside\n",
-    })
+    write(
+        tmp_path,
+        {
+            "z.yaml": ORG,
+            "a/users.yml": user("ada", role="administrator").lstrip("-\n"),
+            "a/b/more.yaml": user("bob"),
+            "notes.txt": "not yaml",
+            ".github/workflow.yml": "on: push\n",
+            ".hidden.yaml": "garbage: [",
+            "tenancy.yaml": "stack: prod\n",
+            "a/tenancy.yaml": "stack: ignored-inside\n",
+        },
+    )
     manifest_set = load([tmp_path])
-    assert [p.relative_to(tmp_path).as_posix() for p in manifest_set.files] == ["a/b/more.yaml", "a/users.yml", "z.yaml"]
+    assert [p.relative_to(tmp_path).as_posix() for p in manifest_set.files] == [
+        "a/b/more.yaml",
+        "a/users.yml",
+        "z.yaml",
+    ]
     assert [m.key.name for m in manifest_set] == ["bob", "ada", "acme"]
     assert manifest_set.stack == "prod"
     assert manifest_set.roots == [tmp_path]
@@ -385,5 +432,7 @@ def test_base_set_loads(tmp_path: Path) -> None:
 
 
 def test_pulumi_project_files_are_not_manifests(tmp_path: Path) -> None:
-    write(tmp_path, {"org.yaml": ORG, "Pulumi.yaml": "name: demo\nruntime: python\n", "Pulumi.dev.yaml": "config: {}\n"})
+    write(
+        tmp_path, {"org.yaml": ORG, "Pulumi.yaml": "name: demo\nruntime: python\n", "Pulumi.dev.yaml": "config: {}\n"}
+    )
     assert [p.name for p in load([tmp_path]).files] == ["org.yaml"]

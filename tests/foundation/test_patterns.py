@@ -1,9 +1,9 @@
 """The table's patterns mean the same in every regular-expression dialect that reads them.
 
 Python's `re` (our own checks, hypothesis), pydantic-core's Rust `regex` (the models) and ECMA-262 (editors,
-check-jsonschema through `regress`, schemathesis reading schemas/) disagree on what `\\s` matches: U+0085 is white space to
-Python and Rust but not to ECMA, U+FEFF to ECMA only. A URL with U+0085 in it passed the OpenAPI document and
-was refused by the model. The patterns name their characters instead.
+check-jsonschema through `regress`, schemathesis reading schemas/) disagree on what `\\s` matches: U+0085 is
+white space to Python and Rust but not to ECMA, U+FEFF to ECMA only. A URL with U+0085 in it passed the
+OpenAPI document and was refused by the model. The patterns name their characters instead.
 """
 
 import json
@@ -19,9 +19,23 @@ from tenancy_kinds.specs import HTTPS_URL_PATTERN, USERNAME_PATTERN, HttpsUrl, U
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 # Every character some dialect counts as white space, and their neighbours.
-DOUBTFUL = [chr(c) for c in range(0x00, 0x21)] + [chr(c) for c in range(0x7F, 0xA1)] + [
-    "\u1680", "\u2000", "\u200a", "\u200b", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\ufeff", "\u180e",
-]
+DOUBTFUL = (
+    [chr(c) for c in range(0x00, 0x21)]
+    + [chr(c) for c in range(0x7F, 0xA1)]
+    + [
+        "\u1680",
+        "\u2000",
+        "\u200a",
+        "\u200b",
+        "\u2028",
+        "\u2029",
+        "\u202f",
+        "\u205f",
+        "\u3000",
+        "\ufeff",
+        "\u180e",
+    ]
+)
 
 
 def _model_accepts(adapter: TypeAdapter[str], value: str) -> bool:

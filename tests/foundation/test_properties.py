@@ -34,8 +34,28 @@ SEEDS = [
     replace(BASE, "email: carol@acme.example\n", "email: carol@acme.example\n  password: {fromEnv: WEAK_PW}\n")
     + globex("  parent: acme\n"),
 ]
-INTERESTING = ["secret.txt", "ADA_PW", "WEAK_PW", "../secret.txt", "/etc/passwd", "acme", "ada", "User", "spec",
-               "fromFile", "fromEnv", "password", "&a", "*a", "<<", "!!python/object:os.system", "---", "\t", ": ", "- "]
+INTERESTING = [
+    "secret.txt",
+    "ADA_PW",
+    "WEAK_PW",
+    "../secret.txt",
+    "/etc/passwd",
+    "acme",
+    "ada",
+    "User",
+    "spec",
+    "fromFile",
+    "fromEnv",
+    "password",
+    "&a",
+    "*a",
+    "<<",
+    "!!python/object:os.system",
+    "---",
+    "\t",
+    ": ",
+    "- ",
+]
 YAML_CHARS = st.sampled_from(list(":-[]{},&*!|>'\"%@`#?\t\n \\") + ["\x00", "\x07", "\ufeff", "é", "\u2028"])
 TEXT = st.one_of(st.sampled_from(INTERESTING), st.text(max_size=12), st.text(YAML_CHARS, max_size=6))
 JSON = st.recursive(
@@ -47,16 +67,56 @@ JSON = st.recursive(
 # Values that keep a document well-formed but may break a cross-resource rule (a reference, a domain, a
 # quota, a password source), so that the rules, not only the loader, meet the mutations.
 PLAUSIBLE_VALUES: list[Any] = [
-    "acme", "globex", "ada", "bob", "gina", "zed", "acme.example", "globex.example", "other.example",
-     "ada@acme.example", "x@other.example", "administrator", "external", "legal-representative", "free", "pro",
-     "starter", "standard", "signatures-google-workspace", "exchange-on-premises", "UTF-16", "tenancy/stack",
-     0, 1, 3, 5, 100, True, False, None, ["ada", "zed"], ["acme.example", "acme.example"],
-     {"fromEnv": "ADA_PW"}, {"fromEnv": "WEAK_PW"}, {"fromEnv": "UNSET_PW"}, {"fromFile": "secret.txt"},
-     {"fromFile": "../secret.txt"}, {"fromFile": "/etc/hostname"}, {"fromFile": "missing.txt"},
+    "acme",
+    "globex",
+    "ada",
+    "bob",
+    "gina",
+    "zed",
+    "acme.example",
+    "globex.example",
+    "other.example",
+    "ada@acme.example",
+    "x@other.example",
+    "administrator",
+    "external",
+    "legal-representative",
+    "free",
+    "pro",
+    "starter",
+    "standard",
+    "signatures-google-workspace",
+    "exchange-on-premises",
+    "UTF-16",
+    "tenancy/stack",
+    0,
+    1,
+    3,
+    5,
+    100,
+    True,
+    False,
+    None,
+    ["ada", "zed"],
+    ["acme.example", "acme.example"],
+    {"fromEnv": "ADA_PW"},
+    {"fromEnv": "WEAK_PW"},
+    {"fromEnv": "UNSET_PW"},
+    {"fromFile": "secret.txt"},
+    {"fromFile": "../secret.txt"},
+    {"fromFile": "/etc/hostname"},
+    {"fromFile": "missing.txt"},
 ]
 PLAUSIBLE = st.sampled_from(PLAUSIBLE_VALUES)
-SOURCES = [{"fromEnv": "ADA_PW"}, {"fromEnv": "WEAK_PW"}, {"fromEnv": "UNSET_PW"}, {"fromFile": "secret.txt"},
-           {"fromFile": "../secret.txt"}, {"fromFile": "/etc/hostname"}, {"fromFile": "missing.txt"}]
+SOURCES = [
+    {"fromEnv": "ADA_PW"},
+    {"fromEnv": "WEAK_PW"},
+    {"fromEnv": "UNSET_PW"},
+    {"fromFile": "secret.txt"},
+    {"fromFile": "../secret.txt"},
+    {"fromFile": "/etc/hostname"},
+    {"fromFile": "missing.txt"},
+]
 FIELD_VALUES: dict[Any, list[Any]] = {
     "organization": ["acme", "globex", "zed"],
     "parent": ["acme", "globex", "zed", None],
@@ -125,10 +185,10 @@ def test_text_edits(workdir: Path, seed: str, data: st.DataObject) -> None:
         if action == "truncate":
             text = text[:at]
         elif action == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 20)):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 20)) :]
         else:
             piece = data.draw(TEXT)
-            text = text[:at] + piece + text[at + (len(piece) if action == "replace" else 0):]
+            text = text[:at] + piece + text[at + (len(piece) if action == "replace" else 0) :]
     exercise(workdir, text.encode("utf-8", "surrogatepass"))
 
 
@@ -152,7 +212,11 @@ def test_structural_edits(workdir: Path, seed: str, data: st.DataObject) -> None
             parent = parent[step]
         key = data.draw(st.sampled_from(list(parent.keys()) if isinstance(parent, dict) else list(range(len(parent)))))
         action = data.draw(st.sampled_from(["delete", "retype", "rename", "add"] + ["swap"] * 6))
-        pool = [parent[key]] if key == "kind" else FIELD_VALUES.get(key) or [v for v in PLAUSIBLE_VALUES if type(v) is type(parent[key])]
+        pool = (
+            [parent[key]]
+            if key == "kind"
+            else FIELD_VALUES.get(key) or [v for v in PLAUSIBLE_VALUES if type(v) is type(parent[key])]
+        )
         if action == "swap" and pool:  # a value this field may hold: the document stays valid, rules get to judge
             parent[key] = copy.deepcopy(data.draw(st.sampled_from(pool)))  # never alias the shared pools
         elif action == "delete":

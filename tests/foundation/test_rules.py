@@ -57,96 +57,117 @@ CASES = [
     Case(
         "organization-declared",
         mark(BASE + user("zed", org="acmee"), "metadata: {name: zed, organization: acmee}"),
-        "metadata.organization", "organization 'acmee' is not declared in these manifests (did you mean 'acme'?)",
+        "metadata.organization",
+        "organization 'acmee' is not declared in these manifests (did you mean 'acme'?)",
         BASE + user("zed"),
     ),
     Case(
         "team-member-reference",
         replace(BASE, "members: [ada, bob]", "members: [ada, zed]  # !"),
-        "spec.members[1]", "no User named 'zed' is declared in organization acme",
+        "spec.members[1]",
+        "no User named 'zed' is declared in organization acme",
         replace(BASE, "members: [ada, bob]", "members: [ada, carol]"),
     ),
     Case(
         "team-leader-reference",
         replace(BASE, "leader: ada", "leader: zed  # !"),
-        "spec.leader", "no User named 'zed' is declared in organization acme",
+        "spec.leader",
+        "no User named 'zed' is declared in organization acme",
         replace(BASE, "leader: ada", "leader: bob"),
     ),
     Case(
         "leader-among-members",
         replace(BASE, "leader: ada", "leader: carol  # !"),
-        "spec.leader", "'carol' leads the team but is not one of its members; add carol to spec.members",
+        "spec.leader",
+        "'carol' leads the team but is not one of its members; add carol to spec.members",
         replace(replace(BASE, "leader: ada", "leader: carol"), "members: [ada, bob]", "members: [ada, bob, carol]"),
     ),
     Case(
         "alias-user-reference",
         replace(BASE, "user: bob", "user: bobby  # !"),
-        "spec.user", "no User named 'bobby' is declared in organization acme (did you mean 'bob'?)",
+        "spec.user",
+        "no User named 'bobby' is declared in organization acme (did you mean 'bob'?)",
         replace(BASE, "user: bob", "user: carol"),
     ),
     Case(
         "parent-reference",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  parent: nowhere  # !\n"),
-        "spec.parent", "no Organization named 'nowhere' is declared",
+        "spec.parent",
+        "no Organization named 'nowhere' is declared",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  parent: globex\n") + globex(),
     ),
     Case(
         "parent-cycle",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  parent: globex  # !\n") + globex("  parent: acme\n"),
-        "spec.parent", "organizations form a parent cycle: acme → globex → acme",
+        "spec.parent",
+        "organizations form a parent cycle: acme → globex → acme",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  parent: globex\n") + globex(),
     ),
     Case(
         "administrator-required",
         replace(ORG_MARKED, "role: administrator", "role: collaborator"),
-        "", "organization acme declares no administrator; add a User with role administrator or legal-representative",
+        "",
+        "organization acme declares no administrator; add a User with role administrator or legal-representative",
         replace(BASE, "role: administrator", "role: legal-representative"),
     ),
     Case(
         "at-most-three-administrators",
         ORG_MARKED + "".join(user(n, role="administrator") for n in ("fay", "gus", "hep")),
-        "", "organization acme has 4 administrators (more than 3)",
+        "",
+        "organization acme has 4 administrators (more than 3)",
         BASE + "".join(user(n) for n in ("fay", "gus", "hep")),
         WARNING,
     ),
     Case(
         "administrators-at-most-a-fifth",
-        replace(ORG_MARKED, "email: bob@acme.example\n  displayName: Bob\n  role: collaborator",
-                "email: bob@acme.example\n  displayName: Bob\n  role: administrator"),
-        "", "administrators are 2 of the 5 users of organization acme (more than a fifth)",
-        replace(BASE, "email: bob@acme.example\n  displayName: Bob\n  role: collaborator",
-                "email: bob@acme.example\n  displayName: Bob\n  role: administrator")
+        replace(
+            ORG_MARKED,
+            "email: bob@acme.example\n  displayName: Bob\n  role: collaborator",
+            "email: bob@acme.example\n  displayName: Bob\n  role: administrator",
+        ),
+        "",
+        "administrators are 2 of the 5 users of organization acme (more than a fifth)",
+        replace(
+            BASE,
+            "email: bob@acme.example\n  displayName: Bob\n  role: collaborator",
+            "email: bob@acme.example\n  displayName: Bob\n  role: administrator",
+        )
         + "".join(user(n) for n in ("fay", "gus", "hep", "ian", "jay")),
         WARNING,
     ),
     Case(
         "domain-owned-once",
         BASE + mark(globex(domain="acme.example"), "domains: [acme.example]"),
-        "spec.domains[0]", "domain 'acme.example' is already used by Organization acme (",
+        "spec.domains[0]",
+        "domain 'acme.example' is already used by Organization acme (",
         BASE + globex(),
     ),
     Case(
         "domain-listed-once",
         replace(BASE, "domains: [acme.example]", "domains: [acme.example, acme.example]  # !"),
-        "spec.domains[1]", "domain acme.example is listed twice; list it once",
+        "spec.domains[1]",
+        "domain acme.example is listed twice; list it once",
         TWO_DOMAINS,
     ),
     Case(
         "user-email-on-owned-domain",
         mark(BASE + user("zed", domain="elsewhere.example"), "email: zed@elsewhere.example"),
-        "spec.email", "zed@elsewhere.example is not on a domain of organization acme (acme.example)",
+        "spec.email",
+        "zed@elsewhere.example is not on a domain of organization acme (acme.example)",
         BASE + user("zed", domain="elsewhere.example", role="external"),
     ),
     Case(
         "quota-domain-owned",
         mark(BASE + quota("other", "other.example", "starter", "2"), "domain: other.example"),
-        "spec.domain", "other.example is not a domain of organization acme (acme.example)",
+        "spec.domain",
+        "other.example is not a domain of organization acme (acme.example)",
         TWO_DOMAINS + quota("other", "acme-shop.example", "starter", "2"),
     ),
     Case(
         "one-quota-per-domain",
         BASE + mark(quota("again", "acme.example", "standard", "10"), "domain: acme.example"),
-        "spec.domain", "a mailbox quota for domain 'acme.example' is already used by MailboxQuota acme/main (",
+        "spec.domain",
+        "a mailbox quota for domain 'acme.example' is already used by MailboxQuota acme/main (",
         TWO_DOMAINS + quota("again", "acme-shop.example", "standard", "10"),
     ),
     Case(
@@ -159,86 +180,103 @@ CASES = [
     Case(
         "quota-covers-mailboxes",
         replace(BASE, "maxAddresses: 10", "maxAddresses: 5  # !") + user("fay"),
-        "spec.maxAddresses", "6 users have a mailbox on acme.example but the quota allows 5; raise maxAddresses to at least 6",
+        "spec.maxAddresses",
+        "6 users have a mailbox on acme.example but the quota allows 5; raise maxAddresses to at least 6",
         # external users and aliases take no address: 5 mailboxes fit a quota of 5
-        replace(BASE, "maxAddresses: 10", "maxAddresses: 5") + user("fay", domain="elsewhere.example", role="external")
+        replace(BASE, "maxAddresses: 10", "maxAddresses: 5")
+        + user("fay", domain="elsewhere.example", role="external")
         + alias("sales", "sales@acme.example"),
     ),
     Case(
         "addresses-unique-case-insensitive",
         mark(BASE + alias("dup", "ADA@acme.example"), "address: ADA@acme.example"),
-        "spec.address", "address 'ADA@acme.example' is already used by User acme/ada (",
+        "spec.address",
+        "address 'ADA@acme.example' is already used by User acme/ada (",
         BASE + alias("dup", "ada.lovelace@acme.example"),
     ),
     Case(
         "usernames-unique-case-insensitive",
         BASE + user("zed", extra="  username: BOB@acme.example  # !\n"),
-        "spec.username", "username 'BOB@acme.example' is already used by User acme/bob (",
+        "spec.username",
+        "username 'BOB@acme.example' is already used by User acme/bob (",
         BASE + user("zed", extra="  username: zed.smith\n"),
     ),
     Case(
         "alias-on-owned-domain",
         mark(BASE + alias("away", "x@elsewhere.example"), "address: x@elsewhere.example"),
-        "spec.address", "x@elsewhere.example is not on a domain of organization acme (acme.example); an alias must use one",
+        "spec.address",
+        "x@elsewhere.example is not on a domain of organization acme (acme.example); an alias must use one",
         BASE + alias("away", "x@acme.example"),
     ),
     Case(
         "contact-when-customer-edits",
         replace(BASE, CS_SPEC, CS_SPEC + "  # !") + "  customerCanEditSignatures: true\n",
-        "spec.contact", "customerCanEditSignatures needs a contact",
+        "spec.contact",
+        "customerCanEditSignatures needs a contact",
         BASE + "  customerCanEditSignatures: true\n  contact: {name: Pat, email: pat@customer.example}\n",
     ),
     Case(
         "exchange-on-premises-only-for-microsoft",
         replace(BASE, "product: signatures-microsoft-365", "product: signatures-google-workspace")
         + "  signatureModes: [server-side, exchange-on-premises]  # !\n",
-        "spec.signatureModes[1]", "exchange-on-premises is only available with product signatures-microsoft-365",
+        "spec.signatureModes[1]",
+        "exchange-on-premises is only available with product signatures-microsoft-365",
         BASE + "  signatureModes: [server-side, exchange-on-premises]\n",
     ),
     Case(
         "paid-plan-for-members",
         replace(BASE, "plan: entry", "plan: free  # !"),
-        "spec.plan", "organization acme is on plan free, which cannot hold users, teams, aliases or mailbox quotas, "
+        "spec.plan",
+        "organization acme is on plan free, which cannot hold users, teams, aliases or mailbox quotas, "
         "but it declares 1 mailbox quota, 5 users, 1 team, 1 alias; upgrade the organization's plan to entry or pro",
         replace(BASE, "plan: entry", "plan: pro"),
     ),
     Case(
         "standard-charset-utf8",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  charset: ISO-8859-1  # !\n"),
-        "spec.charset", "a standard organization must use charset UTF-8 (got 'ISO-8859-1'); set charset: UTF-8 or type: custom",
+        "spec.charset",
+        "a standard organization must use charset UTF-8 (got 'ISO-8859-1'); set charset: UTF-8 or type: custom",
         replace(BASE, "  plan: entry\n", "  plan: entry\n  type: custom\n  charset: ISO-8859-1\n"),
     ),
     Case(
         "display-name-unique-among-siblings",
         BASE + mark(globex().replace("displayName: Globex", "displayName: Acme"), "displayName: Acme"),
-        "spec.displayName", "displayName 'Acme' at the top level is already used by Organization acme (",
+        "spec.displayName",
+        "displayName 'Acme' at the top level is already used by Organization acme (",
         BASE + globex("  parent: acme\n").replace("displayName: Globex", "displayName: Acme"),
     ),
     Case(
         "reserved-labels",
         replace(BASE, "metadata: {name: acme}", "metadata: {name: acme, labels: {tenancy/stack: prod}}  # !"),
-        "metadata.labels.tenancy/stack", "label tenancy/stack is reserved",
+        "metadata.labels.tenancy/stack",
+        "label tenancy/stack is reserved",
         replace(BASE, "metadata: {name: acme}", "metadata: {name: acme, labels: {example.com/stack: prod}}"),
     ),
     Case(
         "password-source-resolves",
         replace(BASE, "password: {fromEnv: ADA_PW}", "password: {fromEnv: ADA_PW}  # !"),
-        "spec.password", "environment variable ADA_PW is not set",
+        "spec.password",
+        "environment variable ADA_PW is not set",
         BASE,
         env={},
     ),
     Case(
         "password-strength",
         replace(BASE, "password: {fromEnv: ADA_PW}", "password: {fromEnv: ADA_PW}  # !"),
-        "spec.password", "the password from environment variable ADA_PW is weak: it is a common password",
+        "spec.password",
+        "the password from environment variable ADA_PW is weak: it is a common password",
         BASE,
         env={"ADA_PW": "Password123!"},
     ),
     Case(
         "password-not-shared-across-organizations",
-        BASE + mark(globex().replace("role: administrator\n", "role: administrator\n  password: {fromEnv: GINA_PW}\n"),
-                    "password: {fromEnv: GINA_PW}"),
-        "spec.password", "User globex/gina has the same password as User acme/ada (",
+        BASE
+        + mark(
+            globex().replace("role: administrator\n", "role: administrator\n  password: {fromEnv: GINA_PW}\n"),
+            "password: {fromEnv: GINA_PW}",
+        ),
+        "spec.password",
+        "User globex/gina has the same password as User acme/ada (",
         BASE + globex().replace("role: administrator\n", "role: administrator\n  password: {fromEnv: GINA_PW}\n"),
         env={"ADA_PW": STRONG, "GINA_PW": STRONG},
         good_env={"ADA_PW": STRONG, "GINA_PW": OTHER_STRONG},
@@ -246,7 +284,8 @@ CASES = [
     Case(
         "billing-rights-for-collaborators",
         replace(BASE, "  password: {fromEnv: ADA_PW}\n", "  password: {fromEnv: ADA_PW}\n  billingRights: true  # !\n"),
-        "spec.billingRights", "billingRights only matters for collaborators (role administrator ignores it)",
+        "spec.billingRights",
+        "billingRights only matters for collaborators (role administrator ignores it)",
         replace(BASE, "email: bob@acme.example\n", "email: bob@acme.example\n  billingRights: true\n"),
         WARNING,
     ),
@@ -328,7 +367,14 @@ def test_require_valid_raises_with_every_error(tmp_path: Path) -> None:
 
 def test_org_rules_do_not_cascade_from_an_undeclared_organization(tmp_path: Path) -> None:
     """One mistake, one error: a wrong organization name does not also break its references and domains."""
-    text = ORG + people() + mark(REST.replace("organization: acme}", "organization: acmee}", 1), "metadata: {name: sales, organization: acmee}")
+    text = (
+        ORG
+        + people()
+        + mark(
+            REST.replace("organization: acme}", "organization: acmee}", 1),
+            "metadata: {name: sales, organization: acmee}",
+        )
+    )
     found = [f for f in findings(tmp_path, text) if f.severity is ERROR]
     assert [f.field for f in found] == ["metadata.organization"], "\n".join(map(str, found))
 

@@ -40,7 +40,11 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 def test_checked_in_schemas_are_up_to_date() -> None:
     texts = rendered()
-    expected = {kind_filename(k) for k in KINDS.values()} | {MANIFEST_SCHEMA, "blueprint.schema.json", "tenant.schema.json"}
+    expected = {kind_filename(k) for k in KINDS.values()} | {
+        MANIFEST_SCHEMA,
+        "blueprint.schema.json",
+        "tenant.schema.json",
+    }
     if importlib.util.find_spec("tenancy_backend.openapi") is not None:
         expected.add(OPENAPI)
     assert set(texts) == expected
@@ -61,7 +65,13 @@ def test_rendering_is_deterministic_and_well_formed() -> None:
         if name != OPENAPI:
             assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
             assert document["$id"].endswith("/" + name) and document["title"]
-    assert set(json.loads(first["user.schema.json"])["properties"]) == {"apiVersion", "kind", "metadata", "spec", "status"}
+    assert set(json.loads(first["user.schema.json"])["properties"]) == {
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "status",
+    }
 
 
 def test_write_and_check_staleness(tmp_path: Path) -> None:

@@ -110,7 +110,9 @@ class Engine:
     def urn(kind: str, name: str) -> str:
         return f"urn:pulumi:dev::pulumi-demo::pulumi-python:dynamic/tenancy:{kind}::{name}"
 
-    def check(self, kind: str, name: str, news: dict[str, Any], olds: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def check(
+        self, kind: str, name: str, news: dict[str, Any], olds: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         request = provider_pb2.CheckRequest(
             urn=self.urn(kind, name), olds=self._props(kind, olds or {}), news=self._props(kind, news)
         )
@@ -118,10 +120,14 @@ class Engine:
         return from_struct(response.inputs), [(f.property, f.reason) for f in response.failures]
 
     def create(self, kind: str, name: str, props: dict[str, Any]) -> Created:
-        response = self.stub.Create(provider_pb2.CreateRequest(urn=self.urn(kind, name), properties=self._props(kind, props)))
+        response = self.stub.Create(
+            provider_pb2.CreateRequest(urn=self.urn(kind, name), properties=self._props(kind, props))
+        )
         return Created(response.id, from_struct(response.properties), response.SerializeToString())
 
-    def diff(self, kind: str, name: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> provider_pb2.DiffResponse:
+    def diff(
+        self, kind: str, name: str, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> provider_pb2.DiffResponse:
         request = provider_pb2.DiffRequest(
             id=id_, urn=self.urn(kind, name), olds=self._props(kind, olds), news=self._props(kind, news)
         )
@@ -133,7 +139,9 @@ class Engine:
         )
         return from_struct(self.stub.Update(request).properties)
 
-    def read(self, kind: str, name: str, id_: str, outs: dict[str, Any] | None, inputs: dict[str, Any] | None = None) -> provider_pb2.ReadResponse:
+    def read(
+        self, kind: str, name: str, id_: str, outs: dict[str, Any] | None, inputs: dict[str, Any] | None = None
+    ) -> provider_pb2.ReadResponse:
         request = provider_pb2.ReadRequest(
             id=id_,
             urn=self.urn(kind, name),
@@ -143,4 +151,6 @@ class Engine:
         return self.stub.Read(request)
 
     def delete(self, kind: str, name: str, id_: str, outs: dict[str, Any]) -> None:
-        self.stub.Delete(provider_pb2.DeleteRequest(id=id_, urn=self.urn(kind, name), properties=self._props(kind, outs)))
+        self.stub.Delete(
+            provider_pb2.DeleteRequest(id=id_, urn=self.urn(kind, name), properties=self._props(kind, outs))
+        )

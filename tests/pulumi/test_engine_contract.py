@@ -48,11 +48,20 @@ def tenant(engine: Engine) -> dict[str, Any]:
         ORG,
         {"name": ORG, "display_name": "Pulumi Engine", "plan": "entry", "domains": [DOMAIN, MAIL_DOMAIN]},
     )
-    quota = engine.create("MailboxQuota", "main", {"name": "main", "organization": ORG, "domain": DOMAIN, "max_addresses": 10})
+    quota = engine.create(
+        "MailboxQuota", "main", {"name": "main", "organization": ORG, "domain": DOMAIN, "max_addresses": 10}
+    )
     ada = engine.create(
         "User",
         "ada",
-        {"name": "ada", "organization": ORG, "email": f"ada@{DOMAIN}", "display_name": "Ada", "role": "administrator", "password": STRONG},
+        {
+            "name": "ada",
+            "organization": ORG,
+            "email": f"ada@{DOMAIN}",
+            "display_name": "Ada",
+            "role": "administrator",
+            "password": STRONG,
+        },
     )
     return {"org": org, "quota": quota, "ada": ada}
 
@@ -84,7 +93,13 @@ LIFECYCLES = {
         {"address": f"hi@{DOMAIN}"},
     ),
     "CustomerSubscription": (
-        {"name": "contoso", "organization": ORG, "product": "signatures-microsoft-365", "customer_name": "Contoso", "users": 5},
+        {
+            "name": "contoso",
+            "organization": ORG,
+            "product": "signatures-microsoft-365",
+            "customer_name": "Contoso",
+            "users": 5,
+        },
         {"users": 12, "signature_modes": ["server-side", "client-side"]},
     ),
 }
@@ -142,7 +157,13 @@ def test_status_outputs_come_back(engine: Engine, tenant: dict[str, Any]):
 
 
 def test_a_password_rotates_only_when_its_version_moves(engine: Engine, tenant: dict[str, Any]):
-    props = {"name": "carol", "organization": ORG, "email": f"carol@{DOMAIN}", "display_name": "Carol", "password": STRONG}
+    props = {
+        "name": "carol",
+        "organization": ORG,
+        "email": f"carol@{DOMAIN}",
+        "display_name": "Carol",
+        "password": STRONG,
+    }
     created = engine.create("User", "carol", props)
     try:
         same = engine.diff("User", "carol", created.id, created.outs, {**props, "password": ROTATED})
@@ -158,17 +179,34 @@ def test_a_password_rotates_only_when_its_version_moves(engine: Engine, tenant: 
 @pytest.mark.parametrize(
     ("kind", "props", "change", "field"),
     [
-        ("User", {"name": "dora", "organization": ORG, "email": f"dora@{DOMAIN}", "display_name": "Dora"}, {"email": f"dorothy@{DOMAIN}"}, "email"),
-        ("MailboxQuota", {"name": "other", "organization": ORG, "domain": MAIL_DOMAIN, "max_addresses": 5}, {"domain": "sub2.pulumi-engine.example"}, "domain"),
+        (
+            "User",
+            {"name": "dora", "organization": ORG, "email": f"dora@{DOMAIN}", "display_name": "Dora"},
+            {"email": f"dorothy@{DOMAIN}"},
+            "email",
+        ),
+        (
+            "MailboxQuota",
+            {"name": "other", "organization": ORG, "domain": MAIL_DOMAIN, "max_addresses": 5},
+            {"domain": "sub2.pulumi-engine.example"},
+            "domain",
+        ),
         (
             "CustomerSubscription",
-            {"name": "fabrikam", "organization": ORG, "product": "signatures-microsoft-365", "customer_name": "Fabrikam"},
+            {
+                "name": "fabrikam",
+                "organization": ORG,
+                "product": "signatures-microsoft-365",
+                "customer_name": "Fabrikam",
+            },
             {"product": "signatures-google-workspace"},
             "product",
         ),
     ],
 )
-def test_an_immutable_change_is_a_replace_deleting_first(engine: Engine, tenant: dict[str, Any], kind: str, props: dict[str, Any], change: dict[str, Any], field: str):
+def test_an_immutable_change_is_a_replace_deleting_first(
+    engine: Engine, tenant: dict[str, Any], kind: str, props: dict[str, Any], change: dict[str, Any], field: str
+):
     created = engine.create(kind, props["name"], props)
     diff = engine.diff(kind, props["name"], created.id, created.outs, {**props, **change})
     assert diff.changes == SOME and list(diff.replaces) == [field] and diff.deleteBeforeReplace is True
@@ -188,7 +226,11 @@ def test_a_renamed_resource_is_replaced(engine: Engine, tenant: dict[str, Any]):
 
 
 def test_check_refuses_a_bad_slug_and_an_unknown_field(engine: Engine):
-    _, failures = engine.check("User", "x", {"name": "Bad_Slug", "organization": ORG, "email": f"x@{DOMAIN}", "display_name": "X", "colour": "red"})
+    _, failures = engine.check(
+        "User",
+        "x",
+        {"name": "Bad_Slug", "organization": ORG, "email": f"x@{DOMAIN}", "display_name": "X", "colour": "red"},
+    )
     by_property = dict(failures)
     assert set(by_property) == {"name", "colour"}
     assert "is not valid: expected 1 to 63 lowercase letters" in by_property["name"]
@@ -196,7 +238,11 @@ def test_check_refuses_a_bad_slug_and_an_unknown_field(engine: Engine):
 
 
 def test_check_refuses_a_weak_password_without_quoting_it(engine: Engine):
-    _, failures = engine.check("User", "x", {"name": "x", "organization": ORG, "email": f"x@{DOMAIN}", "display_name": "X", "password": "Password123!"})
+    _, failures = engine.check(
+        "User",
+        "x",
+        {"name": "x", "organization": ORG, "email": f"x@{DOMAIN}", "display_name": "X", "password": "Password123!"},
+    )
     assert [p for p, _ in failures] == ["password"] and "Password123" not in failures[0][1]
 
 
@@ -207,7 +253,11 @@ def _refusal(call: Any) -> str:
 
 
 def test_a_failing_create_says_what_the_backend_said(engine: Engine, tenant: dict[str, Any]):
-    details = _refusal(lambda: engine.create("User", "eve", {"name": "eve", "organization": ORG, "email": "eve@elsewhere.example", "display_name": "Eve"}))
+    details = _refusal(
+        lambda: engine.create(
+            "User", "eve", {"name": "eve", "organization": ORG, "email": "eve@elsewhere.example", "display_name": "Eve"}
+        )
+    )
     last = details.strip().splitlines()[-1]
     assert "elsewhere.example" in last and ORG in last
     assert "During handling" not in details and "requests" not in details and "The above exception" not in details
@@ -221,13 +271,28 @@ def test_a_duplicate_is_refused(engine: Engine, tenant: dict[str, Any]):
 def test_an_update_from_stale_state_is_refused(engine: Engine, tenant: dict[str, Any]):
     org = tenant["org"]
     stale = {**org.outs, "resource_version": "0"}
-    details = _refusal(lambda: engine.update("Organization", ORG, org.id, stale, {**_inputs(org.outs, ("user_count", "admin_count", "monthly_cost", "balance")), "edition": "professional"}))
+    details = _refusal(
+        lambda: engine.update(
+            "Organization",
+            ORG,
+            org.id,
+            stale,
+            {**_inputs(org.outs, ("user_count", "admin_count", "monthly_cost", "balance")), "edition": "professional"},
+        )
+    )
     assert "resourceVersion" in details  # someone changed it since: refresh, then try again
 
 
 def test_import_by_key_learns_the_inputs(engine: Engine, tenant: dict[str, Any]):
     ada = tenant["ada"]
-    declared = {"name": "ada", "organization": ORG, "email": f"ada@{DOMAIN}", "display_name": "Ada", "role": "administrator", "password": STRONG}
+    declared = {
+        "name": "ada",
+        "organization": ORG,
+        "email": f"ada@{DOMAIN}",
+        "display_name": "Ada",
+        "role": "administrator",
+        "password": STRONG,
+    }
     for id_ in (f"User/{ORG}/ada", f"{ORG}/ada", ada.id):
         found = engine.read("User", "ada", id_, None, declared)
         assert found.id == ada.id, id_

@@ -40,7 +40,14 @@ def test_property_names_come_from_the_table():
     org, user, sub = KINDS["Organization"], KINDS["User"], KINDS["CustomerSubscription"]
     assert P.input_properties(org)[:3] == ["name", "display_name", "parent"]
     assert "organization" not in P.input_properties(org)
-    assert P.output_properties(org) == ["uid", "resource_version", "user_count", "admin_count", "monthly_cost", "balance"]
+    assert P.output_properties(org) == [
+        "uid",
+        "resource_version",
+        "user_count",
+        "admin_count",
+        "monthly_cost",
+        "balance",
+    ]
     assert P.output_properties(sub) == ["uid", "resource_version", "subscription_id", "phase", "trial_ends_at"]
     assert P.output_properties(KINDS["MailboxQuota"])[-1] == "used_addresses"
     assert P.secret_properties(user) == ["password"] and P.immutable_properties(user) == ["email"]
@@ -58,10 +65,19 @@ def test_outputs_round_trip_to_the_same_document():
 
 def test_nested_objects_are_snake_case_outside_and_camel_case_inside():
     org = KINDS["Organization"]
-    props = {"name": "acme", "display_name": "Acme", "billing_address": {"name": "A", "street": "S 1", "postal_code": "1", "city": "C", "country": "DE"}}
+    props = {
+        "name": "acme",
+        "display_name": "Acme",
+        "billing_address": {"name": "A", "street": "S 1", "postal_code": "1", "city": "C", "country": "DE"},
+    }
     doc = P.document(org, props)
     assert doc["spec"]["billingAddress"]["postalCode"] == "1"
-    assert P.outputs(org, {**doc, "status": {"monthlyCost": {"amount": "3.50", "currency": "EUR"}}})["billing_address"]["postal_code"] == "1"
+    assert (
+        P.outputs(org, {**doc, "status": {"monthlyCost": {"amount": "3.50", "currency": "EUR"}}})["billing_address"][
+            "postal_code"
+        ]
+        == "1"
+    )
 
 
 def test_import_inputs_leave_out_what_only_the_backend_sets():
@@ -86,13 +102,29 @@ def test_a_valid_resource_passes():
 def test_a_bad_slug_names_the_property():
     failures = _failures("Organization", {"name": "Not_A_Slug", "display_name": "X"})
     # the words of `tenancy validate` (one translator): what is wrong and what would be right
-    assert list(failures) == ["name"] and failures["name"].startswith("'Not_A_Slug' is not valid: expected 1 to 63 lowercase")
+    assert list(failures) == ["name"] and failures["name"].startswith(
+        "'Not_A_Slug' is not valid: expected 1 to 63 lowercase"
+    )
 
 
 def test_unknown_properties_are_refused_by_their_own_name():
     failures = _failures("Organization", {"name": "acme", "display_name": "A", "colour": "red"})
     assert list(failures) == ["colour"] and failures["colour"].startswith("unknown field 'colour'; allowed in spec:")
-    nested = _failures("Organization", {"name": "acme", "display_name": "A", "billing_address": {"name": "A", "street": "S", "postal_code": "1", "city": "C", "country": "DE", "zip": "1"}})
+    nested = _failures(
+        "Organization",
+        {
+            "name": "acme",
+            "display_name": "A",
+            "billing_address": {
+                "name": "A",
+                "street": "S",
+                "postal_code": "1",
+                "city": "C",
+                "country": "DE",
+                "zip": "1",
+            },
+        },
+    )
     assert list(nested) == ["billing_address.zip"]
     assert nested["billing_address.zip"].startswith("unknown field 'zip'; allowed in spec.billingAddress: name, street")
 
@@ -104,7 +136,9 @@ def test_missing_required_and_bad_enum_values():
 
 
 def test_list_items_are_named_by_index():
-    failures = _failures("Organization", {"name": "acme", "display_name": "A", "domains": ["acme.example", "Not A Domain"]})
+    failures = _failures(
+        "Organization", {"name": "acme", "display_name": "A", "domains": ["acme.example", "Not A Domain"]}
+    )
     assert list(failures) == ["domains[1]"]
 
 
@@ -114,11 +148,21 @@ def test_scoped_kinds_need_an_organization():
 
 def test_single_resource_rules():
     assert "too weak" in _failures("User", {**ALICE, "password": "password123"})["password"]
-    assert "max_addresses" in _failures("MailboxQuota", {"name": "q", "organization": "acme", "domain": "acme.example", "max_addresses": 2})
-    assert "leader" in _failures("Team", {"name": "t", "organization": "acme", "display_name": "T", "members": ["a"], "leader": "b"})
+    assert "max_addresses" in _failures(
+        "MailboxQuota", {"name": "q", "organization": "acme", "domain": "acme.example", "max_addresses": 2}
+    )
+    assert "leader" in _failures(
+        "Team", {"name": "t", "organization": "acme", "display_name": "T", "members": ["a"], "leader": "b"}
+    )
     assert "contact" in _failures(
         "CustomerSubscription",
-        {"name": "s", "organization": "acme", "product": "signatures-google-workspace", "customer_name": "C", "customer_can_edit_signatures": True},
+        {
+            "name": "s",
+            "organization": "acme",
+            "product": "signatures-google-workspace",
+            "customer_name": "C",
+            "customer_can_edit_signatures": True,
+        },
     )
 
 
@@ -159,7 +203,11 @@ def test_active_and_username_are_arguments_and_a_username_left_out_is_the_email(
     assert suspended.changes is True and suspended.replaces == []
     assert _diff(stored, {**ALICE, "username": "alice"}).changes is True
     assert P.document(KINDS["User"], {**ALICE, "active": False, "username": "alice"})["spec"] == {
-        "email": "alice@acme.example", "displayName": "Alice", "active": False, "username": "alice"}
+        "email": "alice@acme.example",
+        "displayName": "Alice",
+        "active": False,
+        "username": "alice",
+    }
 
 
 def test_an_update_is_no_replace():

@@ -52,7 +52,13 @@ def test_unknown_arguments_and_missing_required_ones_are_python_errors():
 @pulumi.runtime.test
 def test_inputs_are_the_spec_in_snake_case_and_name_defaults_to_the_resource_name(monitor: RecordingMonitor):
     org = _organization(
-        billing_address={"name": "Demo GmbH", "street": "Hauptstr. 1", "postal_code": "10115", "city": "Berlin", "country": "DE"},
+        billing_address={
+            "name": "Demo GmbH",
+            "street": "Hauptstr. 1",
+            "postal_code": "10115",
+            "city": "Berlin",
+            "country": "DE",
+        },
         labels={"team": "platform"},
     )
 
@@ -80,7 +86,9 @@ def test_inputs_are_the_spec_in_snake_case_and_name_defaults_to_the_resource_nam
 
 @pulumi.runtime.test
 def test_metadata_name_can_differ_from_the_resource_name(monitor: RecordingMonitor):
-    quota = MailboxQuota("demo-quota", name="main", organization="pulumi-demo", domain="pulumi-demo.example", max_addresses=10)
+    quota = MailboxQuota(
+        "demo-quota", name="main", organization="pulumi-demo", domain="pulumi-demo.example", max_addresses=10
+    )
     return quota.name.apply(lambda name: assert_equal(name, "main"))
 
 
@@ -103,7 +111,14 @@ def test_outputs_carry_uid_version_and_status_fields(monitor: RecordingMonitor):
         assert customer_name == "Contoso"
 
     return pulumi.Output.all(
-        org.uid, org.resource_version, org.user_count, org.monthly_cost, sub.subscription_id, sub.phase, sub.trial_ends_at, sub.customer_name
+        org.uid,
+        org.resource_version,
+        org.user_count,
+        org.monthly_cost,
+        sub.subscription_id,
+        sub.phase,
+        sub.trial_ends_at,
+        sub.customer_name,
     ).apply(check)
 
 
@@ -124,7 +139,9 @@ def test_organization_as_an_output_or_as_the_resource_is_a_dependency(monitor: R
 
 @pulumi.runtime.test
 def test_a_plain_password_becomes_a_secret_input_and_a_secret_output(monitor: RecordingMonitor):
-    user = User("alice", organization="pulumi-demo", email="alice@pulumi-demo.example", display_name="Alice", password=STRONG)
+    user = User(
+        "alice", organization="pulumi-demo", email="alice@pulumi-demo.example", display_name="Alice", password=STRONG
+    )
 
     def check(values: list[Any]) -> None:
         secret, _ = values
@@ -146,7 +163,14 @@ def test_no_password_no_secret_input(monitor: RecordingMonitor):
 @pulumi.runtime.test
 def test_team_and_alias_take_user_names_and_outputs(monitor: RecordingMonitor):
     alice = User("alice", organization="pulumi-demo", email="alice@pulumi-demo.example", display_name="Alice")
-    team = Team("ops", organization="pulumi-demo", display_name="Ops", members=[alice.name], leader=alice.name, shares=["calendars"])
+    team = Team(
+        "ops",
+        organization="pulumi-demo",
+        display_name="Ops",
+        members=[alice.name],
+        leader=alice.name,
+        shares=["calendars"],
+    )
     alias = Alias("info", organization="pulumi-demo", address="info@pulumi-demo.example", user=alice.name)
 
     def check(_: Any) -> None:
@@ -160,7 +184,9 @@ def test_team_and_alias_take_user_names_and_outputs(monitor: RecordingMonitor):
 
 @pulumi.runtime.test
 def test_the_serialized_provider_names_the_class_and_the_kind_only(monitor: RecordingMonitor):
-    user = User("alice", organization="pulumi-demo", email="alice@pulumi-demo.example", display_name="Alice", password=STRONG)
+    user = User(
+        "alice", organization="pulumi-demo", email="alice@pulumi-demo.example", display_name="Alice", password=STRONG
+    )
 
     def check(_: Any) -> None:
         blob = base64.b64decode(monitor.registrations["alice"].inputs["__provider"])

@@ -39,7 +39,9 @@ PASSWORD = "Wk5%tYp8!dGe3-Nv"
 def _state(db: str) -> list[dict]:
     client = connect(db)
     try:
-        return sorted(client.export(), key=lambda d: (d["kind"], d["metadata"].get("organization", ""), d["metadata"]["name"]))
+        return sorted(
+            client.export(), key=lambda d: (d["kind"], d["metadata"].get("organization", ""), d["metadata"]["name"])
+        )
     finally:
         client.close()
 
@@ -50,12 +52,27 @@ def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> Non
     # shows passwords), so the plan is valid and the changeset fails at its fourth operation.
     client = connect(db)
     try:
-        client.create({"apiVersion": "tenancy/v1", "kind": "Organization", "metadata": {"name": "other"},
-                       "spec": {"displayName": "Other", "plan": "pro", "domains": ["other.example"]}})
-        client.create({"apiVersion": "tenancy/v1", "kind": "User",
-                       "metadata": {"name": "guest", "organization": "other"},
-                       "spec": {"email": "guest@other.example", "displayName": "Guest", "role": "administrator",
-                                "password": PASSWORD}})
+        client.create(
+            {
+                "apiVersion": "tenancy/v1",
+                "kind": "Organization",
+                "metadata": {"name": "other"},
+                "spec": {"displayName": "Other", "plan": "pro", "domains": ["other.example"]},
+            }
+        )
+        client.create(
+            {
+                "apiVersion": "tenancy/v1",
+                "kind": "User",
+                "metadata": {"name": "guest", "organization": "other"},
+                "spec": {
+                    "email": "guest@other.example",
+                    "displayName": "Guest",
+                    "role": "administrator",
+                    "password": PASSWORD,
+                },
+            }
+        )
     finally:
         client.close()
     before = _state(db)
@@ -64,9 +81,24 @@ def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
     env.update(PYTHONPATH=str(REPO), NO_COLOR="1", ALICE_PASSWORD=PASSWORD)
     run = subprocess.run(
-        [sys.executable, "-m", "provider.cli", "apply", str(tmp_path / "m"), "--atomic", "--yes",
-         "--backend", db, "--stack", "s"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "provider.cli",
+            "apply",
+            str(tmp_path / "m"),
+            "--atomic",
+            "--yes",
+            "--backend",
+            db,
+            "--stack",
+            "s",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Plan: 4 to create" in run.stdout

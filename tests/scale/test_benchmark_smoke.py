@@ -13,11 +13,23 @@ REPO = Path(__file__).resolve().parents[2]
 def test_benchmark_runs_at_1000_resources(tmp_path: Path) -> None:
     figures_file = tmp_path / "figures.json"
     run = subprocess.run(
-        [sys.executable, "benchmarks/scale.py", "--sizes", "1000", "--quick", "--no-write", "--json", str(figures_file)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "benchmarks/scale.py",
+            "--sizes",
+            "1000",
+            "--quick",
+            "--no-write",
+            "--json",
+            str(figures_file),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    table = run.stdout[run.stdout.index("| figure |"):]
+    table = run.stdout[run.stdout.index("| figure |") :]
     for figure in ("cold apply", "no-op plan", "1 % edit plan + apply", "import one organization", "CLI peak RSS"):
         assert f"| {figure}" in table
     assert "| 1,000 (sqlite, 1 worker) |" in table
@@ -29,9 +41,15 @@ def test_benchmark_runs_at_1000_resources(tmp_path: Path) -> None:
     [row] = json.loads(figures_file.read_text())
     figures = row["figures"]
     assert row["size"] == 1000 and row["database"] == "sqlite"
-    for name in ("cold apply", "no-op plan", "no-op plan, warm caches", "no-op plan, no manifest cache", "1 % edit plan",
-                 "1 % edit apply",
-                 "import one organization"):
+    for name in (
+        "cold apply",
+        "no-op plan",
+        "no-op plan, warm caches",
+        "no-op plan, no manifest cache",
+        "1 % edit plan",
+        "1 % edit apply",
+        "import one organization",
+    ):
         assert 0.05 < figures[name] < 90, (name, figures[name])
     assert figures["1 % edit plan + apply"] == figures["1 % edit plan"] + figures["1 % edit apply"]
     assert figures["cold apply throughput (resources/s)"] == 1000 / figures["cold apply"]

@@ -106,7 +106,9 @@ def _converge(client: Client, desired: list[dict[str, Any]], batch_size: int) ->
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fleet=fleets())
-def test_bulk_paths_equal_per_resource_paths(tmp_path: Path, fleet: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+def test_bulk_paths_equal_per_resource_paths(
+    tmp_path: Path, fleet: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> None:
     first, second = (_desired(docs) for docs in fleet)
     n = next(_databases)
     batched = connect(f"sqlite:///{tmp_path / f'batched-{n}.db'}")

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `tests` is not a package on every path; make `tests.support` importable
     sys.path.insert(0, str(REPO))
 
-from tests.support import Server, create_token, new_pg_database, start_server
+from tests.support import Server, create_token, new_pg_database, start_server  # noqa: E402 - after the path is set
 
 SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -46,7 +46,9 @@ class Org:
 
     def v1(self, method: str, path: str, body: Any = None) -> requests.Response:
         """A /v1 request with the server's root token."""
-        return self.session.request(method, self.server.url + path, json=body, headers=self.server.headers(), timeout=30)
+        return self.session.request(
+            method, self.server.url + path, json=body, headers=self.server.headers(), timeout=30
+        )
 
     def user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
         """Create a user over SCIM (201 asserted); its SCIM document."""
@@ -71,8 +73,9 @@ def new_org(server: Server, prefix: str = "o", **spec: Any) -> Org:
     name = f"{prefix}-{secrets.token_hex(4)}"  # unique on the shared servers
     domain = f"{name}.example"
     session = requests.Session()
-    created = session.post(server.url + "/v1/organizations", json=organization(name, domain, **spec),
-                           headers=server.headers(), timeout=30)
+    created = session.post(
+        server.url + "/v1/organizations", json=organization(name, domain, **spec), headers=server.headers(), timeout=30
+    )
     assert created.status_code == 201, created.text
     return Org(server, name, domain, create_token(server.db_url, name), session)
 

@@ -42,12 +42,16 @@ def test_scim_changes_to_a_stack_resource_are_drift(org: Org) -> None:
     assert org.v1("POST", f"/v1/organizations/{org.name}/users", labelled).status_code == 201
     assert plan([declared], _live(org), stack="platform").operations == ()
     [bob] = org.scim("GET", f'/Users?filter=userName eq "bob@{org.domain}"').json()["Resources"]
-    suspend = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "value": {"active": False, "displayName": "B"}}]}
+    suspend = {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": "replace", "value": {"active": False, "displayName": "B"}}],
+    }
     assert org.scim("PATCH", f"/Users/{bob['id']}", suspend).status_code == 200
     [operation] = plan([declared], _live(org), stack="platform").operations
     assert isinstance(operation, Update)
     assert sorted((d.dotted, d.before, d.after) for d in operation.diffs) == [
-        ("spec.active", False, True), ("spec.displayName", "B", "Bob")
+        ("spec.active", False, True),
+        ("spec.displayName", "B", "Bob"),
     ]
     stored = org.users()["bob"]
     assert stored["metadata"]["labels"] == {STACK_LABEL: "platform"}  # SCIM keeps the stack's label

@@ -34,10 +34,14 @@ ATTRIBUTES = ["userName", "displayName", "externalId", "emails", "emails.value",
               "nosuch", "nosuch.sub", "emails[value eq \"x\"]", ""]
 OPERATORS = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "zz", "EQ"]
 # Query strings must encode as UTF-8 (a client cannot send a lone surrogate there); JSON bodies escape one.
-query_text = st.text(st.characters(codec="utf-8"), max_size=30) | st.sampled_from(["", "\x00", '"', "\\", "a@b.example"])
+query_text = st.text(st.characters(codec="utf-8"), max_size=30) | st.sampled_from(
+    ["", "\x00", '"', "\\", "a@b.example"]
+)
 text = query_text | st.just("\ud800")
 literals = st.one_of(
-    query_text.map(json.dumps), st.integers(-(2**70), 2**70).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    query_text.map(json.dumps),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.sampled_from(["true", "false", "null", '"2026-01-01T00:00:00Z"', "x"]),
 )
 attribute = st.sampled_from(ATTRIBUTES) | query_text
@@ -78,9 +82,11 @@ def patches(draw: Any) -> Any:
     if draw(st.integers(0, 5)) == 0:
         return draw(json_values)
     operations = [
-        {"op": draw(st.sampled_from(["add", "remove", "replace", "Replace", "move", ""])),
-         **({"path": draw(st.sampled_from(ATTRIBUTES) | filters())} if draw(st.booleans()) else {}),
-         **({"value": draw(json_values)} if draw(st.booleans()) else {})}
+        {
+            "op": draw(st.sampled_from(["add", "remove", "replace", "Replace", "move", ""])),
+            **({"path": draw(st.sampled_from(ATTRIBUTES) | filters())} if draw(st.booleans()) else {}),
+            **({"value": draw(json_values)} if draw(st.booleans()) else {}),
+        }
         for _ in range(draw(st.integers(0, 3)))
     ]
     return {"schemas": [PATCH_SCHEMA], "Operations": operations}
@@ -119,10 +125,22 @@ def test_filters(fuzzed: Org) -> None:
             query["startIndex"] = start
         if count is not None:
             query["count"] = count
-        _scim_answer(fuzzed.session.get(fuzzed.base + "/Users", params=query,
-                                        headers={"Authorization": f"Bearer {fuzzed.token}"}, timeout=30))
-        _scim_answer(fuzzed.scim("POST", "/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-                                                    "filter": expression, "sortBy": expression[:20]}))
+        _scim_answer(
+            fuzzed.session.get(
+                fuzzed.base + "/Users", params=query, headers={"Authorization": f"Bearer {fuzzed.token}"}, timeout=30
+            )
+        )
+        _scim_answer(
+            fuzzed.scim(
+                "POST",
+                "/.search",
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "filter": expression,
+                    "sortBy": expression[:20],
+                },
+            )
+        )
 
     probe()
 

@@ -70,9 +70,13 @@ def test_passwords_follow_the_strength_rules_and_are_never_returned(org: Org) ->
     weak = {"userName": f"ada@{org.domain}", "password": "password1234"}
     refused(org.scim("POST", "/Users", weak), 400, "invalidValue", "the password is too weak")
     ada = org.user(f"ada@{org.domain}", password="Vq8#rLm2!xTz9pKw")
-    changed = org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "password", "value": "Zt4#qLm8!wRx2pKv"}))
+    changed = org.scim(
+        "PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "password", "value": "Zt4#qLm8!wRx2pKv"})
+    )
     assert changed.status_code == 200 and "password" not in changed.json()
-    assert "Zt4#qLm8" not in changed.text and "Zt4#qLm8" not in org.v1("GET", f"/v1/organizations/{org.name}/users").text
+    assert (
+        "Zt4#qLm8" not in changed.text and "Zt4#qLm8" not in org.v1("GET", f"/v1/organizations/{org.name}/users").text
+    )
 
 
 # --- mutability -----------------------------------------------------------------------------------
@@ -84,7 +88,11 @@ def test_an_address_never_changes_over_scim(org: Org) -> None:
     refused(org.scim("PATCH", f"/Users/{ada['id']}", moved), 400, "mutability", "emails")
     put = {"schemas": [USER_SCHEMA], "userName": ada["userName"], "emails": [{"value": f"new@{org.domain}"}]}
     refused(org.scim("PUT", f"/Users/{ada['id']}", put), 400, "mutability", "emails is immutable")
-    same = {"schemas": [USER_SCHEMA], "userName": f"ada.{org.name}", "emails": [{"value": f"ADA@{org.domain}", "type": "work"}]}
+    same = {
+        "schemas": [USER_SCHEMA],
+        "userName": f"ada.{org.name}",
+        "emails": [{"value": f"ADA@{org.domain}", "type": "work"}],
+    }
     kept = org.scim("PUT", f"/Users/{ada['id']}", same)
     assert kept.status_code == 200 and kept.json()["emails"] == ada["emails"], kept.text
     assert org.users()["ada"]["spec"]["email"] == f"ada@{org.domain}"
@@ -92,12 +100,23 @@ def test_an_address_never_changes_over_scim(org: Org) -> None:
 
 def test_required_attributes_cannot_be_removed_and_read_only_ones_are_ignored(org: Org) -> None:
     ada = org.user(f"ada@{org.domain}")
-    refused(org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "remove", "path": "displayName"})), 400,
-            "mutability", "required attribute")
-    renamed = org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "name.formatted", "value": "Ada L."}))
+    refused(
+        org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "remove", "path": "displayName"})),
+        400,
+        "mutability",
+        "required attribute",
+    )
+    renamed = org.scim(
+        "PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "name.formatted", "value": "Ada L."})
+    )
     assert renamed.json()["displayName"] == "Ada L.", renamed.text
-    put = {"schemas": [USER_SCHEMA], "id": "forged", "meta": {"version": "x"}, "userName": f"ada.{org.name}",
-           "displayName": "A"}
+    put = {
+        "schemas": [USER_SCHEMA],
+        "id": "forged",
+        "meta": {"version": "x"},
+        "userName": f"ada.{org.name}",
+        "displayName": "A",
+    }
     replaced = org.scim("PUT", f"/Users/{ada['id']}", put)
     assert replaced.status_code == 200 and replaced.json()["id"] == ada["id"], replaced.text
 
@@ -145,13 +164,20 @@ def test_bad_queries_are_scim_errors(org: Org, query: str, scim_type: str) -> No
         ('{"displayName": "no userName"}', "invalidValue"),
         ('{"userName": "no-address"}', "invalidValue"),
         ('{"userName": "ada", "emails": [{"value": "not an address"}]}', "invalidValue"),
-        ('{"userName": "ada", "emails": [{"value": "a@b.example", "primary": true}, {"value": "c@b.example", "primary": true}]}',
-         "invalidValue"),
+        (
+            '{"userName": "ada", "emails": [{"value": "a@b.example", "primary": true}, '
+            '{"value": "c@b.example", "primary": true}]}',
+            "invalidValue",
+        ),
     ],
 )
 def test_bad_bodies_are_scim_errors(org: Org, body: str, scim_type: str) -> None:
-    sent = org.session.post(org.base + "/Users", data=body.encode(),
-                            headers={"Authorization": f"Bearer {org.token}", "Content-Type": SCIM_JSON}, timeout=30)
+    sent = org.session.post(
+        org.base + "/Users",
+        data=body.encode(),
+        headers={"Authorization": f"Bearer {org.token}", "Content-Type": SCIM_JSON},
+        timeout=30,
+    )
     refused(sent, 400, scim_type)
 
 
@@ -171,7 +197,7 @@ def test_filters_select_on_the_attributes_spec_names(org: Org) -> None:
     assert names('filter=externalId eq "e-bob"') == [f"bob@{org.domain}"]
     assert names('filter=externalId eq "E-BOB"') == []  # externalId is caseExact
     assert names('filter=emails.value eq "carol@' + org.domain + '"') == ["Carol"]
-    assert names('filter=externalId pr') == [f"ada@{org.domain}", f"bob@{org.domain}"]
+    assert names("filter=externalId pr") == [f"ada@{org.domain}", f"bob@{org.domain}"]
     assert names('filter=displayName co "Lovelace" and userName sw "ada"') == [f"ada@{org.domain}"]
     assert names('filter=externalId eq "e-ada" or externalId eq "e-bob"') == [f"ada@{org.domain}", f"bob@{org.domain}"]
     assert names('filter=not (displayName co "lovelace") and active eq true') == [f"bob@{org.domain}"]
@@ -186,8 +212,12 @@ def test_filters_select_on_the_attributes_spec_names(org: Org) -> None:
 
 def test_a_user_an_alias_names_is_not_deprovisioned_but_can_be_suspended(org: Org) -> None:
     ada = org.user(f"ada@{org.domain}")
-    alias = {"apiVersion": "tenancy/v1", "kind": "Alias", "metadata": {"name": "info"},
-             "spec": {"address": f"info@{org.domain}", "user": "ada"}}
+    alias = {
+        "apiVersion": "tenancy/v1",
+        "kind": "Alias",
+        "metadata": {"name": "info"},
+        "spec": {"address": f"info@{org.domain}", "user": "ada"},
+    }
     assert org.v1("POST", f"/v1/organizations/{org.name}/aliases", alias).status_code == 201
     refused(org.scim("DELETE", f"/Users/{ada['id']}"), 409, None, "still named by Alias")
     suspended = org.scim("PATCH", f"/Users/{ada['id']}", patch({"op": "replace", "path": "active", "value": "False"}))
@@ -198,24 +228,37 @@ def test_what_microsoft_entra_sends(org: Org) -> None:
     """Entra's own shapes: an extension and attributes this server does not serve (ignored), capitalised
     ops, booleans as strings, an address by `emails[type eq "work"]`, members removed by value."""
     address = f"test_user_1@{org.domain}"
-    created = org.user(f"Test_User_1@{org.domain}", externalId="0a21f0f2", active=True, title="Manager",
-                       schemas=[USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
-                       emails=[{"primary": True, "type": "work", "value": address}],
-                       name={"formatted": "Given Family", "givenName": "Given", "familyName": "Family"},
-                       **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}})
+    created = org.user(
+        f"Test_User_1@{org.domain}",
+        externalId="0a21f0f2",
+        active=True,
+        title="Manager",
+        schemas=[USER_SCHEMA, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        emails=[{"primary": True, "type": "work", "value": address}],
+        name={"formatted": "Given Family", "givenName": "Given", "familyName": "Family"},
+        **{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales"}},
+    )
     assert created["emails"] == [{"value": address, "type": "work", "primary": True}]
     assert created["displayName"] == "Given Family" and "title" not in created
-    same = patch({"op": "Replace", "path": 'emails[type eq "work"].value', "value": address},
-                 {"op": "Replace", "path": "name.givenName", "value": "Ada"},
-                 {"op": "Replace", "path": "active", "value": "False"})
+    same = patch(
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": address},
+        {"op": "Replace", "path": "name.givenName", "value": "Ada"},
+        {"op": "Replace", "path": "active", "value": "False"},
+    )
     patched = org.scim("PATCH", f"/Users/{created['id']}", same)
     assert patched.status_code == 200 and patched.json()["active"] is False, patched.text
     moved = patch({"op": "Replace", "path": 'emails[type eq "work"].value', "value": f"other@{org.domain}"})
     refused(org.scim("PATCH", f"/Users/{created['id']}", moved), 400, "mutability", "emails")
-    group = org.scim("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "G1", "externalId": "8aa1",
-                                         "members": [{"value": created["id"]}]}).json()
-    removed = org.scim("PATCH", f"/Groups/{group['id']}",
-                       patch({"op": "Remove", "path": "members", "value": [{"value": created["id"]}]}))
+    group = org.scim(
+        "POST",
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "G1", "externalId": "8aa1", "members": [{"value": created["id"]}]},
+    ).json()
+    removed = org.scim(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch({"op": "Remove", "path": "members", "value": [{"value": created["id"]}]}),
+    )
     assert removed.status_code == 200 and "members" not in removed.json(), removed.text
     member = f'filter=id eq "{group["id"]}" and members[value eq "{created["id"]}"]&excludedAttributes=members'
     assert org.scim("GET", f"/Groups?{member}").json()["totalResults"] == 0

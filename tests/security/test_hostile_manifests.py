@@ -58,7 +58,9 @@ SCALARS = st.one_of(
 )
 # Small values: a scalar, or a short list or mapping of scalars (cheap to draw, so that 10,000 fit in CI).
 VALUES = st.one_of(
-    SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(st.sampled_from(["a", "name", "x", "1"]), SCALARS, max_size=2)
+    SCALARS,
+    st.lists(SCALARS, max_size=3),
+    st.dictionaries(st.sampled_from(["a", "name", "x", "1"]), SCALARS, max_size=2),
 )
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -77,18 +79,28 @@ def _field_names(kind: Any) -> list[str]:
 def structured(draw: st.DrawFn) -> str:
     """One document whose every part may be of the wrong type or shape."""
     kind = draw(st.sampled_from([*KINDS, "Nope", "user", None, 7]))
-    metadata = draw(st.one_of(
-        st.fixed_dictionaries(
-            {"name": st.one_of(st.sampled_from(["ok", "alice", "acme"]), SCALARS)},
-            optional={"organization": st.one_of(st.just("acme"), SCALARS), "labels": VALUES,
-                      "protected": SCALARS, "uid": SCALARS},
-        ),
-        VALUES,
-    ))
+    metadata = draw(
+        st.one_of(
+            st.fixed_dictionaries(
+                {"name": st.one_of(st.sampled_from(["ok", "alice", "acme"]), SCALARS)},
+                optional={
+                    "organization": st.one_of(st.just("acme"), SCALARS),
+                    "labels": VALUES,
+                    "protected": SCALARS,
+                    "uid": SCALARS,
+                },
+            ),
+            VALUES,
+        )
+    )
     names = _field_names(kind)
     spec = draw(st.one_of(st.dictionaries(st.sampled_from(names), VALUES, max_size=5), VALUES))
-    doc: dict[Any, Any] = {"apiVersion": draw(st.sampled_from(["tenancy/v1", "tenancy/v2", None, 1])), "kind": kind,
-                           "metadata": metadata, "spec": spec}
+    doc: dict[Any, Any] = {
+        "apiVersion": draw(st.sampled_from(["tenancy/v1", "tenancy/v2", None, 1])),
+        "kind": kind,
+        "metadata": metadata,
+        "spec": spec,
+    }
     if draw(st.booleans()):
         doc[draw(st.sampled_from(["status", "extra", "Spec"]))] = draw(VALUES)
     return _dump([doc])
@@ -98,7 +110,9 @@ VALID = """\
 apiVersion: tenancy/v1
 kind: Organization
 metadata: {name: acme, labels: {tier: gold}}
-spec: {displayName: Acme, plan: pro, domains: [acme.example], billingAddress: {name: A, street: S 1, postalCode: "1", city: C, country: DE}}
+spec:
+  {displayName: Acme, plan: pro, domains: [acme.example],
+   billingAddress: {name: A, street: S 1, postalCode: "1", city: C, country: DE}}
 ---
 apiVersion: tenancy/v1
 kind: User
@@ -123,7 +137,9 @@ spec: {address: info@acme.example, user: alice}
 apiVersion: tenancy/v1
 kind: CustomerSubscription
 metadata: {name: sig, organization: acme}
-spec: {product: signatures-microsoft-365, customerName: C, customerCanEditSignatures: true, contact: {name: N, email: n@x.example}}
+spec:
+  {product: signatures-microsoft-365, customerName: C, customerCanEditSignatures: true,
+   contact: {name: N, email: n@x.example}}
 """
 VALID_DOCS = list(yaml.safe_load_all(VALID))
 
@@ -162,8 +178,9 @@ def mutate(docs: list[Any], where: tuple[int, tuple[Any, ...]], action: str, val
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
     """The valid documents with one field replaced by a random value, deleted, or a field added."""
-    docs = mutate(VALID_DOCS, draw(st.sampled_from(PATHS)), draw(st.sampled_from(["replace", "delete", "add"])),
-                  draw(VALUES))
+    docs = mutate(
+        VALID_DOCS, draw(st.sampled_from(PATHS)), draw(st.sampled_from(["replace", "delete", "add"])), draw(VALUES)
+    )
     return _dump(docs)
 
 
@@ -188,8 +205,12 @@ def load_and_check(text: str) -> str:
 
 def _settings(share: str) -> settings:
     return settings(
-        max_examples=_examples(share), deadline=None, database=None, derandomize=False,
-        phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+        max_examples=_examples(share),
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
     )
 
 
@@ -210,8 +231,10 @@ def _generated(name: str, share: str, strategy: st.SearchStrategy[str]) -> None:
 
     loads_or_refuses()
     total = sum(outcomes.values())
-    print(f"\nhostile manifests, {name}: {total} generated, 0 unhandled errors: "
-          + ", ".join(f"{outcome} {n}" for outcome, n in outcomes.most_common()))
+    print(
+        f"\nhostile manifests, {name}: {total} generated, 0 unhandled errors: "
+        + ", ".join(f"{outcome} {n}" for outcome, n in outcomes.most_common())
+    )
     assert total >= 0.95 * _examples(share), total
 
 
@@ -248,7 +271,9 @@ def test_the_cli_reports_hostile_files_without_a_traceback(tmp_path: Path) -> No
         outputs[" ".join(args)] = result
         assert result.rc == 1, (args, result.both[-2000:])
         assert "Traceback" not in result.both and "internal error" not in result.both, result.both[-3000:]
-    located = [line for line in outputs["validate m"].out.splitlines() if line.startswith("m/f") and ": error: " in line]
+    located = [
+        line for line in outputs["validate m"].out.splitlines() if line.startswith("m/f") and ": error: " in line
+    ]
     files = {line.split(":")[0] for line in located}
     assert len(files) > 250, outputs["validate m"].out[-2000:]
     print(f"\nCLI: 300 hostile files, {len(located)} located errors in {len(files)} files, exit 1, no traceback")
@@ -272,9 +297,11 @@ def _laughs(levels: int = 9) -> str:
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for n in range(1, levels + 1):
         lines.append(f"a{n}: &a{n} [" + ",".join([f"*a{n - 1}"] * 9) + "]")
-    return "apiVersion: tenancy/v1\nkind: Organization\nmetadata: {name: bomb}\nspec:\n" + "\n".join(
-        "  " + line for line in lines
-    ) + "\n"
+    return (
+        "apiVersion: tenancy/v1\nkind: Organization\nmetadata: {name: bomb}\nspec:\n"
+        + "\n".join("  " + line for line in lines)
+        + "\n"
+    )
 
 
 # Expansion and nesting bombs: refused within BOMB_SECONDS of CPU. Merely big inputs (linear in their size, capped by
@@ -284,10 +311,15 @@ BOMBS = {
     "nesting 100,000 deep (flow)": lambda: "spec: " + "[" * 100_000 + "]" * 100_000 + "\n",
     "nesting 1,000 deep (block)": lambda: "".join("  " * i + "-\n" for i in range(1000)),
     "self-referencing alias": lambda: "a: &a [*a]\n",
-    "merge-key fan-out": lambda: "base: &b {" + ",".join(f"k{i}: {i}" for i in range(1000)) + "}\n"
-    + "".join(f"m{i}: {{<<: [*b, *b, *b, *b]}}\n" for i in range(2000)),
-    "9 MiB scalar": lambda: "apiVersion: tenancy/v1\nkind: User\nmetadata: {name: x}\nspec: {displayName: "
-    + "x" * (9 * 2**20) + "}\n",
+    "merge-key fan-out": lambda: (
+        "base: &b {"
+        + ",".join(f"k{i}: {i}" for i in range(1000))
+        + "}\n"
+        + "".join(f"m{i}: {{<<: [*b, *b, *b, *b]}}\n" for i in range(2000))
+    ),
+    "9 MiB scalar": lambda: (
+        "apiVersion: tenancy/v1\nkind: User\nmetadata: {name: x}\nspec: {displayName: " + "x" * (9 * 2**20) + "}\n"
+    ),
     "12 MiB file": lambda: "# " + "y" * (12 * 2**20) + "\n",
 }
 BIG = {
@@ -317,7 +349,9 @@ os.write(2, ("\\nMEASURED " + json.dumps({"rc": os.waitstatus_to_exitcode(status
 def _measured(args: list[str], cwd: Path) -> tuple[int, float, float, str]:
     """(exit code, CPU seconds, peak RSS in MiB, output) of a `tenancy` child, measured with os.wait4."""
     env = cli_env(f"sqlite:///{cwd / 'unused.db'}", PW="Vq8#rLm2!xTz9pKw")
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=env, capture_output=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=env, capture_output=True, timeout=60, check=False
+    )
     err = proc.stderr.decode("utf-8", "replace")
     err, _, measured = err.rpartition("\nMEASURED ")
     figures = json.loads(measured)

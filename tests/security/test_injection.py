@@ -6,8 +6,8 @@ shell and template syntax, overlong and non-ASCII strings) is sent raw (http.cli
 normalisation) as an organization and as a resource name in every route, as a label selector, a cursor,
 a limit, an export filter, an Idempotency-Key and an If-Match, and inside bodies (metadata.name,
 metadata.organization, a label key, changeset fields). Every answer is a 4xx problem document; a label
-*value* holding SQL is a valid selector term, bound as a parameter: it matches nothing (200, no items). Finally the real CLI refuses
-manifests whose names carry the same payloads, sending nothing.
+*value* holding SQL is a valid selector term, bound as a parameter: it matches nothing (200, no items).
+Finally the real CLI refuses manifests whose names carry the same payloads, sending nothing.
 """
 
 from __future__ import annotations
@@ -31,17 +31,49 @@ from tests.support import Server, new_pg_database, start_server
 
 TIME_LIMIT_S = 120.0
 PAYLOADS = [
-    "'; DROP TABLE resources; --", "' OR '1'='1", '" OR 1=1 --', "1; SELECT pg_sleep(5)", "1 UNION SELECT token_hash FROM tokens",
-    "../", "..", "../../etc/passwd", "..%2f", "%2e%2e", "%2e%2e%2f", "%252e%252e%252f", "....//", "..\\..\\",
-    "%00", "a%00b", "\x00", "%ff", "%c0%ae%c0%ae", "$(id)", "`id`", "${jndi:ldap://x}", "{{7*7}}", "*", "%", "_",
-    "acme/../inj", "INJ", "inj ", " inj", "a" * 300, "😀", "\u202einj",
+    "'; DROP TABLE resources; --",
+    "' OR '1'='1",
+    '" OR 1=1 --',
+    "1; SELECT pg_sleep(5)",
+    "1 UNION SELECT token_hash FROM tokens",
+    "../",
+    "..",
+    "../../etc/passwd",
+    "..%2f",
+    "%2e%2e",
+    "%2e%2e%2f",
+    "%252e%252e%252f",
+    "....//",
+    "..\\..\\",
+    "%00",
+    "a%00b",
+    "\x00",
+    "%ff",
+    "%c0%ae%c0%ae",
+    "$(id)",
+    "`id`",
+    "${jndi:ldap://x}",
+    "{{7*7}}",
+    "*",
+    "%",
+    "_",
+    "acme/../inj",
+    "INJ",
+    "inj ",
+    " inj",
+    "a" * 300,
+    "😀",
+    "\u202einj",
 ]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    url = (f"sqlite:///{tmp_path_factory.mktemp('inj') / 'tenancy.db'}" if request.param == "sqlite"
-           else new_pg_database("tenancy_injection"))
+    url = (
+        f"sqlite:///{tmp_path_factory.mktemp('inj') / 'tenancy.db'}"
+        if request.param == "sqlite"
+        else new_pg_database("tenancy_injection")
+    )
     with start_server(url, extra_args=("--auth-failure-limit", "0")) as srv:
         world = [
             document("Organization", "inj", None, displayName="Inj", plan="pro", domains=["inj.example"]),
@@ -55,7 +87,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield srv
 
 
-def _send(server: Server, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+def _send(
+    server: Server, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         payload = None if body is None else json.dumps(body).encode()
@@ -95,16 +129,46 @@ def requests_for(payload: str) -> Iterator[tuple[str, str, str, Any, dict[str, s
     yield "limit", "GET", f"/v1/organizations/inj/users?limit={q}", None, {}
     yield "export filter", "GET", f"/v1/export?organization={q}", None, {}
     if payload.isascii() and payload.isprintable() and payload != "*":  # If-Match: * is valid HTTP
-        yield "idempotency key", "POST", "/v1/organizations/inj/users", {**user, "spec": {**user["spec"], "displayName": 7}}, {"Idempotency-Key": payload}
+        yield (
+            "idempotency key",
+            "POST",
+            "/v1/organizations/inj/users",
+            {**user, "spec": {**user["spec"], "displayName": 7}},
+            {"Idempotency-Key": payload},
+        )
         yield "if-match", "PUT", "/v1/organizations/inj/users/alice", _alice(), {"If-Match": payload}
     yield "body name", "POST", "/v1/organizations/inj/users", {**user, "metadata": {"name": payload}}, {}
-    yield "body organization", "POST", "/v1/organizations/inj/users", {**user, "metadata": {"name": "bob", "organization": payload}}, {}
+    yield (
+        "body organization",
+        "POST",
+        "/v1/organizations/inj/users",
+        {**user, "metadata": {"name": "bob", "organization": payload}},
+        {},
+    )
     if not re.match(LABEL_KEY_PATTERN, payload):  # e.g. "INJ" is a perfectly good label key
-        yield "body label key", "POST", "/v1/organizations/inj/users", {**user, "metadata": {"name": "bob", "labels": {payload: "x"}}}, {}
-    yield ("organization name", "POST", "/v1/organizations",
-           document("Organization", payload, None, displayName="X", domains=[]), {})
+        yield (
+            "body label key",
+            "POST",
+            "/v1/organizations/inj/users",
+            {**user, "metadata": {"name": "bob", "labels": {payload: "x"}}},
+            {},
+        )
+    yield (
+        "organization name",
+        "POST",
+        "/v1/organizations",
+        document("Organization", payload, None, displayName="X", domains=[]),
+        {},
+    )
     for field in ("name", "organization", "kind", "op"):
-        operation = {"op": "create", "kind": "User", "organization": "inj", "name": "bob", "document": user, field: payload}
+        operation = {
+            "op": "create",
+            "kind": "User",
+            "organization": "inj",
+            "name": "bob",
+            "document": user,
+            field: payload,
+        }
         yield f"changeset {field}", "POST", "/v1/changesets", {"operations": [operation]}, {}
 
 
@@ -126,8 +190,11 @@ def test_metacharacters_only_fail_validation(server: Server) -> None:
                 wrong.append(f"{label} with {payload!r}: {status} is not a problem document: {text[:160]}")
     assert not wrong, "\n".join(wrong[:30])
     assert table_snapshot(server.db_url) == before, "the database changed"
-    print(f"\ninjection ({server.db_url.split(':')[0]}): {sum(statuses.values())} requests, {len(PAYLOADS)} payloads: "
-          + ", ".join(f"{s} ×{n}" for s, n in sorted(statuses.items())) + "; database unchanged")
+    print(
+        f"\ninjection ({server.db_url.split(':')[0]}): {sum(statuses.values())} requests, {len(PAYLOADS)} payloads: "
+        + ", ".join(f"{s} ×{n}" for s, n in sorted(statuses.items()))
+        + "; database unchanged"
+    )
 
 
 @pytest.mark.parametrize("value", ["'; DROP TABLE resources; --", "x' OR 1 --", "\\'; SELECT 1; --"])
@@ -144,8 +211,10 @@ def test_the_cli_refuses_such_names_and_sends_nothing(server: Server, tmp_path: 
     before = table_snapshot(server.db_url)
     m = tmp_path / "m"
     m.mkdir()
-    docs = [document("Organization", "inj2", None, displayName="Inj2", plan="pro", domains=["inj2.example"]),
-            document("User", "admin", "inj2", email="admin@inj2.example", displayName="A", role="administrator")]
+    docs = [
+        document("Organization", "inj2", None, displayName="Inj2", plan="pro", domains=["inj2.example"]),
+        document("User", "admin", "inj2", email="admin@inj2.example", displayName="A", role="administrator"),
+    ]
     docs += [document("User", p, "inj2", email=f"u{i}@inj2.example", displayName="U") for i, p in enumerate(PAYLOADS)]
     docs += [document("Team", "t", p, displayName="T") for p in PAYLOADS[:5]]
     (m / "inj.yaml").write_text(yaml.safe_dump_all(docs, allow_unicode=True))

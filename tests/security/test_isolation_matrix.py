@@ -99,34 +99,50 @@ def probes(world: World, scope: str) -> Iterator[tuple[str, Probe]]:
         template = "/v1/organizations" if kind == "Organization" else f"/v1/organizations/{{org}}/{KINDS[kind].plural}"
         mine = _item(world, kind, TARGET if kind == "Organization" else "t1" if kind == "Team" else
                      {"User": "u1", "MailboxQuota": "q1", "Alias": "a1", "CustomerSubscription": "s1"}[kind])
-        item = f"{_collection(kind)}/{mine['metadata']['name']}" if KINDS[kind].scoped else f"/v1/organizations/{TARGET}"
+        item = (
+            f"{_collection(kind)}/{mine['metadata']['name']}" if KINDS[kind].scoped else f"/v1/organizations/{TARGET}"
+        )
         created, doomed = fresh(kind, "new", scope), fresh(kind, "del", scope)
         deleted_status = 200 if KINDS[kind].delete_archives else 204
         # The organization collection is not the target's: every token lists it, filtered to its subtree.
         listed = 200 if kind == "Organization" else 404
         yield f"GET {template}", Probe(f"list {kind}", "GET", f"{collection}?limit=1000", hidden=listed)
-        yield f"GET {template}", Probe(f"list {kind} by label", "GET", f"{collection}?labelSelector=tier%21%3Dx&limit=2",
-                                       hidden=listed)
+        yield (
+            f"GET {template}",
+            Probe(f"list {kind} by label", "GET", f"{collection}?labelSelector=tier%21%3Dx&limit=2", hidden=listed),
+        )
         yield f"POST {template}", Probe(f"create {kind}", "POST", collection, created, allowed=201)
         yield f"GET {template}/{{name}}", Probe(f"read {kind}", "GET", item)
         yield f"PUT {template}/{{name}}", Probe(f"rewrite {kind} as read", "PUT", item, mine)
-        yield f"PUT {template}/{{name}}", Probe(f"update {kind}, stale If-Match", "PUT", item, mine,
-                                              (("If-Match", STALE),), allowed=412)
-        yield f"DELETE {template}/{{name}}", Probe(f"delete {kind}, stale If-Match", "DELETE", item,
-                                                 headers=(("If-Match", STALE),), allowed=412)
-        doomed_path = (f"{collection}/{doomed['metadata']['name']}")
+        yield (
+            f"PUT {template}/{{name}}",
+            Probe(f"update {kind}, stale If-Match", "PUT", item, mine, (("If-Match", STALE),), allowed=412),
+        )
+        yield (
+            f"DELETE {template}/{{name}}",
+            Probe(f"delete {kind}, stale If-Match", "DELETE", item, headers=(("If-Match", STALE),), allowed=412),
+        )
+        doomed_path = f"{collection}/{doomed['metadata']['name']}"
         yield f"DELETE {template}/{{name}}", Probe(f"delete {kind}", "DELETE", doomed_path, allowed=deleted_status)
     user = _item(world, "User", "u1")
     cs_user = fresh("User", "cs", scope)
-    changes = {"operations": [
-        {"op": "update", "kind": "User", "organization": TARGET, "name": "u1", "document": user},
-        {"op": "create", "kind": "User", "organization": TARGET, "name": cs_user["metadata"]["name"],
-         "document": cs_user},
-    ]}
+    changes = {
+        "operations": [
+            {"op": "update", "kind": "User", "organization": TARGET, "name": "u1", "document": user},
+            {
+                "op": "create",
+                "kind": "User",
+                "organization": TARGET,
+                "name": cs_user["metadata"]["name"],
+                "document": cs_user,
+            },
+        ]
+    }
     yield "POST /v1/changesets", Probe("changeset", "POST", "/v1/changesets", changes)
     yield "GET /v1/export", Probe("export the target", "GET", f"/v1/export?organization={TARGET}")
-    yield "POST /v1/organizations/{org}/deposits", Probe(
-        "deposit", "POST", f"/v1/organizations/{TARGET}/deposits", {"amount": "1.00"}
+    yield (
+        "POST /v1/organizations/{org}/deposits",
+        Probe("deposit", "POST", f"/v1/organizations/{TARGET}/deposits", {"amount": "1.00"}),
     )
     yield "GET /v1/prices", Probe("prices", "GET", "/v1/prices", hidden=200)
     yield "GET /healthz", Probe("health", "GET", "/healthz", hidden=200, unauthenticated=200)
@@ -138,8 +154,15 @@ def _undocumented(spec: dict[str, Any]) -> Iterator[Probe]:
         path = template.replace("{org}", TARGET).replace("{name}", "u1" if "{org}" in template else TARGET)
         for method in METHODS:
             if method.lower() not in operations:
-                yield Probe(f"{method} {template}", method, path, {} if method in ("POST", "PUT", "PATCH") else None,
-                            allowed=405, hidden=405, unauthenticated=405)
+                yield Probe(
+                    f"{method} {template}",
+                    method,
+                    path,
+                    {} if method in ("POST", "PUT", "PATCH") else None,
+                    allowed=405,
+                    hidden=405,
+                    unauthenticated=405,
+                )
 
 
 def _visible(scope: str, parents: dict[str, str | None]) -> set[str]:
@@ -163,13 +186,15 @@ def test_every_route_method_and_token(server: Server, world: World) -> None:
         covered |= {route for route, _ in cases}
         for probe in [p for _, p in cases] + list(_undocumented(spec)):
             headers = {**headers_for(world, scope), **dict(probe.headers)}
-            response = session.request(probe.method, server.url + probe.path, json=probe.body, headers=headers,
-                                        timeout=30)
+            response = session.request(
+                probe.method, server.url + probe.path, json=probe.body, headers=headers, timeout=30
+            )
             outcomes[(scope, response.status_code)] += 1
             where = f"{scope}: {probe.label} ({probe.method} {probe.path})"
             if response.status_code != probe.expected(scope):
-                failures.append(f"{where}: {response.status_code}, expected {probe.expected(scope)}: "
-                                f"{response.text[:200]}")
+                failures.append(
+                    f"{where}: {response.status_code}, expected {probe.expected(scope)}: {response.text[:200]}"
+                )
             text = response.text + json.dumps(dict(response.headers))
             leaked = [s for s in foreign if s in text]
             if leaked:
@@ -179,9 +204,13 @@ def test_every_route_method_and_token(server: Server, world: World) -> None:
     assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures[:40])
     assert covered == documented - {"GET /openapi.json"}, f"routes the matrix misses: {documented - covered}"
     total = sum(outcomes.values())
-    print(f"\nisolation matrix: {total} requests, {len(spec['paths'])} paths × {len(METHODS)} methods × "
-          f"{len(SCOPES)} tokens; " + ", ".join(f"{s} {n}" for s, n in sorted(Counter(
-              code for (_, code), n in outcomes.items() for _ in range(n)).items())))
+    print(
+        f"\nisolation matrix: {total} requests, {len(spec['paths'])} paths × {len(METHODS)} methods × "
+        f"{len(SCOPES)} tokens; "
+        + ", ".join(
+            f"{s} {n}" for s, n in sorted(Counter(code for (_, code), n in outcomes.items() for _ in range(n)).items())
+        )
+    )
 
 
 def test_hidden_and_unauthenticated_tokens_changed_nothing(server: Server, world: World) -> None:
@@ -209,11 +238,13 @@ def test_hidden_and_unauthenticated_tokens_changed_nothing(server: Server, world
 def test_lists_and_exports_hold_exactly_the_token_subtree(server: Server, world: World, scope: str) -> None:
     headers = headers_for(world, scope)
     exported = requests.get(server.url + "/v1/export", headers=headers, timeout=30).json()["items"]
-    parents = {d["metadata"]["name"]: d["spec"].get("parent") for d in world.service.export(Scope.root())
-               if d["kind"] == "Organization"}
+    parents = {
+        d["metadata"]["name"]: d["spec"].get("parent")
+        for d in world.service.export(Scope.root())
+        if d["kind"] == "Organization"
+    }
     visible = subtree(SCOPE_ORG[scope], parents)
-    owners = {d["metadata"]["name"] if d["kind"] == "Organization" else d["metadata"]["organization"]
-              for d in exported}
+    owners = {d["metadata"]["name"] if d["kind"] == "Organization" else d["metadata"]["organization"] for d in exported}
     assert owners == visible
     listed = requests.get(server.url + "/v1/organizations?limit=1000", headers=headers, timeout=30).json()["items"]
     assert {d["metadata"]["name"] for d in listed} == visible
@@ -246,8 +277,12 @@ def scim_routes() -> set[str]:
     from tenancy_backend.api import build_app
 
     [mount] = [r for r in build_app(None).routes if isinstance(r, Mount) and r.path == "/scim/v2"]
-    return {f"{m} /scim/v2{r.path}" for r in mount.app.routes if getattr(r, "include_in_schema", False)
-            for m in r.methods - {"HEAD"}}
+    return {
+        f"{m} /scim/v2{r.path}"
+        for r in mount.app.routes
+        if getattr(r, "include_in_schema", False)
+        for m in r.methods - {"HEAD"}
+    }
 
 
 @pytest.fixture(scope="module")
@@ -257,11 +292,23 @@ def scim_doomed(world: World) -> dict[tuple[str, str], str]:
     out = {}
     for scope in SCOPES:
         name = f"scim-del-{scope}"
-        user = world.service.create(root, "User", TARGET, {"apiVersion": "tenancy/v1", "kind": "User",
-                                    "metadata": {"name": name}, "spec": {"email": f"{name}@{TARGET}.example",
-                                                                         "displayName": name}})
-        team = world.service.create(root, "Team", TARGET, {"apiVersion": "tenancy/v1", "kind": "Team",
-                                    "metadata": {"name": name}, "spec": {"displayName": name}})
+        user = world.service.create(
+            root,
+            "User",
+            TARGET,
+            {
+                "apiVersion": "tenancy/v1",
+                "kind": "User",
+                "metadata": {"name": name},
+                "spec": {"email": f"{name}@{TARGET}.example", "displayName": name},
+            },
+        )
+        team = world.service.create(
+            root,
+            "Team",
+            TARGET,
+            {"apiVersion": "tenancy/v1", "kind": "Team", "metadata": {"name": name}, "spec": {"displayName": name}},
+        )
         out[("User", scope)], out[("Team", scope)] = user["metadata"]["uid"], team["metadata"]["uid"]
     return out
 
@@ -271,12 +318,20 @@ def scim_probes(world: World, scope: str, doomed: dict[tuple[str, str], str]) ->
     user, team = _item(world, "User", "u1"), _item(world, "Team", "t1")
     uid, gid = user["metadata"]["uid"], team["metadata"]["uid"]
     stale = (("If-Match", STALE),)
-    same_name = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "displayName",
-                                                          "value": user["spec"]["displayName"]}]}
-    same_team = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "displayName",
-                                                          "value": team["spec"]["displayName"]}]}
-    as_read = {"schemas": [SCIM_USER], "userName": user["spec"]["username"], "displayName": user["spec"]["displayName"],
-               "emails": [{"value": user["spec"]["email"], "primary": True}]}
+    same_name = {
+        "schemas": [SCIM_PATCH],
+        "Operations": [{"op": "replace", "path": "displayName", "value": user["spec"]["displayName"]}],
+    }
+    same_team = {
+        "schemas": [SCIM_PATCH],
+        "Operations": [{"op": "replace", "path": "displayName", "value": team["spec"]["displayName"]}],
+    }
+    as_read = {
+        "schemas": [SCIM_USER],
+        "userName": user["spec"]["username"],
+        "displayName": user["spec"]["displayName"],
+        "emails": [{"value": user["spec"]["email"], "primary": True}],
+    }
     group_as_read = {"schemas": [SCIM_GROUP], "displayName": team["spec"]["displayName"], "members": [{"value": uid}]}
     new_user = {"schemas": [SCIM_USER], "userName": f"scim-new-{scope}@{TARGET}.example"}
     new_group = {"schemas": [SCIM_GROUP], "displayName": f"scim-new {scope}", "members": [{"value": uid}]}
@@ -289,23 +344,38 @@ def scim_probes(world: World, scope: str, doomed: dict[tuple[str, str], str]) ->
     ):
         collection, one = f"/scim/v2/{{org}}/{endpoint}", f"/scim/v2/{{org}}/{endpoint}/{{item}}"
         yield f"GET {collection}", Probe(f"SCIM list {endpoint}", "GET", f"{base}/{endpoint}?count=1000")
-        yield f"GET {collection}", Probe(f"SCIM filter {endpoint}", "GET",
-                                         f'{base}/{endpoint}?filter=displayName co "e"&attributes=displayName')
-        yield f"POST {collection}", Probe(f"SCIM create {endpoint}", "POST", f"{base}/{endpoint}", created,
-                                          allowed=201)
-        yield f"POST {collection}/.search", Probe(f"SCIM search {endpoint}", "POST", f"{base}/{endpoint}/.search",
-                                                  SCIM_SEARCH)
+        yield (
+            f"GET {collection}",
+            Probe(
+                f"SCIM filter {endpoint}", "GET", f'{base}/{endpoint}?filter=displayName co "e"&attributes=displayName'
+            ),
+        )
+        yield f"POST {collection}", Probe(f"SCIM create {endpoint}", "POST", f"{base}/{endpoint}", created, allowed=201)
+        yield (
+            f"POST {collection}/.search",
+            Probe(f"SCIM search {endpoint}", "POST", f"{base}/{endpoint}/.search", SCIM_SEARCH),
+        )
         yield f"GET {one}", Probe(f"SCIM read {endpoint}", "GET", f"{base}/{endpoint}/{item}")
         yield f"PUT {one}", Probe(f"SCIM replace {endpoint} as read", "PUT", f"{base}/{endpoint}/{item}", as_is)
-        yield f"PUT {one}", Probe(f"SCIM replace {endpoint}, stale", "PUT", f"{base}/{endpoint}/{item}", as_is, stale,
-                                  allowed=412)
+        yield (
+            f"PUT {one}",
+            Probe(f"SCIM replace {endpoint}, stale", "PUT", f"{base}/{endpoint}/{item}", as_is, stale, allowed=412),
+        )
         yield f"PATCH {one}", Probe(f"SCIM patch {endpoint}", "PATCH", f"{base}/{endpoint}/{item}", same)
-        yield f"PATCH {one}", Probe(f"SCIM patch {endpoint}, stale", "PATCH", f"{base}/{endpoint}/{item}", same,
-                                    stale, allowed=412)
-        yield f"DELETE {one}", Probe(f"SCIM delete {endpoint}, stale", "DELETE", f"{base}/{endpoint}/{item}",
-                                     headers=stale, allowed=412)
-        yield f"DELETE {one}", Probe(f"SCIM delete {endpoint}", "DELETE",
-                                     f"{base}/{endpoint}/{doomed[(doomed_kind, scope)]}", allowed=204)
+        yield (
+            f"PATCH {one}",
+            Probe(f"SCIM patch {endpoint}, stale", "PATCH", f"{base}/{endpoint}/{item}", same, stale, allowed=412),
+        )
+        yield (
+            f"DELETE {one}",
+            Probe(f"SCIM delete {endpoint}, stale", "DELETE", f"{base}/{endpoint}/{item}", headers=stale, allowed=412),
+        )
+        yield (
+            f"DELETE {one}",
+            Probe(
+                f"SCIM delete {endpoint}", "DELETE", f"{base}/{endpoint}/{doomed[(doomed_kind, scope)]}", allowed=204
+            ),
+        )
     yield "POST /scim/v2/{org}/.search", Probe("SCIM search", "POST", f"{base}/.search", SCIM_SEARCH)
     yield "", Probe("SCIM unknown path", "GET", f"{base}/Nothing/here", allowed=404)
 
@@ -319,12 +389,20 @@ def scim_refusals() -> Iterator[Probe]:
         path = f"/scim/v2{template}".replace("{org}", TARGET).replace("{item}", "x")
         for method in SCIM_METHODS:
             if method not in allowed:
-                yield Probe(f"SCIM {method} {template}", method, path, {} if method != "GET" else None,
-                            allowed=405, hidden=405, unauthenticated=405)
+                yield Probe(
+                    f"SCIM {method} {template}",
+                    method,
+                    path,
+                    {} if method != "GET" else None,
+                    allowed=405,
+                    hidden=405,
+                    unauthenticated=405,
+                )
 
 
-def test_every_scim_route_method_and_token(server: Server, world: World,
-                                           scim_doomed: dict[tuple[str, str], str]) -> None:
+def test_every_scim_route_method_and_token(
+    server: Server, world: World, scim_doomed: dict[tuple[str, str], str]
+) -> None:
     covered: set[str] = set()
     failures: list[str] = []
     base_orgs = set(PARENTS)
@@ -335,14 +413,17 @@ def test_every_scim_route_method_and_token(server: Server, world: World,
         covered |= {route for route, _ in cases if route}
         for probe in [p for _, p in cases] + list(scim_refusals()):
             headers = {**headers_for(world, scope), "Content-Type": "application/scim+json", **dict(probe.headers)}
-            response = session.request(probe.method, server.url + probe.path, json=probe.body, headers=headers,
-                                       timeout=30)
+            response = session.request(
+                probe.method, server.url + probe.path, json=probe.body, headers=headers, timeout=30
+            )
             where = f"{scope}: {probe.label} ({probe.method} {probe.path})"
             if response.status_code != probe.expected(scope):
-                failures.append(f"{where}: {response.status_code}, expected {probe.expected(scope)}: "
-                                f"{response.text[:200]}")
+                failures.append(
+                    f"{where}: {response.status_code}, expected {probe.expected(scope)}: {response.text[:200]}"
+                )
             if response.status_code >= 400 and not response.headers.get("content-type", "").startswith(
-                    "application/scim+json"):
+                "application/scim+json"
+            ):
                 failures.append(f"{where}: a refusal that is not a SCIM Error ({response.headers.get('content-type')})")
             leaked = [s for s in foreign if s in response.text + json.dumps(dict(response.headers))]
             if leaked:
