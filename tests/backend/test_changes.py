@@ -16,7 +16,7 @@ from tenancy_backend.errors import ServiceError
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
-from .docs import STRONG_PASSWORD, op, org, quota, subscription, team, user
+from tests.builders import STRONG_PASSWORD, op, org, quota, subscription, team, user
 from .helpers import refused
 
 ROOT = Scope.root(legal_representative=True)

@@ -16,7 +16,7 @@ from tenancy_backend.db import refs, resources
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 
-from .docs import op, org, team, user
+from tests.builders import op, org, team, user
 from .helpers import refused
 
 ROOT = Scope.root()

@@ -18,7 +18,7 @@ from provider.client import HttpClient
 from provider.live import LiveDelta, LiveState, read_live
 from tenancy_backend.db import create_db_engine
 from tenancy_kinds import ResourceKey
-from tests.backend.docs import org, user
+from tests.builders import org, user
 from tests.support import Server, create_token, start_server
 
 
