@@ -11,24 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Backend, write
-from tests.support import start_server
+from tests.e2e.conftest import Backend, running_backend, write
 
 from .data import BLUEPRINT, tenant
 
 
 @pytest.fixture(scope="module", params=["embedded", "http"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    where = tmp_path_factory.mktemp(f"tenants-{request.param}")
-    db = f"sqlite:///{where / 'tenancy.db'}"
-    if request.param == "embedded":
-        yield Backend("embedded", {"TENANCY_BACKEND": db, "TENANCY_NO_CACHE": "1"}, where)
-        return
-    server = start_server(db)
-    try:
-        yield Backend("http", {"TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token}, where)
-    finally:
-        server.stop()
+    env = {"TENANCY_NO_CACHE": "1"} if request.param == "embedded" else {}
+    with running_backend(request.param, tmp_path_factory.mktemp(f"tenants-{request.param}"), **env) as running:
+        yield running
 
 
 def plan_json(backend: Backend, *args: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,19 +52,27 @@ class Backend:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-@pytest.fixture(params=["embedded", "http"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    db = f"sqlite:///{tmp_path / 'tenancy.db'}"
-    if request.param == "embedded":
-        yield Backend("embedded", {"TENANCY_BACKEND": db}, tmp_path)
+@contextmanager
+def running_backend(how: str, where: Path, **env: str) -> Iterator[Backend]:
+    """A SQLite file in `where`, used `embedded` by the CLI or through `tenancy serve` on loopback (`http`);
+    `env` is added to the CLI's environment."""
+    db = f"sqlite:///{where / 'tenancy.db'}"
+    if how == "embedded":
+        yield Backend("embedded", {"TENANCY_BACKEND": db, **env}, where)
         return
     from tests.support import start_server
 
     server = start_server(db)
     try:
-        yield Backend("http", {"TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token}, tmp_path)
+        yield Backend("http", {"TENANCY_BACKEND": server.url, "TENANCY_TOKEN": server.token, **env}, where)
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["embedded", "http"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with running_backend(request.param, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

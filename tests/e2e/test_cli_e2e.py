@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from tenancy_kinds import ResourceKey as K
+from tests.builders import org, user
 
 from .conftest import REPO, Backend, write
 from .manifests import ACME, ENV, PASSWORD, users
@@ -165,27 +166,8 @@ def test_a_failure_reports_every_outcome_and_a_rerun_converges(backend: Backend,
     client = backend.client()
     # A user of another organization already has ada's password. Only the backend can know that (passwords
     # are never shown), so the plan cannot foresee the refusal: apply meets it half-way.
-    client.create(
-        {
-            "apiVersion": "tenancy/v1",
-            "kind": "Organization",
-            "metadata": {"name": "squatter"},
-            "spec": {"displayName": "Squatter", "plan": "entry", "domains": ["squatter.example"]},
-        }
-    )
-    client.create(
-        {
-            "apiVersion": "tenancy/v1",
-            "kind": "User",
-            "metadata": {"name": "sam", "organization": "squatter"},
-            "spec": {
-                "email": "sam@squatter.example",
-                "displayName": "Sam",
-                "role": "administrator",
-                "password": PASSWORD,
-            },
-        }
-    )
+    client.create(org("squatter"))
+    client.create(user("squatter", "sam", role="administrator", password=PASSWORD))
     manifests = acme(tmp_path)
     failed = backend.tenancy("apply", str(manifests), "--yes", env=ENV)
     assert failed.rc == 1

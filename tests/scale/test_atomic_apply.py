@@ -9,6 +9,7 @@ from pathlib import Path
 
 from provider.connect import connect
 from tenancy_kinds import ResourceKey
+from tests.builders import org, user
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,27 +53,8 @@ def test_atomic_apply_that_fails_half_way_changes_nothing(tmp_path: Path) -> Non
     # shows passwords), so the plan is valid and the changeset fails at its fourth operation.
     client = connect(db)
     try:
-        client.create(
-            {
-                "apiVersion": "tenancy/v1",
-                "kind": "Organization",
-                "metadata": {"name": "other"},
-                "spec": {"displayName": "Other", "plan": "pro", "domains": ["other.example"]},
-            }
-        )
-        client.create(
-            {
-                "apiVersion": "tenancy/v1",
-                "kind": "User",
-                "metadata": {"name": "guest", "organization": "other"},
-                "spec": {
-                    "email": "guest@other.example",
-                    "displayName": "Guest",
-                    "role": "administrator",
-                    "password": PASSWORD,
-                },
-            }
-        )
+        client.create(org("other", plan="pro"))
+        client.create(user("other", "guest", role="administrator", password=PASSWORD))
     finally:
         client.close()
     before = _state(db)
