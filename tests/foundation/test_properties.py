@@ -64,6 +64,16 @@ JSON = st.recursive(
     max_leaves=8,
 )
 
+# Password sources: resolvable, weak, unset, outside the manifests' directory, missing.
+SOURCES = [
+    {"fromEnv": "ADA_PW"},
+    {"fromEnv": "WEAK_PW"},
+    {"fromEnv": "UNSET_PW"},
+    {"fromFile": "secret.txt"},
+    {"fromFile": "../secret.txt"},
+    {"fromFile": "/etc/hostname"},
+    {"fromFile": "missing.txt"},
+]
 # Values that keep a document well-formed but may break a cross-resource rule (a reference, a domain, a
 # quota, a password source), so that the rules, not only the loader, meet the mutations.
 PLAUSIBLE_VALUES: list[Any] = [
@@ -99,24 +109,9 @@ PLAUSIBLE_VALUES: list[Any] = [
     None,
     ["ada", "zed"],
     ["acme.example", "acme.example"],
-    {"fromEnv": "ADA_PW"},
-    {"fromEnv": "WEAK_PW"},
-    {"fromEnv": "UNSET_PW"},
-    {"fromFile": "secret.txt"},
-    {"fromFile": "../secret.txt"},
-    {"fromFile": "/etc/hostname"},
-    {"fromFile": "missing.txt"},
+    *SOURCES,
 ]
 PLAUSIBLE = st.sampled_from(PLAUSIBLE_VALUES)
-SOURCES = [
-    {"fromEnv": "ADA_PW"},
-    {"fromEnv": "WEAK_PW"},
-    {"fromEnv": "UNSET_PW"},
-    {"fromFile": "secret.txt"},
-    {"fromFile": "../secret.txt"},
-    {"fromFile": "/etc/hostname"},
-    {"fromFile": "missing.txt"},
-]
 FIELD_VALUES: dict[Any, list[Any]] = {
     "organization": ["acme", "globex", "zed"],
     "parent": ["acme", "globex", "zed", None],
