@@ -13,6 +13,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from provider import manifests, policy, rules
+from provider import manifests, memo, policy, rules
 from provider.client import Client
 from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
@@ -45,6 +46,7 @@ class Prepared:
     live: list[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
     secrets: SecretValues = field(default_factory=dict, repr=False)  # resolved once, while validating
     policy_report: policy.PolicyReport | None = None  # None: no policy given
+    planned: memo.Planned | None = None  # what the plan was computed from, to remember it (provider.memo)
 
     @functools.cached_property
     def digest(self) -> str:
@@ -116,8 +118,17 @@ def prepare(
     allow_outside: bool = False,
     policy_paths: Sequence[str] = (),
     selection: Selection | None = None,
+    recall: bool = True,
 ) -> Prepared:
-    """Load, check, read the backend, plan (restricted to `selection`, if any), judge the policies."""
+    """Load, check, read the backend, plan (restricted to `selection`, if any), judge the policies; or, with
+    `recall`, answer from the plan memo when nothing the last plan was computed from changed."""
+    paths_seen = [str(Path(p).resolve()) for p in paths]
+    print_ = None if destroy or not recall else _fingerprint(client, paths_seen, stack_option, selection, allow_outside)
+    prices_document = client.prices()
+    if print_ is not None:
+        remembered = memo.recall(print_, client, prices_document, os.environ)
+        if remembered is not None:
+            return _recalled(remembered, selection, policy_paths, paths_seen, backend)
     reading = _Background(live_state, client)  # the backend answers while the manifests load
     manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
     policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
@@ -126,17 +137,58 @@ def prepare(
         raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
     state: LiveState = reading.result()
     live = state.documents
-    prices = Prices.from_api(client.prices())
+    prices = Prices.from_api(prices_document)
     warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
     documents = [m.document for m in manifest_set.manifests]
     result = plan(
         documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings, selection=selection
     )
     result = dataclasses.replace(result, live_revision=state.revision)
-    paths_seen = [str(Path(p).resolve()) for p in paths]
+    planned = None
+    if print_ is not None:
+        planned = memo.Planned(
+            print_, stack, tuple(str(p) for p in manifest_set.policies), tuple(warnings), verdict.inputs,
+            memo.prices_digest(prices_document), prices, state.database, state.revision,
+        )
+        memo.remember(planned, result, os.environ)
     # Last, on the finished (targeted) plan: `input` is exactly what `plan --json` prints.
     report = policy.evaluate(policies, as_json(result)) if policies else None
-    return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets, report)
+    return Prepared(result, manifest_set, paths_seen, backend, live, verdict.secrets, report, planned)
+
+
+def _fingerprint(
+    client: Client, paths: list[str], stack_option: str | None, selection: Selection | None, allow_outside: bool
+) -> memo.Fingerprint | None:
+    """The manifests' key for the plan memo, from their stats; None without a memo (no cache, a client
+    that cannot say what changed, a file changed within the last second)."""
+    identity = getattr(client, "cache_identity", None)
+    if not isinstance(identity, str):
+        return None
+    header = memo.Header(identity, tuple(paths), stack_option, selection, allow_outside)
+    return memo.fingerprint(header, time.time_ns())
+
+
+def _recalled(
+    remembered: memo.Remembered,
+    selection: Selection | None,
+    policy_paths: Sequence[str],
+    paths: list[str],
+    backend: str,
+) -> Prepared:
+    """The remembered no-op plan, its policies judged again (they are not part of the memo)."""
+    result = memo.recalled_plan(remembered, selection)
+    manifest_set = manifests.ManifestSet([], remembered.stack, policies=[Path(p) for p in remembered.policies])
+    policies = load_policies(policy_paths, manifest_set)
+    report = policy.evaluate(policies, as_json(result)) if policies else None
+    return Prepared(result, manifest_set, paths, backend, policy_report=report)
+
+
+def remember_applied(prepared: Prepared, client: Client) -> None:
+    """After an apply that applied every change of a whole plan: remember the no-op plan that follows
+    (provider.memo.after_apply), so that the next plan of the same manifests answers at once."""
+    if prepared.planned is None or prepared.plan.selection is not None:
+        return
+    memo.after_apply(prepared.planned, prepared.plan, client, os.environ)
 
 
 def load_policies(options: Sequence[str], manifest_set: manifests.ManifestSet) -> policy.PolicySet | None:
@@ -207,7 +259,7 @@ def prepare_saved(
     selection = Selection.from_json(saved.get("selection"))
     try:
         prepared = prepare(saved["paths"], client, backend, stack_option=saved["stack"], allow_outside=allow_outside,
-                           policy_paths=policy_paths, selection=selection or None)
+                           policy_paths=policy_paths, selection=selection or None, recall=False)
     except ManifestError as e:
         raise StalePlanError(["the manifests no longer validate:\n" + str(e)]) from e
     moved = []
@@ -256,6 +308,7 @@ __all__ = [
     "load_saved",
     "prepare",
     "prepare_saved",
+    "remember_applied",
     "secrets_to_send",
     "require_policies_pass",
     "resolve_stack",

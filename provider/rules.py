@@ -30,7 +30,7 @@ from tenancy_kinds import (
     to_snake,
 )
 from provider.manifests import Manifest, ManifestSet
-from provider.secrets import SecretValues, describe, resolve
+from provider.secrets import SecretInput, SecretValues, describe, input_of, resolve
 from tenancy_kinds.passwords import weakness
 
 WARNING = Severity.WARNING
@@ -66,6 +66,7 @@ class Context:
     organizations: dict[str, Manifest] = field(default_factory=dict)
     by_org: dict[str, list[Manifest]] = field(default_factory=lambda: defaultdict(list))
     resolved: SecretValues = field(default_factory=dict)  # the secrets resolved while judging them
+    inputs: list[SecretInput] = field(default_factory=list)  # what their sources read (named, no value)
     _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
     _mailboxes: dict[str, dict[str, int]] = field(default_factory=dict)
     _domains: dict[str, list[str]] = field(default_factory=dict)
@@ -118,6 +119,7 @@ class Verdict:
 
     findings: list[Finding]
     secrets: SecretValues
+    inputs: tuple[SecretInput, ...] = ()  # what the secrets' sources read: the plan memo's key
 
 
 def judge(
@@ -135,7 +137,7 @@ def judge(
             findings.update(rule(m, ctx))
     for set_check in SET_RULES:
         findings.update(set_check(ctx))
-    return Verdict(sorted(findings), ctx.resolved)
+    return Verdict(sorted(findings), ctx.resolved, tuple(ctx.inputs))
 
 
 def check(
@@ -407,6 +409,9 @@ def passwords(ctx: Context) -> Iterator[Finding]:
             if not isinstance(source, dict):
                 continue
             path = ("spec", name)
+            read = input_of(m, source)
+            if read is not None:
+                ctx.inputs.append(read)
             try:
                 secret = resolve(m, source, ctx.env, ctx.allow_outside, field=path)
             except SecretError as e:

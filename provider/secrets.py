@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -103,13 +104,53 @@ def _from_file(manifest: SecretOwner, raw: str, allow_outside: bool, fail: _Fail
             f"password file {raw} is an absolute path; use a path relative to the manifest, "
             f"inside the manifest directory {root}"
         )
-    target = path if path.is_absolute() else Path(manifest.origin.file).parent / path
+    target = _target(manifest, raw)
     if not allow_outside and not _inside(target, root):
         raise fail(
             f"password file {raw} points outside the manifest directory {root} (through ../ or a symbolic link); "
             "keep password files inside the directory you validate or apply"
         )
     return _read_secret_file(target, raw, fail)
+
+
+def _target(manifest: SecretOwner, raw: str) -> Path:
+    """The file a `fromFile` source names: relative to its manifest's directory."""
+    path = Path(raw)
+    return path if path.is_absolute() else Path(manifest.origin.file).parent / path
+
+
+# --- what a source reads, for the plan memo (provider.memo) -----------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class SecretInput:
+    """What a source reads, named (never its value): ("env", VARIABLE) or ("file", path)."""
+
+    kind: str
+    name: str
+
+
+def input_of(manifest: SecretOwner, source: Mapping[str, Any]) -> SecretInput | None:
+    if "fromEnv" in source:
+        return SecretInput("env", str(source["fromEnv"]))
+    if "fromFile" in source:
+        return SecretInput("file", str(_target(manifest, str(source["fromFile"])).absolute()))
+    return None
+
+
+def read_input(source: SecretInput, env: Mapping[str, str]) -> bytes | None:
+    """What the source holds now, as `resolve` would read it (a file with its real path: whether it lies
+    inside the manifest directory depends on it); None when it holds nothing readable."""
+    if source.kind == "env":
+        value = env.get(source.name)
+        return None if value is None else value.encode("utf-8", "surrogateescape")
+    try:
+        target = Path(source.name)
+        with open(target, "rb") as held:
+            data = held.read(MAX_SECRET_FILE_BYTES + 1)
+        return str(target.resolve()).encode("utf-8", "surrogateescape") + b"\0" + data
+    except (OSError, RuntimeError):
+        return None
 
 
 def _inside(target: Path, root: Path) -> bool:
@@ -152,4 +193,13 @@ def _dotted(path: tuple[str | int, ...]) -> str:
     return out
 
 
-__all__ = ["MAX_SECRET_FILE_BYTES", "SecretOwner", "SecretValues", "describe", "resolve"]
+__all__ = [
+    "MAX_SECRET_FILE_BYTES",
+    "SecretInput",
+    "SecretOwner",
+    "SecretValues",
+    "describe",
+    "input_of",
+    "read_input",
+    "resolve",
+]

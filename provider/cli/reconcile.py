@@ -157,7 +157,7 @@ def plan_command(
     with _client(backend) as (client, description):
         prepared = engine.prepare(
             _require_paths(paths), client, description, stack_option=stack, allow_outside=allow_secret_outside,
-            policy_paths=policies, selection=selection,
+            policy_paths=policies, selection=selection, recall=not out,  # a saved plan needs the manifests read
         )
     _print_plan(prepared.plan, "json" if as_json else fmt or "text")
     _print_policies(prepared)
@@ -340,7 +340,10 @@ def apply_command(
         _guard_deletions(plan, max_deletions)
         _confirm(plan, yes, "apply")
         how = Execution(parallelism, batch_size, atomic, allow_secret_outside)
-        return _report(_run_apply(prepared, client, how))
+        report = _run_apply(prepared, client, how)
+        if report.ok:
+            engine.remember_applied(prepared, client)
+        return _report(report)
 
 
 @click.command("destroy")

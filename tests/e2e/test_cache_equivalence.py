@@ -1,11 +1,12 @@
 """The caches never change a plan: random interleavings of manifest edits, writes and deletions behind the
-stack's back (the API), deposits and applies give the same plan with the manifest cache, its stat index
-and the export cache as without any cache, on SQLite and on PostgreSQL."""
+stack's back (the API), deposits and applies give the same plan with the manifest cache, its stat index,
+the export cache and the plan memo as without any cache, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from provider import engine
 from provider.apply import apply
+from provider.manifests.cache import RACY_NS
 from provider.embedded import EmbeddedClient
 from provider.errors import TenancyError
 from provider.render import as_json
@@ -68,16 +70,24 @@ def _write(directory: Path, docs: list[dict[str, Any]]) -> None:
         file.write_text(text)
         stat = file.stat()  # as if written a while ago: the stat index trusts it (nothing is racy)
         os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**10))
+    # The plan memo trusts a file's stat only once its ctime (which no one can set) is a second old.
+    time.sleep(RACY_NS / 1e9 + 0.05)
 
 
 def _plan(directory: Path, client: EmbeddedClient, cache: Path | None) -> Any:
     """The plan's JSON (or the error's words), with the caches in `cache` or with no cache at all."""
+    return _prepared(directory, client, cache)[0]
+
+
+def _prepared(directory: Path, client: EmbeddedClient, cache: Path | None) -> tuple[Any, bool]:
+    """The plan's JSON (or the error's words), and whether the plan memo answered it."""
     settings_ = {"TENANCY_CACHE_DIR": str(cache), "TENANCY_NO_CACHE": None} if cache else {"TENANCY_NO_CACHE": "1"}
     with _environment(**settings_):
         try:
-            return as_json(engine.prepare([str(directory)], client, "embedded", stack_option=None).plan)
+            prepared = engine.prepare([str(directory)], client, "embedded", stack_option=None)
         except TenancyError as e:
-            return f"{type(e).__name__}: {e}"
+            return f"{type(e).__name__}: {e}", False
+        return as_json(prepared.plan), prepared.planned is None and not prepared.manifest_set.manifests
 
 
 def _step(action: str, value: Any, docs: list[dict[str, Any]], directory: Path, client: EmbeddedClient,
@@ -110,7 +120,8 @@ def _step(action: str, value: Any, docs: list[dict[str, Any]], directory: Path, 
         elif action == "apply":
             with _environment(TENANCY_CACHE_DIR=str(cache), TENANCY_NO_CACHE=None):
                 prepared = engine.prepare([str(directory)], client, "embedded", stack_option=None)
-                apply(prepared.plan, client, parallelism=4)
+                if apply(prepared.plan, client, parallelism=4).ok:
+                    engine.remember_applied(prepared, client)  # as `tenancy apply` does: the plan memo
     except TenancyError:
         pass  # a write the backend refuses (a rule, a reference) changes nothing: still a step
     if action in ("manifests", "relabel", "recase", "touch"):
@@ -130,7 +141,10 @@ def _run(db_url: str, first: list[dict[str, Any]], steps: list[tuple[str, Any]])
                 docs = _step(action, value, docs, directory, client, cache)
                 cached = _plan(directory, client, cache)
                 assert cached == _plan(directory, client, None), (action, value)
-                assert _plan(directory, client, cache) == cached  # and again, from warm caches
+                again, recalled = _prepared(directory, client, cache)  # and again, from warm caches
+                assert again == cached
+                if isinstance(cached, dict) and not cached["has_changes"] and not cached["costs"]:
+                    assert recalled, "nothing changed since a plan without changes: the memo answers"
         finally:
             client.close()
 

@@ -1,0 +1,327 @@
+"""The plan memo: a plan with no change, remembered with everything it was computed from, so that planning
+the same manifests against the same backend again answers from it without reading or judging the fleet.
+
+A plan is a function of the manifest files, tenancy.yaml, the code that plans, the options (backend and
+token scope, paths, stack, selection, `--allow-secret-outside`), the secrets' sources, the backend's prices
+and its state at one revision. The memo is one file per view (`Header`) in the cache directory; it is
+trusted only when every one of those is recognised unchanged:
+
+- every manifest and config file by its stat (size, mtime, ctime, inode, device) as git's index does,
+  and only when the file was last changed more than a second before the memo's plan began (a "racy" file
+  is not remembered: a change within the same clock tick could keep its stat);
+- the code by a SHA-256 of every module of `provider` and `tenancy_kinds` and pydantic's version;
+- the secrets by an scrypt digest of what their sources hold now (salted per memo: the memo holds no
+  secret, and no fast hash of one);
+- the prices by their SHA-256; the live state by one `GET /v1/export?since=REVISION` that answers nothing
+  changed in the same database.
+
+Only plans with no operation and no cost change are remembered (the common nightly and pull-request
+case); any other plan is computed in full. `apply` remembers too: after an apply that applied everything,
+the changes the backend reports since the plan's revision must be exactly the planned ones and re-plan to
+nothing (`after_apply`). Policies are not part of the memo: they are judged again on the recalled plan.
+A memo that is unreadable, of another format or key never answers; `TENANCY_NO_CACHE=1` turns it off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import secrets as random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pydantic
+
+import provider
+import tenancy_kinds
+from provider.costs import Prices
+from provider.errors import BackendError, ConfigError
+from provider.live import LiveDelta
+from provider.manifests import CONFIG_NAMES, discover
+from provider.manifests.cache import RACY_NS, cache_dir
+from provider.ordering import build
+from provider.plan import Plan, plan
+from provider.secrets import SecretInput, read_input
+from provider.targeting import Selection
+from tenancy_kinds import ResourceKey
+
+MEMO_FORMAT = "tenancy-plan-memo/1"
+# scrypt's cost for the secrets' digest: ~50 ms once per plan, and as much per guess to anyone who reads it.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class Header:
+    """The view a memo answers for: its file name; the same options always find the same file."""
+
+    backend: str  # the client's cache identity: the backend and a SHA-256 of the token
+    paths: tuple[str, ...]
+    stack_option: str | None
+    selection: Selection | None
+    allow_outside: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "paths": list(self.paths),
+            "stack_option": self.stack_option,
+            "stack_env": os.environ.get("TENANCY_STACK"),
+            "selection": None if self.selection is None else self.selection.as_json(),
+            "allow_outside": self.allow_outside,
+        }
+
+    def entry(self) -> Path | None:
+        root = cache_dir()
+        if root is None:
+            return None
+        name = hashlib.sha256(orjson.dumps(self.as_json(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return root / "plans" / f"{name}.json"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The manifests' side of a memo's key, taken before anything is read."""
+
+    header: Header
+    key: str  # SHA-256 of the header, the code and every file's stat
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What a memo recalls: the no-op plan's own fields."""
+
+    stack: str | None
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    not_planned: int
+    policies: tuple[str, ...]  # tenancy.yaml's `policy:` paths, as the manifests named them
+    revision: int
+
+
+def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
+    """The key of the manifests as they are now, from their stats alone; None when a file cannot be
+    recognised by its stat (changed within a second of `started_ns`, or unreadable): then nothing is
+    remembered, and nothing recalled."""
+    if header.entry() is None:
+        return None
+    try:
+        files, roots = discover(header.paths)
+    except (ConfigError, OSError):
+        return None
+    digest = hashlib.sha256(MEMO_FORMAT.encode() + b"\0" + code_salt())
+    digest.update(orjson.dumps(header.as_json(), option=orjson.OPT_SORT_KEYS))
+    configs = [root / name for root in roots for name in CONFIG_NAMES]
+    for path in [*(file for file, _ in files), *configs]:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            digest.update(b"\0absent\0" + str(path.absolute()).encode("utf-8", "surrogateescape"))
+            continue
+        except OSError:
+            return None
+        if max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS > started_ns:
+            return None
+        stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        digest.update(b"\0" + str(path.absolute()).encode("utf-8", "surrogateescape") + orjson.dumps(stat))
+    return Fingerprint(header, digest.hexdigest())
+
+
+@functools.cache
+def code_salt() -> bytes:
+    """Every module of `provider` and `tenancy_kinds` (by path and bytes) and pydantic's version."""
+    digest = hashlib.sha256(pydantic.VERSION.encode())
+    for package in (Path(provider.__file__).parent, Path(tenancy_kinds.__file__).parent):
+        for module in sorted(package.rglob("*.py")):
+            digest.update(str(module.relative_to(package)).encode() + b"\0" + module.read_bytes())
+    return digest.digest()
+
+
+def prices_digest(prices: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(prices, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def secrets_digest(inputs: Sequence[SecretInput], salt: bytes, env: Mapping[str, str]) -> str:
+    """An scrypt digest of what the secrets' sources hold now (values, absence, files' real paths)."""
+    if not inputs:
+        return "none"
+    material = bytearray()
+    for source in sorted(set(inputs)):
+        held = read_input(source, env)
+        for part in (source.kind.encode(), source.name.encode("utf-8", "surrogateescape"), held):
+            material += len(part).to_bytes(8, "big") + part if part is not None else b"\xff" * 8
+    return hashlib.scrypt(bytes(material), salt=salt, **SCRYPT).hex()
+
+
+# --- recall ----------------------------------------------------------------------------------------
+
+
+def recall(print_: Fingerprint, client: Any, prices: Mapping[str, Any], env: Mapping[str, str]) -> Remembered | None:
+    """The remembered plan when nothing it was computed from changed; None otherwise (then plan in full)."""
+    memo = _load(print_)
+    if memo is None or not hasattr(client, "changes"):
+        return None
+    if memo["prices"] != prices_digest(prices):
+        return None
+    held = memo["secrets"]
+    inputs = [SecretInput(str(kind), str(name)) for kind, name in held["inputs"]]
+    if secrets_digest(inputs, bytes.fromhex(held["salt"]), env) != held["digest"]:
+        return None
+    revision = memo["revision"]
+    try:
+        delta: LiveDelta | None = client.changes(revision)
+    except BackendError:
+        return None  # 410 (the log moved on) or any refusal: the full plan says what is wrong
+    if delta is None or delta.items or delta.deleted or delta.database != memo["database"]:
+        return None
+    if delta.revision != revision or delta.since != revision:
+        return None
+    fields = memo["plan"]
+    return Remembered(
+        fields["stack"],
+        tuple(fields["warnings"]),
+        tuple(fields["notes"]),
+        int(fields["not_planned"]),
+        tuple(fields["policies"]),
+        revision,
+    )
+
+
+def recalled_plan(remembered: Remembered, selection: Selection | None) -> Plan:
+    """The remembered plan, whole again (it has no operation: its graph is empty)."""
+    return Plan(
+        operations=(),
+        stack=remembered.stack,
+        graph=build([]),
+        warnings=remembered.warnings,
+        notes=remembered.notes,
+        selection=selection,
+        not_planned=remembered.not_planned,
+        live_revision=remembered.revision,
+    )
+
+
+def _load(print_: Fingerprint) -> dict[str, Any] | None:
+    entry = print_.header.entry()
+    if entry is None:
+        return None
+    try:
+        memo = orjson.loads(entry.read_bytes())
+        if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or memo.get("key") != print_.key:
+            return None
+        if not isinstance(memo.get("revision"), int) or not isinstance(memo.get("database"), str):
+            return None
+        fields, held = memo["plan"], memo["secrets"]
+        if not (isinstance(fields, dict) and isinstance(held, dict) and isinstance(memo["prices"], str)):
+            return None
+        bytes.fromhex(held["salt"])
+        return memo
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+# --- remember --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a full plan was computed from, besides the manifests' stats: kept to remember it."""
+
+    print_: Fingerprint
+    stack: str | None
+    policies: tuple[str, ...]
+    warnings: tuple[str, ...]  # the manifests' own (the verdict's), as the plan shows them
+    inputs: tuple[SecretInput, ...]
+    prices: str  # their digest
+    price_table: Prices
+    database: str | None
+    revision: int | None
+
+
+def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
+    """Keep a plan with no change and no cost change; any other plan is not remembered (and an older
+    memo of the view is removed: it no longer answers)."""
+    entry = planned.print_.header.entry()
+    if entry is None:
+        return
+    if result.operations or result.costs or planned.revision is None or planned.database is None:
+        _forget(entry)
+        return
+    salt = random.token_bytes(16)
+    memo = {
+        "format": MEMO_FORMAT,
+        "key": planned.print_.key,
+        "header": planned.print_.header.as_json(),
+        "written_ns": time.time_ns(),
+        "revision": planned.revision,
+        "database": planned.database,
+        "prices": planned.prices,
+        "secrets": {
+            "inputs": [[s.kind, s.name] for s in sorted(set(planned.inputs))],
+            "salt": salt.hex(),
+            "digest": secrets_digest(planned.inputs, salt, env),
+        },
+        "plan": {
+            "stack": result.stack,
+            "warnings": list(result.warnings),
+            "notes": list(result.notes),
+            "not_planned": result.not_planned,
+            "policies": list(planned.policies),
+        },
+    }
+    try:
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(orjson.dumps(memo))
+        os.replace(temporary, entry)
+    except (OSError, TypeError):
+        return
+
+
+def _forget(entry: Path) -> None:
+    try:
+        entry.unlink(missing_ok=True)
+    except OSError:
+        return
+
+
+def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, str]) -> None:
+    """After an apply that applied every operation of `applied` (a whole plan, not a targeted one): remember
+    the plan that follows, when the backend's changes since the plan's revision are exactly the planned
+    ones and the planned resources, as the backend holds them now, re-plan to nothing."""
+    entry = planned.print_.header.entry()
+    if entry is None or planned.revision is None or not hasattr(client, "changes"):
+        return
+    try:
+        delta: LiveDelta | None = client.changes(planned.revision)
+    except BackendError:
+        return
+    if delta is None or delta.database != planned.database:
+        return
+    touched = {op.key for op in applied.operations}
+    changed = [ResourceKey.of(d) for d in delta.items]
+    if set(changed) | set(delta.deleted) != touched or len(changed) != len(set(changed)):
+        return  # someone else wrote too, or an operation left no trace: the next plan is computed in full
+    desired = [op.desired for op in applied.operations if op.desired is not None]
+    after = plan(desired, delta.items, stack=applied.stack, prices=planned.price_table, warnings=planned.warnings)
+    if after.operations or after.costs:
+        return
+    remember(dataclasses.replace(planned, revision=delta.revision), after, env)
+
+
+__all__ = [
+    "Fingerprint",
+    "Header",
+    "Planned",
+    "Remembered",
+    "after_apply",
+    "fingerprint",
+    "recall",
+    "recalled_plan",
+    "remember",
+]

@@ -1,0 +1,207 @@
+"""The plan memo against a real `tenancy serve` on loopback: a plan of unchanged manifests against an
+unchanged backend is answered from the memo without reading the export; any change it was computed from
+(a write over the API, an edited file, a secret, the view) is seen; a memo that is not ours is ignored;
+the memo never holds a secret."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from provider import engine
+from provider.apply import apply
+from provider.errors import ManifestError
+from provider.manifests.cache import RACY_NS
+from provider.render import as_json
+from provider.targeting import Selection
+from tenancy_kinds import ResourceKey
+from tests.builders import org, user
+from tests.e2e.conftest import running_backend
+from tests.e2e.test_live_cache import CountingClient
+from tests.support import Server, start_server
+
+STRONG = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with start_server(f"sqlite:///{tmp_path / 'tenancy.db'}") as srv:
+        yield srv
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TENANCY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TENANCY_NO_CACHE", raising=False)
+    return tmp_path / "cache" / "plans"
+
+
+def _documents(password: bool = False) -> list[dict[str, Any]]:
+    ann = user("acme", "ann", role="administrator")
+    if password:
+        ann["spec"]["password"] = {"fromEnv": "ANN_PASSWORD"}
+    return [org("acme"), ann, user("acme", "bob")]
+
+
+def _write(directory: Path, documents: list[dict[str, Any]], settle: bool = True) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / "tenancy.yaml").write_text("stack: memo\n")
+    (directory / "acme.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    if settle:  # the memo trusts a file's stat once its ctime is a second old (a racy file is not remembered)
+        time.sleep(RACY_NS / 1e9 + 0.05)
+
+
+def _prepare(directory: Path, client: CountingClient, **options: Any) -> engine.Prepared:
+    return engine.prepare([str(directory)], client, "http", stack_option=None, **options)
+
+
+def _recalled(prepared: engine.Prepared) -> bool:
+    return prepared.planned is None and not prepared.manifest_set.manifests
+
+
+def _applied(directory: Path, server: Server) -> None:
+    client = CountingClient(server.url, server.token)
+    prepared = _prepare(directory, client)
+    assert apply(prepared.plan, client).ok
+    engine.remember_applied(prepared, client)
+
+
+def test_a_plan_of_nothing_changed_is_answered_from_the_memo_without_reading_the_export(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    recalled = _prepare(directory, client)
+    assert _recalled(recalled), "right after an apply that applied everything, the next plan is remembered"
+    assert (client.whole, client.incremental) == (0, 1)  # one `?since=` that says nothing changed
+    without = CountingClient(server.url, server.token)
+    os.environ["TENANCY_NO_CACHE"] = "1"
+    try:
+        computed = _prepare(directory, without)
+    finally:
+        del os.environ["TENANCY_NO_CACHE"]
+    assert not _recalled(computed) and without.whole == 1
+    assert as_json(recalled.plan) == as_json(computed.plan)
+    assert not recalled.plan.has_changes and recalled.plan.live_revision == computed.plan.live_revision
+
+
+def test_a_write_behind_the_stacks_back_is_seen(tmp_path: Path, server: Server, cache: Path) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    _drift(client)
+    prepared = _prepare(directory, client)
+    assert not _recalled(prepared)
+    assert [str(op.key) for op in prepared.plan.operations] == ["User acme/bob"]
+
+
+def test_an_edited_manifest_is_seen_even_within_the_same_second(tmp_path: Path, server: Server, cache: Path) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    documents = _documents()
+    documents[2]["spec"]["displayName"] = documents[2]["spec"]["displayName"].swapcase()  # same size
+    _write(directory, documents, settle=False)
+    client = CountingClient(server.url, server.token)
+    first = _prepare(directory, client)
+    assert not _recalled(first) and [str(op.key) for op in first.plan.operations] == ["User acme/bob"]
+    _write(directory, _documents(), settle=False)  # back as applied, within the second: racy, not remembered
+    second = _prepare(directory, client)
+    assert not _recalled(second) and not second.plan.has_changes
+    third = _prepare(directory, client)
+    assert not _recalled(third), "a file changed within the last second is never remembered by its stat"
+
+
+def test_a_changed_secret_is_seen_and_the_memo_holds_none(
+    tmp_path: Path, server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "m"
+    monkeypatch.setenv("ANN_PASSWORD", STRONG)
+    _write(directory, _documents(password=True))
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    assert _recalled(_prepare(directory, client))
+    (memo,) = cache.glob("*.json")
+    assert STRONG.encode() not in memo.read_bytes()
+    monkeypatch.setenv("ANN_PASSWORD", "password")  # weak now: an error the memo must not hide
+    with pytest.raises(ManifestError, match="ANN_PASSWORD is weak"):
+        _prepare(directory, client)
+    monkeypatch.delenv("ANN_PASSWORD")
+    with pytest.raises(ManifestError, match="ANN_PASSWORD is not set"):
+        _prepare(directory, client)
+    monkeypatch.setenv("ANN_PASSWORD", STRONG[::-1])  # another strong one: judged again, not recalled
+    assert not _recalled(_prepare(directory, client))
+
+
+def test_a_memo_not_ours_is_never_trusted(tmp_path: Path, server: Server, cache: Path) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    (memo,) = cache.glob("*.json")
+    good = memo.read_bytes()
+    client = CountingClient(server.url, server.token)
+    _drift(client)
+    fields = orjson.loads(good)
+    for broken in (
+        b"not json",
+        good[: len(good) // 2],
+        orjson.dumps({**fields, "format": "tenancy-plan-memo/0"}),
+        orjson.dumps({**fields, "key": "0" * 64}),
+        orjson.dumps({**fields, "database": "another-database"}),
+        orjson.dumps({**fields, "revision": 10**9}),  # ahead of the backend
+        orjson.dumps({**fields, "secrets": {**fields["secrets"], "salt": "not hex"}}),
+    ):
+        memo.write_bytes(broken)
+        prepared = _prepare(directory, client)
+        assert not _recalled(prepared), broken[:80]
+        assert [str(op.key) for op in prepared.plan.operations] == ["User acme/bob"]
+
+
+def _drift(client: CountingClient) -> None:
+    """Bob renamed over the API, behind the stack's back."""
+    bob = client.get(ResourceKey("User", "acme", "bob"))
+    assert bob is not None
+    client.update({**bob, "spec": {**bob["spec"], "displayName": "Robert"}}, None)
+
+
+def test_another_view_is_not_answered_by_this_ones_memo(tmp_path: Path, server: Server, cache: Path) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    targeted = _prepare(directory, client, selection=Selection(("User/acme/ann",)))
+    assert not _recalled(targeted) and targeted.plan.selection is not None
+    assert _recalled(_prepare(directory, client, selection=Selection(("User/acme/ann",))))
+    assert not _recalled(_prepare(directory, client, recall=False))
+    assert _recalled(_prepare(directory, client))
+
+
+def test_tenancy_apply_then_plan_answers_from_the_memo(tmp_path: Path) -> None:
+    """The real command: after `tenancy apply`, `tenancy plan` of the same manifests needs no export."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    with running_backend("http", tmp_path, TENANCY_CACHE_DIR=str(tmp_path / "cache")) as backend:
+        applied = backend.tenancy("apply", str(directory), "--yes")
+        assert applied.rc == 0, applied.both
+        memos = list((tmp_path / "cache" / "plans").glob("*.json"))
+        assert len(memos) == 1, "apply remembers the plan that follows it"
+        assert orjson.loads(memos[0].read_bytes())["plan"]["stack"] == "memo"
+        planned = backend.tenancy("plan", str(directory), "--detailed-exitcode")
+        assert planned.rc == 0, planned.both
+        assert "No changes" in planned.out
+        client = backend.client()
+        bob = client.get(ResourceKey("User", "acme", "bob"))
+        assert bob is not None
+        client.update({**bob, "spec": {**bob["spec"], "displayName": "Robert"}}, None)
+        drifted = backend.tenancy("plan", str(directory), "--detailed-exitcode")
+        assert drifted.rc == 2 and "User acme/bob" in drifted.out, drifted.both
