@@ -54,7 +54,7 @@ Username = Annotated[str, StringConstraints(min_length=1, max_length=254, patter
 class Model(BaseModel):
     """Base of every document part: camelCase in documents, unknown fields refused."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, use_enum_values=True, defer_build=True)
 
 
 # --- enumerations ---------------------------------------------------------------------------------
