@@ -115,7 +115,10 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def run_size(size: int, database: str, workers: int, work: Path, quick: bool) -> Row:
+FRESH = "no-op plan, fresh checkout (no local cache)"
+
+
+def run_size(size: int, database: str, workers: int, work: Path, quick: bool, baseline_max: int) -> Row:
     organizations = max(1, size // PER_ORG)
     resources = organizations * PER_ORG
     row = Row(resources, database, workers)
@@ -135,25 +138,34 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
     }
     env.pop("TENANCY_NO_CACHE", None)
     try:
+        plan = ["plan", str(manifests), "--detailed-exitcode"]
         steps: list[tuple[str, list[str], int]] = [
             ("cold apply", ["apply", str(manifests), "--yes", "--max-deletions", "0"], 0),
-            ("no-op plan", ["plan", str(manifests), "--detailed-exitcode"], 0),
-            # Right after a plan: the stat index knows every file, the export cache the live state.
-            ("no-op plan, warm caches", ["plan", str(manifests), "--detailed-exitcode"], 0),
+            # Right after the apply: it left the plan memo of the plan that follows (provider.memo).
+            ("no-op plan", plan, 0),
+            # Right after a plan: the memo that plan left.
+            ("no-op plan, warm caches", plan, 0),
+            # One file touched (a new stat, the same bytes): the memo does not answer, the stat index
+            # re-reads that one file, the export cache is completed with ?since=; the whole fleet is judged
+            # and diffed (what "no-op plan" measured before the memo).
+            ("no-op plan, one file touched", plan, 0),
         ]
         peak = 0.0
         for name, args, expected in steps:
+            if name == "no-op plan, one file touched":
+                os.utime(manifests / "org00000.yaml")
             timed = tenancy(args, env, work)
             if timed.rc != expected:
                 raise SystemExit(f"{name} exited {timed.rc}:\n{timed.tail}")
             row.figures[name] = timed.seconds
             row.figures[f"{name}: CLI CPU time"] = timed.cpu_seconds
             peak = max(peak, timed.peak_rss_mib)
-        # What a fresh checkout in CI sees: no cache at all (neither manifests nor the export).
-        uncached = tenancy(["plan", str(manifests), "--detailed-exitcode"], {**env, "TENANCY_NO_CACHE": "1"}, work)
+        # What a fresh checkout in CI sees: no local cache at all (no manifest cache, export or memo).
+        uncached = tenancy(plan, {**env, "TENANCY_NO_CACHE": "1"}, work)
         if uncached.rc != 0:
             raise SystemExit(f"no-op plan without the cache exited {uncached.rc}:\n{uncached.tail}")
-        row.figures["no-op plan, no manifest cache"] = uncached.seconds
+        row.figures[FRESH] = uncached.seconds
+        row.figures[f"{FRESH}: CLI CPU time"] = uncached.cpu_seconds
         peak = max(peak, uncached.peak_rss_mib)
         write_manifests(manifests, organizations, edit_every=1)  # one user per organization: 1 % of resources
         edit_plan = tenancy(["plan", str(manifests), "--detailed-exitcode"], env, work)
@@ -170,7 +182,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
         row.figures["import one organization"] = imported.seconds
         row.figures["cold apply throughput (resources/s)"] = resources / row.figures["cold apply"]
         row.figures["CLI peak RSS (MiB)"] = peak
-        if not quick:
+        if not quick and resources <= baseline_max:
             row.figures["baseline: per-resource refresh"] = baseline_refresh(server.url, server.token, organizations)
             row.figures["no-op plan speed-up vs baseline"] = (
                 row.figures["baseline: per-resource refresh"] / row.figures["no-op plan"]
@@ -178,8 +190,11 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool) ->
             row.figures["no-op plan, warm caches speed-up vs baseline"] = (
                 row.figures["baseline: per-resource refresh"] / row.figures["no-op plan, warm caches"]
             )
-            row.figures["no-op plan (no manifest cache) speed-up vs baseline"] = (
-                row.figures["baseline: per-resource refresh"] / row.figures["no-op plan, no manifest cache"]
+            row.figures["no-op plan, one file touched, speed-up vs baseline"] = (
+                row.figures["baseline: per-resource refresh"] / row.figures["no-op plan, one file touched"]
+            )
+            row.figures[f"{FRESH} speed-up vs baseline"] = (
+                row.figures["baseline: per-resource refresh"] / row.figures[FRESH]
             )
     finally:
         server.stop()
@@ -209,7 +224,7 @@ def render(rows: list[Row], command: str) -> str:
         if len(runs) >= 2:
             small, large = runs[0], runs[-1]
             factor = large.size / small.size
-            for name in ("cold apply", "no-op plan", "1 % edit plan + apply"):
+            for name in (n for n in GROWN if n in small.figures and n in large.figures):
                 ratio = large.figures[name] / small.figures[name]
                 growth.append(f"- {database}, {name}: {ratio:.1f}× the time for {factor:.0f}× the resources")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -226,17 +241,44 @@ def render(rows: list[Row], command: str) -> str:
     )
 
 
-# The issue's targets at 100,000 resources (checked at the largest size run).
-TARGETS = [
-    ("no-op plan", "≤", 10.0, " s"),
-    ("no-op plan speed-up vs baseline", "≥", 20.0, "×"),
-    ("no-op plan, warm caches speed-up vs baseline", "≥", 100.0, "×"),  # issue 17
-    ("cold apply", "≤", 60.0, " s"),
-    ("1 % edit plan + apply", "≤", 15.0, " s"),
-    ("CLI peak RSS (MiB)", "≤", 1024.0, " MiB"),
-]
-GROWTH_LIMIT = 12.0  # 100k may cost at most 12 times 10k
+# The targets, by the size they hold at (a smaller run is judged by those of 100,000): at 100,000 those of
+# the issues before 17 (now also with the whole fleet judged and diffed: "one file touched") and issue
+# 17's warm caches; at 1,000,000 issue 17's.
+TARGETS: dict[int, list[tuple[str, str, float, str]]] = {
+    100_000: [
+        ("no-op plan", "≤", 10.0, " s"),
+        ("no-op plan, one file touched", "≤", 10.0, " s"),
+        ("no-op plan, one file touched, speed-up vs baseline", "≥", 20.0, "×"),
+        ("no-op plan, warm caches speed-up vs baseline", "≥", 100.0, "×"),  # issue 17
+        ("cold apply", "≤", 60.0, " s"),
+        ("1 % edit plan + apply", "≤", 15.0, " s"),
+        ("CLI peak RSS (MiB)", "≤", 1024.0, " MiB"),
+    ],
+    1_000_000: [
+        ("cold apply", "≤", 480.0, " s"),
+        (FRESH, "≤", 20.0, " s"),
+        ("no-op plan", "≤", 1.5, " s"),  # right after the apply
+        ("no-op plan, warm caches", "≤", 1.5, " s"),
+        ("1 % edit plan + apply", "≤", 60.0, " s"),
+        ("CLI peak RSS (MiB)", "≤", 2560.0, " MiB"),
+    ],
+}
+# Growth for 10 times the resources: 10k → 100k at most 12 times (the issues before 17); 100k → 1M at most
+# 11 times, every figure (issue 17).
+GROWN = (
+    "cold apply",
+    "no-op plan",
+    "no-op plan, warm caches",
+    "no-op plan, one file touched",
+    FRESH,
+    "1 % edit plan + apply",
+    "CLI peak RSS (MiB)",
+)
 POSTGRESQL_LIMIT = 1.5  # PostgreSQL within 1.5 times SQLite
+
+
+def growth_limit(large: int) -> float:
+    return 11.0 if large >= 1_000_000 else 12.0
 
 
 def verdict(rows: list[Row]) -> str:
@@ -245,26 +287,28 @@ def verdict(rows: list[Row]) -> str:
     if not single:
         return ""
     largest = max(r.size for r in single)
-    lines = [f"\nTargets at {largest:,} resources (this run's figures):"]
+    lines: list[str] = []
 
     def line(ok: bool, text: str) -> None:
         lines.append(f"- {'met' if ok else '**not met**'}: {text}")
 
-    for row in (r for r in single if r.size == largest):
-        for name, sense, limit, unit in TARGETS:
-            if name not in row.figures:
-                continue
-            value = row.figures[name]
-            ok = value <= limit if sense == "≤" else value >= limit
-            line(ok, f"{row.database} {name} {value:,.1f}{unit} {sense} {limit:,.0f}{unit}")
+    for size in sorted({r.size for r in single}):
+        lines.append(f"\nTargets at {size:,} resources (this run's figures):")
+        for row in (r for r in single if r.size == size):
+            for name, sense, limit, unit in TARGETS[1_000_000 if size >= 1_000_000 else 100_000]:
+                if name not in row.figures:
+                    continue
+                value = row.figures[name]
+                ok = value <= limit if sense == "≤" else value >= limit
+                line(ok, f"{row.database} {name} {value:,.1f}{unit} {sense} {limit:,.1f}{unit}")
     for database in ("sqlite", "postgresql"):
         runs = sorted((r for r in single if r.database == database), key=lambda r: r.size)
         if len(runs) >= 2 and runs[-1].size >= 10 * runs[0].size:
             small, large = runs[0], runs[-1]
-            for name in ("cold apply", "no-op plan", "1 % edit plan + apply"):
+            for name in (n for n in GROWN if n in small.figures and n in large.figures):
                 ratio = large.figures[name] / small.figures[name]
                 line(
-                    ratio <= GROWTH_LIMIT * large.size / small.size / 10,
+                    ratio <= growth_limit(large.size) * large.size / small.size / 10,
                     f"{database} {name} grows {ratio:.1f}× from {small.size:,} to {large.size:,}",
                 )
     by_database = {r.database: r for r in single if r.size == largest}
@@ -297,6 +341,13 @@ def main() -> None:
         help="comma-separated worker counts for `tenancy serve` (e.g. 1,2); more than 1 on PostgreSQL only",
     )
     parser.add_argument("--quick", action="store_true", help="skip the per-resource baseline")
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="measure the per-resource baseline only up to N resources (at 1,000,000 it takes most of an hour)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table, do not touch RESULTS.md")
     parser.add_argument("--json", metavar="FILE", help="also write every row's figures to FILE as JSON")
     args = parser.parse_args()
@@ -311,7 +362,7 @@ def main() -> None:
                 for size in sizes:
                     print(f"== {size:,} resources on {database}, {workers} worker(s)", flush=True)
                     # The baseline does not depend on the number of workers: measured with one.
-                    row = run_size(size, database, workers, Path(tmp), args.quick or workers > 1)
+                    row = run_size(size, database, workers, Path(tmp), args.quick or workers > 1, args.baseline_max)
                     for name, value in row.figures.items():
                         print(f"   {name}: {value:,.2f}", flush=True)
                     rows.append(row)
