@@ -116,19 +116,20 @@ def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
         return None
     digest = hashlib.sha256(MEMO_FORMAT.encode() + b"\0" + code_salt())
     digest.update(orjson.dumps(header.as_json(), option=orjson.OPT_SORT_KEYS))
-    configs = [root / name for root in roots for name in CONFIG_NAMES]
-    for path in [*(file for file, _ in files), *configs]:
+    configs = [os.path.join(root, name) for root in roots for name in CONFIG_NAMES]
+    recent = started_ns - RACY_NS
+    for path in [*(os.fspath(file) for file, _ in files), *configs]:  # absolute: the header's paths are
         try:
-            st = path.stat()
+            st = os.stat(path)
         except FileNotFoundError:
-            digest.update(b"\0absent\0" + str(path.absolute()).encode("utf-8", "surrogateescape"))
+            digest.update(b"\0absent\0" + path.encode("utf-8", "surrogateescape"))
             continue
         except OSError:
             return None
-        if max(st.st_mtime_ns, st.st_ctime_ns) + RACY_NS > started_ns:
+        if st.st_mtime_ns > recent or st.st_ctime_ns > recent:
             return None
         stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-        digest.update(b"\0" + str(path.absolute()).encode("utf-8", "surrogateescape") + orjson.dumps(stat))
+        digest.update(b"\0%s\0%d %d %d %d %d" % (path.encode("utf-8", "surrogateescape"), *stat))
     return Fingerprint(header, digest.hexdigest())
 
 
