@@ -129,6 +129,29 @@ def prepare(
         remembered = memo.recall(print_, client, prices_document, os.environ)
         if remembered is not None:
             return _recalled(remembered, selection, policy_paths, paths_seen, backend)
+    with memo.without_cyclic_gc():
+        return _prepare(
+            paths, client, backend, destroy=destroy, allow_outside=allow_outside, policy_paths=policy_paths,
+            selection=selection, print_=print_, prices_document=prices_document, paths_seen=paths_seen,
+            stack_option=stack_option,
+        )
+
+
+def _prepare(
+    paths: list[str],
+    client: Client,
+    backend: str,
+    *,
+    destroy: bool,
+    allow_outside: bool,
+    policy_paths: Sequence[str],
+    selection: Selection | None,
+    print_: memo.Fingerprint | None,
+    prices_document: dict[str, Any],
+    paths_seen: list[str],
+    stack_option: str | None,
+) -> Prepared:
+    """`prepare` in full: nothing remembered answers."""
     reading = _Background(live_state, client)  # the backend answers while the manifests load
     manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
     policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
