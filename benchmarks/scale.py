@@ -201,7 +201,17 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool, ba
     return row
 
 
-def render(rows: list[Row], command: str) -> str:
+def calibration() -> float:
+    """CPU seconds of a plain Python loop (10,000,000 additions): how fast this shared machine is right now,
+    so that runs on different days can be told apart from changes of the code."""
+    start = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.process_time() - start
+
+
+def render(rows: list[Row], command: str, speed: tuple[float, float] | None = None) -> str:
     names: list[str] = []
     for row in rows:
         names += [n for n in row.figures if n not in names]
@@ -231,6 +241,11 @@ def render(rows: list[Row], command: str) -> str:
     machine = (
         f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
         f"load average at the end: {load}"
+        + (
+            f"; a 10,000,000-addition Python loop took {speed[0]:.1f} s of CPU before the run, {speed[1]:.1f} s after"
+            if speed
+            else ""
+        )
     )
     return (
         f"## Run of {dt.date.today().isoformat()}\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
@@ -354,6 +369,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     databases = args.databases.split(",") if args.databases else ["sqlite"] + (["postgresql"] if args.postgres else [])
     rows = []
+    before = calibration()
     with tempfile.TemporaryDirectory(prefix="tenancy-bench-") as tmp:
         for database in databases:
             for workers in [int(w) for w in args.workers.split(",")]:
@@ -366,7 +382,7 @@ def main() -> None:
                     for name, value in row.figures.items():
                         print(f"   {name}: {value:,.2f}", flush=True)
                     rows.append(row)
-    table = render(rows, "python " + " ".join(sys.argv))
+    table = render(rows, "python " + " ".join(sys.argv), (before, calibration()))
     print(table)
     if args.json:
         Path(args.json).write_text(json.dumps([row.__dict__ for row in rows], indent=2))
