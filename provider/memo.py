@@ -167,33 +167,21 @@ def secrets_digest(inputs: Sequence[SecretInput], salt: bytes, env: Mapping[str,
 
 def recall(print_: Fingerprint, client: Any, prices: Mapping[str, Any], env: Mapping[str, str]) -> Remembered | None:
     """The remembered plan when nothing it was computed from changed; None otherwise (then plan in full)."""
-    memo = _load(print_)
-    if memo is None or not hasattr(client, "changes"):
+    stored = _load(print_)
+    if stored is None or not hasattr(client, "changes") or stored.prices != prices_digest(prices):
         return None
-    if memo["prices"] != prices_digest(prices):
+    if secrets_digest(stored.inputs, stored.salt, env) != stored.digest:
         return None
-    held = memo["secrets"]
-    inputs = [SecretInput(str(kind), str(name)) for kind, name in held["inputs"]]
-    if secrets_digest(inputs, bytes.fromhex(held["salt"]), env) != held["digest"]:
-        return None
-    revision = memo["revision"]
+    revision = stored.remembered.revision
     try:
         delta: LiveDelta | None = client.changes(revision)
     except BackendError:
         return None  # 410 (the log moved on) or any refusal: the full plan says what is wrong
-    if delta is None or delta.items or delta.deleted or delta.database != memo["database"]:
+    if delta is None or delta.items or delta.deleted or delta.database != stored.database:
         return None
     if delta.revision != revision or delta.since != revision:
         return None
-    fields = memo["plan"]
-    return Remembered(
-        fields["stack"],
-        tuple(fields["warnings"]),
-        tuple(fields["notes"]),
-        int(fields["not_planned"]),
-        tuple(fields["policies"]),
-        revision,
-    )
+    return stored.remembered
 
 
 def recalled_plan(remembered: Remembered, selection: Selection | None) -> Plan:
@@ -210,7 +198,20 @@ def recalled_plan(remembered: Remembered, selection: Selection | None) -> Plan:
     )
 
 
-def _load(print_: Fingerprint) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class _Stored:
+    """A memo file, read and checked."""
+
+    remembered: Remembered
+    database: str
+    prices: str
+    inputs: list[SecretInput]
+    salt: bytes
+    digest: str
+
+
+def _load(print_: Fingerprint) -> _Stored | None:
+    """The memo of the view when it is ours and of this key; None when absent, unreadable or not ours."""
     entry = print_.header.entry()
     if entry is None:
         return None
@@ -218,13 +219,20 @@ def _load(print_: Fingerprint) -> dict[str, Any] | None:
         memo = orjson.loads(entry.read_bytes())
         if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or memo.get("key") != print_.key:
             return None
-        if not isinstance(memo.get("revision"), int) or not isinstance(memo.get("database"), str):
-            return None
+        revision, database, prices = memo["revision"], memo["database"], memo["prices"]
         fields, held = memo["plan"], memo["secrets"]
-        if not (isinstance(fields, dict) and isinstance(held, dict) and isinstance(memo["prices"], str)):
+        if not (isinstance(revision, int) and isinstance(database, str) and isinstance(prices, str)):
             return None
-        bytes.fromhex(held["salt"])
-        return memo
+        texts = [fields["warnings"], fields["notes"], fields["policies"]]
+        if not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in texts):
+            return None
+        if not isinstance(fields["stack"], (str, type(None))) or not isinstance(held["digest"], str):
+            return None
+        remembered = Remembered(
+            fields["stack"], tuple(texts[0]), tuple(texts[1]), int(fields["not_planned"]), tuple(texts[2]), revision
+        )
+        inputs = [SecretInput(str(kind), str(name)) for kind, name in held["inputs"]]
+        return _Stored(remembered, database, prices, inputs, bytes.fromhex(held["salt"]), held["digest"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
 

@@ -160,6 +160,9 @@ def test_a_memo_not_ours_is_never_trusted(tmp_path: Path, server: Server, cache:
         orjson.dumps({**fields, "database": "another-database"}),
         orjson.dumps({**fields, "revision": 10**9}),  # ahead of the backend
         orjson.dumps({**fields, "secrets": {**fields["secrets"], "salt": "not hex"}}),
+        orjson.dumps({**fields, "secrets": {**fields["secrets"], "inputs": "not a list of pairs"}}),
+        orjson.dumps({**fields, "plan": {**fields["plan"], "warnings": [1, 2]}}),
+        orjson.dumps({**fields, "plan": None}),
     ):
         memo.write_bytes(broken)
         prepared = _prepare(directory, client)
