@@ -236,7 +236,8 @@ def render(rows: list[Row], command: str, speed: tuple[float, float] | None = No
             factor = large.size / small.size
             for name in (n for n in GROWN if n in small.figures and n in large.figures):
                 ratio = large.figures[name] / small.figures[name]
-                growth.append(f"- {database}, {name}: {ratio:.1f}× the time for {factor:.0f}× the resources")
+                what = "memory" if "RSS" in name else "time"
+                growth.append(f"- {database}, {name}: {ratio:.1f}× the {what} for {factor:.0f}× the resources")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     machine = (
         f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}; "
