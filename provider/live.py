@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from provider.errors import BackendError
-from provider.manifests.cache import cache_dir
+from provider.manifests.cache import keyed_entry
 from tenancy_kinds import ResourceKey
 
 CACHE_FORMAT = "tenancy-export-cache/1"
@@ -147,11 +147,7 @@ class _View:
                 "selector": self.selector}
 
     def entry(self) -> Path | None:
-        root = cache_dir()
-        if root is None:
-            return None
-        key = hashlib.sha256(orjson.dumps(self.header(), option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return root / "exports" / f"{key}.json"
+        return keyed_entry("exports", self.header())
 
 
 def _load(entry: Path, view: _View) -> LiveState | None:

@@ -46,7 +46,7 @@ from provider.costs import Prices
 from provider.errors import BackendError, ConfigError
 from provider.live import LiveDelta
 from provider.manifests import CONFIG_NAMES, discover
-from provider.manifests.cache import RACY_NS, cache_dir
+from provider.manifests.cache import RACY_NS, keyed_entry
 from provider.ordering import build
 from provider.diff import diff
 from provider.plan import Plan
@@ -80,11 +80,7 @@ class Header:
         }
 
     def entry(self) -> Path | None:
-        root = cache_dir()
-        if root is None:
-            return None
-        name = hashlib.sha256(orjson.dumps(self.as_json(), option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return root / "plans" / f"{name}.json"
+        return keyed_entry("plans", self.as_json())
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,16 @@ def cache_dir() -> Path | None:
     return Path(base) / "tenancy" / "manifests"
 
 
+def keyed_entry(folder: str, header: dict[str, Any]) -> Path | None:
+    """The file of `folder` in the cache directory for a view described by `header` (named by the SHA-256 of
+    the header, its keys sorted); None without a cache. The export cache and the plan memo keep theirs so."""
+    root = cache_dir()
+    if root is None:
+        return None
+    name = hashlib.sha256(orjson.dumps(header, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return root / folder / f"{name}.json"
+
+
 def entry_for(text: str) -> Path | None:
     """Where the cache keeps the documents of a file with this text; None without a cache."""
     cache = cache_dir()

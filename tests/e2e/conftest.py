@@ -87,3 +87,11 @@ def write(directory: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return directory
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache directory of the test's own for in-process plans (the manifest cache, exports, plan memos)."""
+    monkeypatch.setenv("TENANCY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TENANCY_NO_CACHE", raising=False)
+    return tmp_path / "cache"

@@ -53,10 +53,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TENANCY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("TENANCY_NO_CACHE", raising=False)
-    return tmp_path / "cache" / "exports"
+def cache(cache_home: Path) -> Path:
+    return cache_home / "exports"
 
 
 def _client(server: Server, token: str | None = None) -> CountingClient:

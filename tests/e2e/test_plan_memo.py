@@ -37,10 +37,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TENANCY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("TENANCY_NO_CACHE", raising=False)
-    return tmp_path / "cache" / "plans"
+def cache(cache_home: Path) -> Path:
+    return cache_home / "plans"
 
 
 def _documents(password: bool = False) -> list[dict[str, Any]]:
