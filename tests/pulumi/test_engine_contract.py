@@ -25,6 +25,15 @@ DOMAIN = f"{ORG}.example"
 MAIL_DOMAIN = f"mail.{ORG}.example"
 SOME = provider_pb2.DiffResponse.DIFF_SOME
 NONE = provider_pb2.DiffResponse.DIFF_NONE
+# The administrator's inputs, as a program declares them (created by the fixture, imported by key).
+ADA = {
+    "name": "ada",
+    "organization": ORG,
+    "email": f"ada@{DOMAIN}",
+    "display_name": "Ada",
+    "role": "administrator",
+    "password": STRONG,
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +60,7 @@ def tenant(engine: Engine) -> dict[str, Any]:
     quota = engine.create(
         "MailboxQuota", "main", {"name": "main", "organization": ORG, "domain": DOMAIN, "max_addresses": 10}
     )
-    ada = engine.create(
-        "User",
-        "ada",
-        {
-            "name": "ada",
-            "organization": ORG,
-            "email": f"ada@{DOMAIN}",
-            "display_name": "Ada",
-            "role": "administrator",
-            "password": STRONG,
-        },
-    )
+    ada = engine.create("User", "ada", dict(ADA))
     return {"org": org, "quota": quota, "ada": ada}
 
 
@@ -285,14 +283,7 @@ def test_an_update_from_stale_state_is_refused(engine: Engine, tenant: dict[str,
 
 def test_import_by_key_learns_the_inputs(engine: Engine, tenant: dict[str, Any]):
     ada = tenant["ada"]
-    declared = {
-        "name": "ada",
-        "organization": ORG,
-        "email": f"ada@{DOMAIN}",
-        "display_name": "Ada",
-        "role": "administrator",
-        "password": STRONG,
-    }
+    declared = dict(ADA)  # what the program declares: the inputs ada was created with
     for id_ in (f"User/{ORG}/ada", f"{ORG}/ada", ada.id):
         found = engine.read("User", "ada", id_, None, declared)
         assert found.id == ada.id, id_
