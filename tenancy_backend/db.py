@@ -51,6 +51,14 @@ CHANGES_HORIZON_COUNTER = "changes_horizon"
 DATABASE_ID_COUNTER = "database_id"
 MIGRATION_LOCK_ID = 0x7E4A_4E43  # pg_advisory_lock key for "tenancy migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
+# Each connection's page cache (SQLite's default is 2 MB): a million resources make a 1.6 GB file whose
+# indexes (random uids, claims) a write touches at random pages; with 2 MB each insert re-reads and
+# re-decodes pages the last one had (benchmarks/RESULTS.md, run P). Memory-mapped reads skip the copy.
+SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+# Pages the write-ahead log gathers before a commit copies them into the file (SQLite's default is 1,000):
+# a bulk create rewrites the same index pages commit after commit, and each copy ends in an fsync.
+SQLITE_CHECKPOINT_PAGES = 10_000
 
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite needs INTEGER PRIMARY KEY for a rowid alias
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -298,6 +306,9 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

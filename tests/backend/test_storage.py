@@ -246,6 +246,17 @@ def test_sqlite_is_configured_for_concurrency(tmp_path: Path) -> None:
     assert (tmp_path / "a").is_dir()
 
 
+def test_sqlite_is_configured_for_a_million_resources(tmp_path: Path) -> None:
+    """A page cache that holds the hot index pages, memory-mapped reads, and fewer checkpoints (SQLite's
+    defaults: 2 MB, none, every 1,000 pages): benchmarks/RESULTS.md, run P."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'big.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024  # KiB
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 256 * 1024 * 1024
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    engine.dispose()
+
+
 def test_urls() -> None:
     assert normalise_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert "secret" not in redact_url("postgresql://u:secret@h/db")
