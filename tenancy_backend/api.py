@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -50,7 +50,7 @@ from tenancy_backend.errors import (
 )
 from tenancy_backend.methods import MethodSemantics, allowed_methods
 from tenancy_backend.scim import PREFIX as SCIM_PREFIX
-from tenancy_kinds import dotted
+from tenancy_kinds import dotted, framing
 from tenancy_kinds.defaults import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_DATABASE_URL
 from tenancy_kinds.messages import explain
 from tenancy_backend.scim import scim_app
@@ -504,12 +504,11 @@ def _register_extras(app: FastAPI) -> None:
         service = _service(request)
         if since is not None:
             delta = await run_in_threadpool(service.changes, scope, since, organization, selector)
-            response = _json_response(_delta_body(delta))
-            response.headers.update(_revision_headers(delta.revision, delta.database))
-            return response
+            headers = _revision_headers(delta.revision, delta.database)
+            return _framed_response(_json_items(delta.items, _delta_head(delta)), headers)
         snapshot = await run_in_threadpool(service.snapshot, scope, organization, selector)
         headers = _revision_headers(snapshot.revision, snapshot.database)
-        return StreamingResponse(_json_items(snapshot.documents), media_type="application/json", headers=headers)
+        return _framed_response(_json_items(snapshot.documents), headers)
 
     @app.get("/v1/prices", operation_id="prices", tags=["service"], openapi_extra={"x-tenancy-response": "prices"})
     async def prices(request: Request, scope: ScopeDep) -> Response:
@@ -580,29 +579,30 @@ def _revision_headers(revision: int, database: int) -> dict[str, str]:
     return {REVISION_HEADER: str(revision), DATABASE_HEADER: str(database)}
 
 
-def _delta_body(delta: Delta) -> dict[str, Any]:
+def _delta_head(delta: Delta) -> dict[str, Any]:
+    """The since-form of an export but its items (they follow, a chunk per line: see `_json_items`)."""
     deleted = [{"kind": k.kind, "organization": k.organization or None, "name": k.name} for k in delta.deleted]
-    return {
-        "revision": delta.revision,
-        "since": delta.since,
-        "database": str(delta.database),
-        "items": delta.items,
-        "deleted": deleted,
-    }
+    return {"revision": delta.revision, "since": delta.since, "database": str(delta.database), "deleted": deleted}
 
 
-def _json_items(documents: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    yield b'{"items":['
+def _framed_response(parts: Iterator[bytes], headers: dict[str, str]) -> Response:
+    return StreamingResponse(parts, media_type="application/json", headers=headers)
+
+
+def _json_items(documents: Iterable[dict[str, Any]], head: Mapping[str, Any] | None = None) -> Iterator[bytes]:
+    """`{**head, "items": [...documents]}`, EXPORT_CHUNK documents a line (tenancy_kinds.framing)."""
+    return framing.frame(head or {}, _chunks(documents))
+
+
+def _chunks(documents: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     batch: list[dict[str, Any]] = []
-    first = True
     for doc in documents:
         batch.append(doc)
         if len(batch) >= EXPORT_CHUNK:
-            yield (b"" if first else b",") + _dumps_many(batch)
-            first, batch = False, []
+            yield _dumps_many(batch)
+            batch = []
     if batch:
-        yield (b"" if first else b",") + _dumps_many(batch)
-    yield b"]}"
+        yield _dumps_many(batch)
 
 
 # --- the application ------------------------------------------------------------------------------

@@ -107,6 +107,7 @@ KINDS_LAYERS: list[tuple[str, ...]] = [
         "tenancy_kinds.selectors",
         "tenancy_kinds.billing",
         "tenancy_kinds.defaults",
+        "tenancy_kinds.framing",
     ),
 ]
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from provider.client import HttpClient
 from provider.live import LiveDelta, LiveState, read_live
 from tenancy_backend.db import create_db_engine
-from tenancy_kinds import ResourceKey
+from tenancy_kinds import ResourceKey, framing
 from tests.builders import org, user
 from tests.support import Server, create_token, start_server
 
@@ -192,6 +192,22 @@ def test_the_full_export_says_its_revision_and_keeps_its_shape(server: Server) -
     body = since.json()
     assert body["items"] == [] and body["deleted"] == []
     assert body["revision"] == revision == int(since.headers["X-Tenancy-Revision"])
+
+
+def test_exports_lay_their_items_a_chunk_per_line(server: Server) -> None:
+    """So that a reader decodes a million documents a chunk at a time (tenancy_kinds.framing), never whole."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    whole = requests.get(f"{server.url}/v1/export", headers=headers, timeout=30).content
+    lines = whole.split(b"\n")
+    assert lines[0] == b'{"items":[' and lines[-1] == b"]}" and len(lines) == 3
+    revision = int(requests.get(f"{server.url}/v1/export", headers=headers, timeout=30).headers["X-Tenancy-Revision"])
+    HttpClient(server.url, server.token).create(user("acme", "framed"))
+    since = requests.get(f"{server.url}/v1/export", params={"since": revision}, headers=headers, timeout=30).content
+    head, chunk, close = since.split(b"\n")
+    assert head.startswith(b'{"revision":') and head.endswith(b'"items":[') and close == b"]}"
+    assert "framed" in [d["metadata"]["name"] for d in orjson.loads(b"[" + chunk + b"]")]  # and its organization
+    for body in (whole, since):
+        assert framing.loads(body) == orjson.loads(body)
 
 
 def test_no_cache_with_tenancy_no_cache(server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
