@@ -17,6 +17,7 @@ from provider.manifests import cache
 from provider.manifests.manifest import Manifest, Origin, Source
 from provider.manifests.positions import prevalidated
 from provider.manifests.read import cached_file, read_file
+from tenancy_kinds import framing
 from tenancy_kinds.messages import FieldPath
 
 PARALLEL_MIN_FILES = 64  # below this, starting a second process costs more than it saves
@@ -75,7 +76,7 @@ def _read_many(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
-    for i, ((file, root), read) in enumerate(zip(files[half:], orjson.loads(encoded), strict=False)):
+    for i, ((file, root), read) in enumerate(zip(files[half:], framing.loads(encoded)["items"], strict=False)):
         if read is None:  # a file with findings: read here, where every field keeps its position
             theirs.append(read_file(file, root, held[half + i]))
             continue
@@ -87,8 +88,9 @@ def _read_many(
 
 def _read_plainly(files: list[tuple[Path, Path]]) -> bytes:
     """In the child: each file's documents with their root positions and its Blueprints and Tenants with
-    their field positions, as JSON (quicker to hand over than pickled Manifests); None for a file with
-    findings, which the parent reads again to word them."""
+    their field positions, as JSON a file per line (quicker to hand over than pickled Manifests, and decoded
+    a line at a time: tenancy_kinds.framing); None for a file with findings, which the parent reads again to
+    word them."""
     out: list[Any] = []
     for file, root in files:
         sources: list[Source] = []
@@ -99,7 +101,7 @@ def _read_plainly(files: list[tuple[Path, Path]]) -> bytes:
         documents = [(m.document, m.origin.line, m.origin.col) for m in manifests]
         held = [(s.value, [(list(path), o.line, o.col) for path, o in s.positions.items()]) for s in sources]
         out.append((documents, held))
-    return orjson.dumps(out)
+    return b"".join(framing.frame({}, (orjson.dumps(read) for read in out)))
 
 
 def _source(value: dict[str, Any], positions: list[Any], file: str, root: Path) -> Source:

@@ -210,6 +210,20 @@ def test_exports_lay_their_items_a_chunk_per_line(server: Server) -> None:
         assert framing.loads(body) == orjson.loads(body)
 
 
+def test_the_cache_file_holds_its_documents_a_chunk_per_line(
+    server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written and read a chunk at a time (tenancy_kinds.framing): never one encoding or parse tree of all."""
+    monkeypatch.setattr("provider.live.CACHE_CHUNK", 2)
+    client = _client(server)
+    state = read_live(client)
+    header_line, _, body = _only_file(cache).read_bytes().partition(b"\n")
+    lines = body.split(b"\n")
+    assert lines[0] == b'{"items":[' and lines[-1] == b"]}" and len(lines) == 2 + -(-len(state.documents) // 2)
+    assert orjson.loads(header_line)["sha256"] == hashlib.sha256(body).hexdigest()
+    assert _by_key(read_live(client).documents) == _by_key(state.documents) and client.whole == 1
+
+
 def test_no_cache_with_tenancy_no_cache(server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TENANCY_NO_CACHE", "1")
     client = _client(server)
