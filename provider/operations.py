@@ -52,7 +52,7 @@ class FieldDiff(NamedTuple):
         return self.added is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One change to one resource. Subclasses say which; renderers and the applier dispatch on the type."""
 
@@ -77,19 +77,19 @@ class Operation:
         return (self.live.get("metadata") or {}).get("resourceVersion")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Create(Operation):
     action = Action.CREATE
     symbol = "+"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Update(Operation):
     action = Action.UPDATE
     symbol = "~"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Adopt(Operation):
     """An existing resource without a stack label, declared in this stack: it is labelled and updated."""
 
@@ -97,7 +97,7 @@ class Adopt(Operation):
     symbol = "="
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Replace(Operation):
     """An immutable field changed: the resource is deleted and created again (two steps of the apply order,
     sent in one changeset with whatever must happen between them)."""
@@ -107,7 +107,7 @@ class Replace(Operation):
     immutable: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Delete(Operation):
     action = Action.DELETE
     symbol = "-"

@@ -14,7 +14,7 @@ from tenancy_kinds import Kind, ResourceKey
 from tenancy_kinds.messages import FieldPath, dotted_path
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Origin:
     """A position in a manifest file; line and col are 1-based."""
 
@@ -80,7 +80,7 @@ class Expansion:
         return f"{what} (from {at.file}:{at.line})"
 
 
-@dataclass
+@dataclass(slots=True)
 class Manifest:
     """One validated resource document and where it came from."""
 
