@@ -10,7 +10,8 @@ Pulumi's `diff()` and the CLI's plan both call `diff()` here, so they cannot dis
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 from provider.operations import SENSITIVE, Adopt, Create, FieldDiff, Operation, Path, Replace, Update
 from tenancy_kinds import STACK_LABEL, Kind, ResourceKey
@@ -55,6 +56,52 @@ def _field_diffs(
         if was != now:
             diffs.append(_set_diff(path, was, now) if path in sets else FieldDiff(path, was, now))
     return diffs
+
+
+class CreateDiffs(Sequence[FieldDiff]):
+    """A create's field diffs, worked out from its document each time they are read (printed, put in the
+    JSON plan), never held: a cold plan of 1,000,000 creates held 1.3 GB of them. Equal to the tuple they
+    make, and compared as that tuple."""
+
+    __slots__ = ("_desired", "_kind", "_secrets", "_stack")
+
+    def __init__(
+        self, kind: Kind, desired: dict[str, Any], stack: str | None, secrets: tuple[FieldDiff, ...]
+    ) -> None:
+        self._kind, self._desired, self._stack, self._secrets = kind, desired, stack, secrets
+
+    def _worked_out(self) -> tuple[FieldDiff, ...]:
+        kind = self._kind
+        after = {
+            "metadata": _metadata_view(self._desired, desired_labels(self._desired, self._stack, None)),
+            "spec": kind.essence(self._desired.get("spec") or {}),
+        }
+        return tuple(_field_diffs({}, after, ()) + list(self._secrets))
+
+    def __iter__(self) -> Iterator[FieldDiff]:
+        return iter(self._worked_out())
+
+    def __len__(self) -> int:
+        return len(self._worked_out())
+
+    @overload
+    def __getitem__(self, index: int) -> FieldDiff: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[FieldDiff, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> FieldDiff | tuple[FieldDiff, ...]:
+        return self._worked_out()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (CreateDiffs, tuple)):
+            return self._worked_out() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like the document it is made from
+
+    def __repr__(self) -> str:
+        return repr(self._worked_out())
 
 
 def _set_diff(path: Path, before: Any, after: Any) -> FieldDiff:
@@ -126,12 +173,7 @@ def diff(
     key = key or ResourceKey.of(desired)
     secrets = _secret_rotation(kind, desired, live)
     if live is None:
-        after = {
-            "metadata": _metadata_view(desired, desired_labels(desired, stack, None)),
-            "spec": kind.essence(desired.get("spec") or {}),
-        }
-        diffs = tuple(_field_diffs({}, after, ()) + secrets)
-        return Create(key, desired, None, diffs, sends_secret=bool(secrets))
+        return Create(key, desired, None, CreateDiffs(kind, desired, stack, tuple(secrets)), sends_secret=bool(secrets))
 
     before = {"metadata": _metadata_view(live, labels_of(live)), "spec": kind.essence(live.get("spec") or {})}
     after = {

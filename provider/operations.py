@@ -7,6 +7,7 @@ Create / Update / Adopt / Replace / Delete are values; renderers (`provider.rend
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -62,7 +63,7 @@ class Operation:
     key: ResourceKey
     desired: dict[str, Any] | None  # the manifest document (secret sources unresolved)
     live: dict[str, Any] | None  # the backend's document, as read
-    diffs: tuple[FieldDiff, ...] = ()
+    diffs: Sequence[FieldDiff] = ()  # a tuple; a Create's is worked out from its document when read
     sends_secret: bool = False  # a write-only secret is sent with this change
     notes: tuple[str, ...] = ()
 
