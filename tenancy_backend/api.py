@@ -591,18 +591,7 @@ def _framed_response(parts: Iterator[bytes], headers: dict[str, str]) -> Respons
 
 def _json_items(documents: Iterable[dict[str, Any]], head: Mapping[str, Any] | None = None) -> Iterator[bytes]:
     """`{**head, "items": [...documents]}`, EXPORT_CHUNK documents a line (tenancy_kinds.framing)."""
-    return framing.frame(head or {}, _chunks(documents))
-
-
-def _chunks(documents: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    batch: list[dict[str, Any]] = []
-    for doc in documents:
-        batch.append(doc)
-        if len(batch) >= EXPORT_CHUNK:
-            yield _dumps_many(batch)
-            batch = []
-    if batch:
-        yield _dumps_many(batch)
+    return framing.frame(head or {}, framing.chunks_of(documents, EXPORT_CHUNK, _dumps_many))
 
 
 # --- the application ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ text whole, and returns what `orjson.loads` returns for the same text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -32,10 +32,23 @@ def frame(head: Mapping[str, Any], chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield _CLOSE
 
 
-def chunks_of(items: list[Any], size: int) -> Iterator[bytes]:
-    """The items' JSON, `size` at a time, comma-separated (one orjson call per chunk)."""
-    for start in range(0, len(items), size):
-        yield orjson.dumps(items[start : start + size])[1:-1]
+def _compact(items: list[Any]) -> bytes:
+    return orjson.dumps(items)[1:-1]
+
+
+def chunks_of(
+    items: Iterable[Any], size: int, encode: Callable[[list[Any]], bytes] = _compact
+) -> Iterator[bytes]:
+    """The items, `size` at a time, each chunk encoded by `encode` as its items' JSON, comma-separated (by
+    default one orjson call per chunk); an iterator of items is read as it comes."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield encode(batch)
+            batch = []
+    if batch:
+        yield encode(batch)
 
 
 def loads(data: bytes, start: int = 0) -> Any:
