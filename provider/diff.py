@@ -71,11 +71,7 @@ class CreateDiffs(Sequence[FieldDiff]):
         self._kind, self._desired, self._stack, self._secrets = kind, desired, stack, secrets
 
     def _worked_out(self) -> tuple[FieldDiff, ...]:
-        kind = self._kind
-        after = {
-            "metadata": _metadata_view(self._desired, desired_labels(self._desired, self._stack, None)),
-            "spec": kind.essence(self._desired.get("spec") or {}),
-        }
+        after = _desired_view(self._kind, self._desired, self._stack, None)
         return tuple(_field_diffs({}, after, ()) + list(self._secrets))
 
     def __iter__(self) -> Iterator[FieldDiff]:
@@ -147,6 +143,16 @@ def _metadata_view(document: dict[str, Any], labels: dict[str, str]) -> dict[str
     return {"labels": labels, "protected": bool((document.get("metadata") or {}).get("protected", False))}
 
 
+def _desired_view(
+    kind: Kind, desired: dict[str, Any], stack: str | None, live: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What is compared of the declared resource: its metadata view and the essence of its spec."""
+    return {
+        "metadata": _metadata_view(desired, desired_labels(desired, stack, live)),
+        "spec": kind.essence(desired.get("spec") or {}),
+    }
+
+
 def _secret_rotation(kind: Kind, desired: dict[str, Any], live: dict[str, Any] | None) -> list[FieldDiff]:
     """Sensitive fields sent with this change: on create when declared, later when their version moves."""
     spec = desired.get("spec") or {}
@@ -176,10 +182,7 @@ def diff(
         return Create(key, desired, None, CreateDiffs(kind, desired, stack, tuple(secrets)), sends_secret=bool(secrets))
 
     before = {"metadata": _metadata_view(live, labels_of(live)), "spec": kind.essence(live.get("spec") or {})}
-    after = {
-        "metadata": _metadata_view(desired, desired_labels(desired, stack, live)),
-        "spec": kind.essence(desired.get("spec") or {}),
-    }
+    after = _desired_view(kind, desired, stack, live)
     if before == after and not secrets:
         return None  # the common case at scale: skip the field-by-field walk
     diffs = tuple(_field_diffs(before, after, (), _set_paths(kind)) + secrets)
