@@ -47,6 +47,7 @@ class Prepared:
     secrets: SecretValues = field(default_factory=dict, repr=False)  # resolved once, while validating
     policy_report: policy.PolicyReport | None = None  # None: no policy given
     planned: memo.Planned | None = None  # what the plan was computed from, to remember it (provider.memo)
+    recalled: bool = False  # answered from the plan memo: the manifests were not read
 
     @functools.cached_property
     def digest(self) -> str:
@@ -128,7 +129,8 @@ def prepare(
     if print_ is not None:
         remembered = memo.recall(print_, client, prices_document, os.environ)
         if remembered is not None:
-            return _recalled(remembered, selection, policy_paths, paths_seen, backend)
+            planned = memo.recalled_planned(print_, remembered, prices_document)
+            return _recalled(remembered, planned, selection, policy_paths, paths_seen, backend)
     with memo.without_cyclic_gc():
         return _prepare(
             paths, client, backend, destroy=destroy, allow_outside=allow_outside, policy_paths=policy_paths,
@@ -193,17 +195,19 @@ def _fingerprint(
 
 def _recalled(
     remembered: memo.Remembered,
+    planned: memo.Planned,
     selection: Selection | None,
     policy_paths: Sequence[str],
     paths: list[str],
     backend: str,
 ) -> Prepared:
-    """The remembered no-op plan, its policies judged again (they are not part of the memo)."""
+    """The remembered plan, its policies judged again (they are not part of the memo). It sends no secret
+    (provider.memo.rememberable): none is resolved."""
     result = memo.recalled_plan(remembered, selection)
     manifest_set = manifests.ManifestSet([], remembered.stack, policies=[Path(p) for p in remembered.policies])
     policies = load_policies(policy_paths, manifest_set)
     report = policy.evaluate(policies, as_json(result)) if policies else None
-    return Prepared(result, manifest_set, paths, backend, policy_report=report)
+    return Prepared(result, manifest_set, paths, backend, policy_report=report, planned=planned, recalled=True)
 
 
 def remember_applied(prepared: Prepared, client: Client) -> None:

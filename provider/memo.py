@@ -15,10 +15,14 @@ trusted only when every one of those is recognised unchanged:
 - the prices by their SHA-256; the live state by one `GET /v1/export?since=REVISION` that answers nothing
   changed in the same database.
 
-Only plans with no operation and no cost change are remembered (the common nightly and pull-request
-case); any other plan is computed in full. `apply` remembers too: after an apply that applied everything,
-the changes the backend reports since the plan's revision must be exactly the planned ones and re-plan to
-nothing (`after_apply`). Policies are not part of the memo: they are judged again on the recalled plan.
+Plans with no operation are remembered (the common nightly and pull-request case), and so are whole plans
+of up to MAX_REMEMBERED_OPERATIONS changes that send no secret, with each change's documents: `apply`
+right after `plan` then works the plan's operations out again from those alone (a pure function of each
+pair) instead of reading and judging the fleet; a plan that sends a secret is computed in full, so that
+the secret is read and judged where it lies. `apply` remembers too: after an apply that applied
+everything, the changes the backend reports since the plan's revision must be exactly the planned ones
+and re-plan to nothing (`after_apply`). Policies are not part of the memo: they are judged again on the
+recalled plan.
 A memo that is unreadable, of another format or key never answers; `TENANCY_NO_CACHE=1` turns it off.
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import decimal
 import functools
 import gc
 import hashlib
@@ -34,6 +39,7 @@ import secrets as random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +48,22 @@ import pydantic
 
 import provider
 import tenancy_kinds
-from provider.costs import Prices
+from provider.costs import CostChange, Prices
 from provider.errors import BackendError, ConfigError
 from provider.live import LiveDelta
 from provider.manifests import CONFIG_NAMES, discover
 from provider.manifests.cache import RACY_NS, keyed_entry
 from provider.ordering import build
-from provider.diff import diff
+from provider.diff import deletion_diffs, diff
+from provider.operations import Action, Delete, Operation
 from provider.plan import Plan
 from provider.secrets import SecretInput, read_input
 from provider.targeting import Selection
-from tenancy_kinds import ResourceKey
+from tenancy_kinds import KINDS, ResourceKey
 
-MEMO_FORMAT = "tenancy-plan-memo/1"
+MEMO_FORMAT = "tenancy-plan-memo/2"
+# A plan with changes is remembered with the documents of each one (about 1.5 KB a change): up to this many.
+MAX_REMEMBERED_OPERATIONS = 50_000
 # scrypt's cost for the secrets' digest: ~50 ms once per plan, and as much per guess to anyone who reads it.
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 
@@ -93,7 +102,8 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class Remembered:
-    """What a memo recalls: the no-op plan's own fields."""
+    """What a memo recalls: the plan's own fields, its operations worked out again from their documents,
+    and what it was computed from (to remember the plan that follows its apply)."""
 
     stack: str | None
     warnings: tuple[str, ...]
@@ -101,6 +111,13 @@ class Remembered:
     not_planned: int
     policies: tuple[str, ...]  # tenancy.yaml's `policy:` paths, as the manifests named them
     revision: int
+    operations: tuple[Operation, ...] = ()  # in the order the plan built its graph from
+    costs: tuple[CostChange, ...] = ()
+    organization_labels: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    manifest_warnings: tuple[str, ...] = ()  # the manifests' own, as Planned keeps them
+    inputs: tuple[SecretInput, ...] = ()
+    prices: str = ""  # their digest
+    database: str = ""
 
 
 def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
@@ -181,16 +198,27 @@ def recall(print_: Fingerprint, client: Any, prices: Mapping[str, Any], env: Map
 
 
 def recalled_plan(remembered: Remembered, selection: Selection | None) -> Plan:
-    """The remembered plan, whole again (it has no operation: its graph is empty)."""
+    """The remembered plan, whole again: its graph built anew from its operations (as the plan built it)."""
+    graph = build(list(remembered.operations))
     return Plan(
-        operations=(),
+        operations=tuple(graph.operations_in_order()),
         stack=remembered.stack,
-        graph=build([]),
+        graph=graph,
+        costs=remembered.costs,
         warnings=remembered.warnings,
         notes=remembered.notes,
+        organization_labels=remembered.organization_labels,
         selection=selection,
         not_planned=remembered.not_planned,
         live_revision=remembered.revision,
+    )
+
+
+def recalled_planned(print_: Fingerprint, remembered: Remembered, prices: Mapping[str, Any]) -> Planned:
+    """What the recalled plan was computed from, as the full plan would have kept it (`after_apply`)."""
+    return Planned(
+        print_, remembered.stack, remembered.policies, remembered.manifest_warnings, remembered.inputs,
+        remembered.prices, Prices.from_api(prices), remembered.database, remembered.revision,
     )
 
 
@@ -206,6 +234,10 @@ class _Stored:
     digest: str
 
 
+class _Untrusted(ValueError):
+    """A memo whose operations do not work out again as it says they were planned."""
+
+
 def _load(print_: Fingerprint) -> _Stored | None:
     """The memo of the view when it is ours and of this key; None when absent, unreadable or not ours."""
     entry = print_.header.entry()
@@ -219,18 +251,60 @@ def _load(print_: Fingerprint) -> _Stored | None:
         fields, held = memo["plan"], memo["secrets"]
         if not (isinstance(revision, int) and isinstance(database, str) and isinstance(prices, str)):
             return None
-        texts = [fields["warnings"], fields["notes"], fields["policies"]]
+        texts = [fields["warnings"], fields["notes"], fields["policies"], memo["manifest_warnings"]]
         if not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in texts):
             return None
         if not isinstance(fields["stack"], (str, type(None))) or not isinstance(held["digest"], str):
             return None
-        remembered = Remembered(
-            fields["stack"], tuple(texts[0]), tuple(texts[1]), int(fields["not_planned"]), tuple(texts[2]), revision
-        )
         inputs = [SecretInput(str(kind), str(name)) for kind, name in held["inputs"]]
+        remembered = Remembered(
+            fields["stack"], tuple(texts[0]), tuple(texts[1]), int(fields["not_planned"]), tuple(texts[2]), revision,
+            operations=tuple(_operation(item, fields["stack"]) for item in fields["operations"]),
+            costs=tuple(_cost(*item) for item in fields["costs"]),
+            organization_labels=_labels(fields["organization_labels"]),
+            manifest_warnings=tuple(texts[3]),
+            inputs=tuple(inputs),
+            prices=prices,
+            database=database,
+        )
         return _Stored(remembered, database, prices, inputs, bytes.fromhex(held["salt"]), held["digest"])
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, decimal.InvalidOperation):
         return None
+
+
+def _operation(item: Any, stack: str | None) -> Operation:
+    """A remembered change, [action, declared document, live document], worked out again from its documents
+    exactly as the plan worked it out."""
+    action, desired, live = item
+    if not (isinstance(desired, (dict, type(None))) and isinstance(live, (dict, type(None)))):
+        raise _Untrusted("an operation's documents are not documents")
+    if action == Action.DELETE.value:
+        if desired is not None or live is None:
+            raise _Untrusted("a deletion without its live document")
+        return Delete(ResourceKey.of(live), None, live, deletion_diffs(live))
+    if desired is None:
+        raise _Untrusted("a change without its declared document")
+    key = ResourceKey.of(desired)
+    op = diff(KINDS[key.kind], desired, live, stack, key)
+    if op is None or op.action.value != action or op.sends_secret:
+        raise _Untrusted(f"{key} does not plan to the remembered {action}")
+    return op
+
+
+def _cost(organization: str, before: str, after: str, currency: str, balance: str | None) -> CostChange:
+    if not all(isinstance(x, str) for x in (organization, before, after, currency)):
+        raise _Untrusted("a cost that is not a cost")
+    left = None if balance is None else Decimal(balance)
+    return CostChange(organization, Decimal(before), Decimal(after), currency, left)
+
+
+def _labels(value: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict) or not all(
+        isinstance(labels, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+        for labels in value.values()
+    ):
+        raise _Untrusted("organization labels that are not labels")
+    return value
 
 
 # --- remember --------------------------------------------------------------------------------------
@@ -251,13 +325,25 @@ class Planned:
     revision: int | None
 
 
+def rememberable(result: Plan) -> bool:
+    """Whether a plan is remembered: one with no change; a whole plan of at most MAX_REMEMBERED_OPERATIONS
+    changes none of which sends a secret."""
+    if not result.operations:
+        return True
+    return (
+        result.selection is None
+        and len(result.operations) <= MAX_REMEMBERED_OPERATIONS
+        and not any(op.sends_secret for op in result.operations)
+    )
+
+
 def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
-    """Keep a plan with no change and no cost change; any other plan is not remembered (and an older
-    memo of the view is removed: it no longer answers)."""
+    """Keep a plan that `rememberable` admits; any other plan is not remembered (and an older memo of the
+    view is removed: it no longer answers)."""
     entry = planned.print_.header.entry()
     if entry is None:
         return
-    if result.operations or result.costs or planned.revision is None or planned.database is None:
+    if not rememberable(result) or planned.revision is None or planned.database is None:
         _forget(entry)
         return
     salt = random.token_bytes(16)
@@ -269,6 +355,7 @@ def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
         "revision": planned.revision,
         "database": planned.database,
         "prices": planned.prices,
+        "manifest_warnings": list(planned.warnings),
         "secrets": {
             "inputs": [[s.kind, s.name] for s in sorted(set(planned.inputs))],
             "salt": salt.hex(),
@@ -280,6 +367,15 @@ def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
             "notes": list(result.notes),
             "not_planned": result.not_planned,
             "policies": list(planned.policies),
+            # In the order the graph was built from (the apply order is worked out from it again).
+            "operations": [[op.action.value, op.desired, op.live] for op in result.graph.operations]
+            if result.operations
+            else [],
+            "costs": [
+                [c.organization, str(c.before), str(c.after), c.currency, None if c.balance is None else str(c.balance)]
+                for c in result.costs
+            ],
+            "organization_labels": result.organization_labels,
         },
     }
     try:
@@ -288,6 +384,7 @@ def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
         temporary.write_bytes(orjson.dumps(memo))
         os.replace(temporary, entry)
     except (OSError, TypeError):
+        _forget(entry)  # an older memo of the view no longer answers either
         return
 
 
@@ -353,6 +450,8 @@ __all__ = [
     "fingerprint",
     "recall",
     "recalled_plan",
+    "recalled_planned",
+    "rememberable",
     "remember",
     "without_cyclic_gc",
 ]

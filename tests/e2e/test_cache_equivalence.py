@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider import engine
+from provider import engine, memo
 from provider.apply import apply
 from provider.manifests.cache import RACY_NS
 from provider.embedded import EmbeddedClient
@@ -79,15 +79,15 @@ def _plan(directory: Path, client: EmbeddedClient, cache: Path | None) -> Any:
     return _prepared(directory, client, cache)[0]
 
 
-def _prepared(directory: Path, client: EmbeddedClient, cache: Path | None) -> tuple[Any, bool]:
-    """The plan's JSON (or the error's words), and whether the plan memo answered it."""
+def _prepared(directory: Path, client: EmbeddedClient, cache: Path | None) -> tuple[Any, bool, bool]:
+    """The plan's JSON (or the error's words), whether the plan memo answered it, and whether it keeps it."""
     settings_ = {"TENANCY_CACHE_DIR": str(cache), "TENANCY_NO_CACHE": None} if cache else {"TENANCY_NO_CACHE": "1"}
     with _environment(**settings_):
         try:
             prepared = engine.prepare([str(directory)], client, "embedded", stack_option=None)
         except TenancyError as e:
-            return f"{type(e).__name__}: {e}", False
-        return as_json(prepared.plan), prepared.planned is None and not prepared.manifest_set.manifests
+            return f"{type(e).__name__}: {e}", False, False
+        return as_json(prepared.plan), prepared.recalled, memo.rememberable(prepared.plan)
 
 
 def _step(action: str, value: Any, docs: list[dict[str, Any]], directory: Path, client: EmbeddedClient,
@@ -139,12 +139,14 @@ def _run(db_url: str, first: list[dict[str, Any]], steps: list[tuple[str, Any]])
             assert _plan(directory, client, cache) == _plan(directory, client, None)
             for action, value in steps:
                 docs = _step(action, value, docs, directory, client, cache)
-                cached = _plan(directory, client, cache)
+                cached, _, kept = _prepared(directory, client, cache)
                 assert cached == _plan(directory, client, None), (action, value)
-                again, recalled = _prepared(directory, client, cache)  # and again, from warm caches
+                again, recalled, _ = _prepared(directory, client, cache)  # and again, from warm caches
                 assert again == cached
                 if isinstance(cached, dict) and not cached["has_changes"] and not cached["costs"]:
                     assert recalled, "nothing changed since a plan without changes: the memo answers"
+                if isinstance(cached, dict) and kept:
+                    assert recalled, "nothing changed since a whole plan that sends no secret: the memo answers"
         finally:
             client.close()
 

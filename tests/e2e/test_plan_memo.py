@@ -1,7 +1,7 @@
 """The plan memo against a real `tenancy serve` on loopback: a plan of unchanged manifests against an
-unchanged backend is answered from the memo without reading the export; any change it was computed from
-(a write over the API, an edited file, a secret, the view) is seen; a memo that is not ours is ignored;
-the memo never holds a secret."""
+unchanged backend is answered from the memo without reading the export, and so is the apply right after
+a plan with changes; any change it was computed from (a write over the API, an edited file, a secret,
+the view) is seen; a memo that is not ours is ignored; the memo never holds a secret."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _prepare(directory: Path, client: CountingClient, **options: Any) -> engine.
 
 
 def _recalled(prepared: engine.Prepared) -> bool:
-    return prepared.planned is None and not prepared.manifest_set.manifests
+    return prepared.recalled
 
 
 def _applied(directory: Path, server: Server) -> None:
@@ -166,6 +166,109 @@ def test_a_memo_not_ours_is_never_trusted(tmp_path: Path, server: Server, cache:
         prepared = _prepare(directory, client)
         assert not _recalled(prepared), broken[:80]
         assert [str(op.key) for op in prepared.plan.operations] == ["User acme/bob"]
+
+
+def _renamed(directory: Path) -> None:
+    """Bob renamed in the manifests (settled: the memo may trust the file's stat)."""
+    documents = _documents()
+    documents[2]["spec"]["displayName"] = "Robert Example"
+    _write(directory, documents)
+
+
+def _uncached(directory: Path, server: Server) -> engine.Prepared:
+    os.environ["TENANCY_NO_CACHE"] = "1"
+    try:
+        return _prepare(directory, CountingClient(server.url, server.token))
+    finally:
+        del os.environ["TENANCY_NO_CACHE"]
+
+
+def test_the_apply_right_after_a_plan_with_changes_answers_from_the_memo(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    _renamed(directory)
+    client = CountingClient(server.url, server.token)
+    planned = _prepare(directory, client)
+    assert not _recalled(planned) and [str(op.key) for op in planned.plan.operations] == ["User acme/bob"]
+    recalled = _prepare(directory, client)  # what `tenancy apply` does right after `tenancy plan`
+    assert _recalled(recalled), "nothing changed since a whole plan of one change: the memo answers"
+    computed = _uncached(directory, server)
+    assert as_json(recalled.plan) == as_json(planned.plan) == as_json(computed.plan)
+    assert recalled.plan.live_revision == computed.plan.live_revision
+    assert apply(recalled.plan, client).ok
+    engine.remember_applied(recalled, client)
+    bob = client.get(ResourceKey("User", "acme", "bob"))
+    assert bob is not None and bob["spec"]["displayName"] == "Robert Example"
+    after = _prepare(directory, client)  # (the organization's counts came back with bob: computed in full)
+    assert not after.plan.has_changes and as_json(after.plan) == as_json(_uncached(directory, server).plan)
+
+
+def test_a_plan_with_changes_is_not_recalled_once_the_backend_moved(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    _renamed(directory)
+    client = CountingClient(server.url, server.token)
+    assert not _recalled(_prepare(directory, client))
+    ann = client.get(ResourceKey("User", "acme", "ann"))
+    assert ann is not None
+    client.update({**ann, "spec": {**ann["spec"], "displayName": "Anne"}}, None)
+    moved = _prepare(directory, client)
+    assert not _recalled(moved)
+    assert [str(op.key) for op in moved.plan.operations] == ["User acme/ann", "User acme/bob"]
+
+
+def test_a_plan_that_sends_a_secret_is_computed_in_full(
+    tmp_path: Path, server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "m"
+    monkeypatch.setenv("ANN_PASSWORD", STRONG)
+    _write(directory, _documents(password=True))
+    client = CountingClient(server.url, server.token)
+    first = _prepare(directory, client)
+    assert any(op.sends_secret for op in first.plan.operations)
+    second = _prepare(directory, client)
+    assert not _recalled(second), "the secret is read and judged again where it lies"
+    assert second.secrets == first.secrets and engine.secrets_to_send(second)
+    assert not list(cache.glob("*.json")), "no memo is left for a plan it does not answer"
+
+
+def test_a_remembered_change_that_does_not_work_out_again_is_never_trusted(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    _renamed(directory)
+    client = CountingClient(server.url, server.token)
+    assert not _recalled(_prepare(directory, client))
+    (memo,) = cache.glob("*.json")
+    good = memo.read_bytes()
+    fields = orjson.loads(good)
+    (action, desired, live), = fields["plan"]["operations"]
+    assert action == "update"
+    plan = fields["plan"]
+    for broken in (
+        {**plan, "operations": [["create", desired, live]]},  # not what the documents plan to
+        {**plan, "operations": [["update", live, live]]},  # no change at all
+        {**plan, "operations": [["delete", desired, live]]},
+        {**plan, "operations": [["update", {**desired, "kind": "Nothing"}, live]]},
+        {**plan, "operations": [["update", "not a document", live]]},
+        {**plan, "operations": [["update", desired]]},
+        {**plan, "operations": "not a list"},
+        {**plan, "costs": [["acme", "not a number", "1", "EUR", None]]},
+        {**plan, "organization_labels": {"acme": {"tier": 1}}},
+    ):
+        memo.write_bytes(orjson.dumps({**fields, "plan": broken}))
+        prepared = _prepare(directory, client)
+        assert not _recalled(prepared), str(broken)[:200]
+        assert [str(op.key) for op in prepared.plan.operations] == ["User acme/bob"]
+        assert prepared.plan.operations[0].desired == desired
 
 
 def _drift(client: CountingClient) -> None:
