@@ -397,11 +397,14 @@ def _forget(entry: Path) -> None:
 
 def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, str]) -> None:
     """After an apply that applied every operation of `applied` (a whole plan, not a targeted one): remember
-    the plan that follows, when the backend's changes since the plan's revision are exactly the planned
-    ones and every planned resource, as the backend holds it now, diffs to nothing against its manifest.
+    the plan that follows, when every change the backend reports since the plan's revision is a planned one
+    or leaves the document as it was then (a status the backend counts again: an organization's users,
+    its balance), and every planned resource, as the backend holds it now, diffs to nothing against its
+    manifest.
 
     That is the whole plan's answer: a resource no operation touched had none, and neither it nor its
-    manifest moved (the fingerprint and the change log say so); a deletion left its tombstone."""
+    manifest moved (the fingerprint and the change log say so: a write gives it a resourceVersion above
+    the revision; a status is never compared); a deletion left its tombstone."""
     entry = planned.print_.header.entry()
     if entry is None or planned.revision is None or not hasattr(client, "changes"):
         return
@@ -413,18 +416,28 @@ def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, 
         if delta is None or delta.database != planned.database:
             return
         now = {ResourceKey.of(d): d for d in delta.items}
-        deleted = set(delta.deleted) - now.keys()
-        if len(now) != len(delta.items) or len(now) + len(deleted) != len(applied.operations):
-            return  # someone else wrote too, or an operation left no trace: the next plan is computed in full
+        planned_keys = {op.key for op in applied.operations}
+        if len(now) != len(delta.items) or set(delta.deleted) - now.keys() - planned_keys:
+            return  # someone else deleted too: the next plan is computed in full
+        revision = planned.revision
+        if any(key not in planned_keys and not _untouched_since(document, revision) for key, document in now.items()):
+            return  # someone else wrote too
+        deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
         for op in applied.operations:
             current = now.get(op.key)
             if op.desired is None:
                 if op.key not in deleted:
-                    return
+                    return  # an operation left no trace
             elif current is None or diff(op.kind, op.desired, current, applied.stack, op.key) is not None:
                 return
     after = Plan(operations=(), stack=applied.stack, graph=build([]), warnings=planned.warnings, notes=applied.notes)
     remember(dataclasses.replace(planned, revision=delta.revision), after, env)
+
+
+def _untouched_since(document: dict[str, Any], revision: int) -> bool:
+    """Whether the document was last written at or before `revision` (its resourceVersion says so)."""
+    version = (document.get("metadata") or {}).get("resourceVersion")
+    return isinstance(version, str) and version.isdigit() and int(version) <= revision
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from provider.errors import ManifestError
 from provider.manifests.cache import RACY_NS
 from provider.render import as_json
 from provider.targeting import Selection
+from tenancy_backend.scope import Scope
+from tenancy_backend.service import Service
 from tenancy_kinds import ResourceKey
 from tests.builders import org, user
 from tests.e2e.conftest import running_backend
@@ -202,8 +204,53 @@ def test_the_apply_right_after_a_plan_with_changes_answers_from_the_memo(
     engine.remember_applied(recalled, client)
     bob = client.get(ResourceKey("User", "acme", "bob"))
     assert bob is not None and bob["spec"]["displayName"] == "Robert Example"
-    after = _prepare(directory, client)  # (the organization's counts came back with bob: computed in full)
-    assert not after.plan.has_changes and as_json(after.plan) == as_json(_uncached(directory, server).plan)
+    after = _prepare(directory, client)
+    assert _recalled(after) and not after.plan.has_changes, "the recalled plan's apply remembers what follows"
+    assert as_json(after.plan) == as_json(_uncached(directory, server).plan)
+
+
+def test_the_read_back_after_an_apply_tells_a_recounted_status_from_a_write(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    """What the backend counts again (the organization's users, a deposit on its balance) is no change; a
+    write or a deletion by someone else between an apply and its read-back is, and is planned."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    behind_the_back: list[tuple[Callable[[], object], list[str]]] = [
+        (lambda: _deposit(tmp_path), []),
+        (lambda: _rename(client, "ann", "Anne"), ["User acme/ann"]),
+        (lambda: client.delete(ResourceKey("User", "acme", "ann"), None), ["User acme/ann"]),
+    ]
+    for round_, (write, expected) in enumerate(behind_the_back):
+        documents = _documents()
+        documents[2]["spec"]["displayName"] = f"Bob, round {round_}"
+        _write(directory, documents)
+        prepared = _prepare(directory, client)
+        assert [str(op.key) for op in prepared.plan.operations] == ["User acme/bob"]
+        assert apply(prepared.plan, client).ok
+        write()  # after the apply, before its read-back
+        engine.remember_applied(prepared, client)
+        after = _prepare(directory, client)
+        assert _recalled(after) == (not expected), expected
+        assert [str(op.key) for op in after.plan.operations] == expected
+        assert as_json(after.plan) == as_json(_uncached(directory, server).plan)
+        assert apply(after.plan, client).ok
+
+
+def _deposit(tmp_path: Path) -> None:
+    service = Service(f"sqlite:///{tmp_path / 'tenancy.db'}")
+    try:
+        service.deposit(Scope.root(), "acme", "5.00")
+    finally:
+        service.close()
+
+
+def _rename(client: CountingClient, name: str, display_name: str) -> None:
+    document = client.get(ResourceKey("User", "acme", name))
+    assert document is not None
+    client.update({**document, "spec": {**document["spec"], "displayName": display_name}}, None)
 
 
 def test_a_plan_with_changes_is_not_recalled_once_the_backend_moved(
