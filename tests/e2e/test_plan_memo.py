@@ -177,6 +177,18 @@ def _renamed(directory: Path) -> None:
     _write(directory, documents)
 
 
+def _planned_a_rename(tmp_path: Path, server: Server) -> tuple[Path, CountingClient]:
+    """The manifests applied, then bob renamed in them and planned once (the plan the memo may keep)."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    _renamed(directory)
+    client = CountingClient(server.url, server.token)
+    planned = _prepare(directory, client)
+    assert not _recalled(planned) and [str(op.key) for op in planned.plan.operations] == ["User acme/bob"]
+    return directory, client
+
+
 def _uncached(directory: Path, server: Server) -> engine.Prepared:
     os.environ["TENANCY_NO_CACHE"] = "1"
     try:
@@ -188,13 +200,8 @@ def _uncached(directory: Path, server: Server) -> engine.Prepared:
 def test_the_apply_right_after_a_plan_with_changes_answers_from_the_memo(
     tmp_path: Path, server: Server, cache: Path
 ) -> None:
-    directory = tmp_path / "m"
-    _write(directory, _documents())
-    _applied(directory, server)
-    _renamed(directory)
-    client = CountingClient(server.url, server.token)
-    planned = _prepare(directory, client)
-    assert not _recalled(planned) and [str(op.key) for op in planned.plan.operations] == ["User acme/bob"]
+    directory, client = _planned_a_rename(tmp_path, server)
+    planned = _prepare(directory, client, recall=False)
     recalled = _prepare(directory, client)  # what `tenancy apply` does right after `tenancy plan`
     assert _recalled(recalled), "nothing changed since a whole plan of one change: the memo answers"
     computed = _uncached(directory, server)
@@ -256,15 +263,8 @@ def _rename(client: CountingClient, name: str, display_name: str) -> None:
 def test_a_plan_with_changes_is_not_recalled_once_the_backend_moved(
     tmp_path: Path, server: Server, cache: Path
 ) -> None:
-    directory = tmp_path / "m"
-    _write(directory, _documents())
-    _applied(directory, server)
-    _renamed(directory)
-    client = CountingClient(server.url, server.token)
-    assert not _recalled(_prepare(directory, client))
-    ann = client.get(ResourceKey("User", "acme", "ann"))
-    assert ann is not None
-    client.update({**ann, "spec": {**ann["spec"], "displayName": "Anne"}}, None)
+    directory, client = _planned_a_rename(tmp_path, server)
+    _rename(client, "ann", "Anne")
     moved = _prepare(directory, client)
     assert not _recalled(moved)
     assert [str(op.key) for op in moved.plan.operations] == ["User acme/ann", "User acme/bob"]
@@ -288,12 +288,7 @@ def test_a_plan_that_sends_a_secret_is_computed_in_full(
 def test_a_remembered_change_that_does_not_work_out_again_is_never_trusted(
     tmp_path: Path, server: Server, cache: Path
 ) -> None:
-    directory = tmp_path / "m"
-    _write(directory, _documents())
-    _applied(directory, server)
-    _renamed(directory)
-    client = CountingClient(server.url, server.token)
-    assert not _recalled(_prepare(directory, client))
+    directory, client = _planned_a_rename(tmp_path, server)
     (memo,) = cache.glob("*.json")
     good = memo.read_bytes()
     fields = orjson.loads(good)
@@ -320,9 +315,7 @@ def test_a_remembered_change_that_does_not_work_out_again_is_never_trusted(
 
 def _drift(client: CountingClient) -> None:
     """Bob renamed over the API, behind the stack's back."""
-    bob = client.get(ResourceKey("User", "acme", "bob"))
-    assert bob is not None
-    client.update({**bob, "spec": {**bob["spec"], "displayName": "Robert"}}, None)
+    _rename(client, "bob", "Robert")
 
 
 def test_another_view_is_not_answered_by_this_ones_memo(tmp_path: Path, server: Server, cache: Path) -> None:
