@@ -20,9 +20,9 @@ of up to MAX_REMEMBERED_OPERATIONS changes that send no secret, with each change
 right after `plan` then works the plan's operations out again from those alone (a pure function of each
 pair) instead of reading and judging the fleet; a plan that sends a secret is computed in full, so that
 the secret is read and judged where it lies. `apply` remembers too: after an apply that applied
-everything, the changes the backend reports since the plan's revision must be exactly the planned ones
-and re-plan to nothing (`after_apply`). Policies are not part of the memo: they are judged again on the
-recalled plan.
+everything, the changes the backend reports since the plan's revision must be the planned ones (or
+statuses it counted again) and re-plan to nothing (`after_apply`). Policies are not part of the memo:
+they are judged again on the recalled plan.
 A memo that is unreadable, of another format or key never answers; `TENANCY_NO_CACHE=1` turns it off.
 """
 
@@ -181,16 +181,16 @@ def secrets_digest(inputs: Sequence[SecretInput], salt: bytes, env: Mapping[str,
 def recall(print_: Fingerprint, client: Any, prices: Mapping[str, Any], env: Mapping[str, str]) -> Remembered | None:
     """The remembered plan when nothing it was computed from changed; None otherwise (then plan in full)."""
     stored = _load(print_)
-    if stored is None or not hasattr(client, "changes") or stored.prices != prices_digest(prices):
+    if stored is None or not hasattr(client, "changes") or stored.remembered.prices != prices_digest(prices):
         return None
-    if secrets_digest(stored.inputs, stored.salt, env) != stored.digest:
+    if secrets_digest(stored.remembered.inputs, stored.salt, env) != stored.digest:
         return None
     revision = stored.remembered.revision
     try:
         delta: LiveDelta | None = client.changes(revision)
     except BackendError:
         return None  # 410 (the log moved on) or any refusal: the full plan says what is wrong
-    if delta is None or delta.items or delta.deleted or delta.database != stored.database:
+    if delta is None or delta.items or delta.deleted or delta.database != stored.remembered.database:
         return None
     if delta.revision != revision or delta.since != revision:
         return None
@@ -227,11 +227,8 @@ class _Stored:
     """A memo file, read and checked."""
 
     remembered: Remembered
-    database: str
-    prices: str
-    inputs: list[SecretInput]
     salt: bytes
-    digest: str
+    digest: str  # of the secrets' sources, salted
 
 
 class _Untrusted(ValueError):
@@ -256,18 +253,18 @@ def _load(print_: Fingerprint) -> _Stored | None:
             return None
         if not isinstance(fields["stack"], (str, type(None))) or not isinstance(held["digest"], str):
             return None
-        inputs = [SecretInput(str(kind), str(name)) for kind, name in held["inputs"]]
+        inputs = tuple(SecretInput(str(kind), str(name)) for kind, name in held["inputs"])
         remembered = Remembered(
             fields["stack"], tuple(texts[0]), tuple(texts[1]), int(fields["not_planned"]), tuple(texts[2]), revision,
             operations=tuple(_operation(item, fields["stack"]) for item in fields["operations"]),
             costs=tuple(_cost(*item) for item in fields["costs"]),
             organization_labels=_labels(fields["organization_labels"]),
             manifest_warnings=tuple(texts[3]),
-            inputs=tuple(inputs),
+            inputs=inputs,
             prices=prices,
             database=database,
         )
-        return _Stored(remembered, database, prices, inputs, bytes.fromhex(held["salt"]), held["digest"])
+        return _Stored(remembered, bytes.fromhex(held["salt"]), held["digest"])
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, decimal.InvalidOperation):
         return None
 
