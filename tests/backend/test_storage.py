@@ -6,6 +6,8 @@ import json
 
 import subprocess
 import sys
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
 from tests.support import REPO, new_pg_database, start_server
 
-from tests.builders import org, user
+from tests.builders import op, org, user
 from .helpers import refused
 
 ROOT = Scope.root()
@@ -255,6 +257,27 @@ def test_sqlite_is_configured_for_a_million_resources(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 256 * 1024 * 1024
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
     engine.dispose()
+
+
+def test_uids_are_time_ordered_uuids_so_that_creates_append_to_their_index(fresh_url: str) -> None:
+    """Version 7 (RFC 9562): unique, and in the order the resources were made once a millisecond passed;
+    version 4's random uids put each create on a random page of the index (benchmarks/RESULTS.md, run R)."""
+    service = Service(fresh_url)
+    try:
+        service.create(ROOT, "Organization", None, org("acme"))
+        uids = []
+        for n in range(5):
+            time.sleep(0.002)
+            uids.append(service.create(ROOT, "User", "acme", user("acme", f"u{n}"))["metadata"]["uid"])
+        time.sleep(0.002)
+        run = service.changeset(ROOT, [op("create", user("acme", f"v{n}")) for n in range(50)])
+        uids += [d["metadata"]["uid"] for d in run]  # one bulk insert
+    finally:
+        service.close()
+    parsed = [uuid.UUID(u) for u in uids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert len(set(uids)) == len(uids)
+    assert uids[:5] == sorted(uids[:5]) and max(uids[:5]) < min(uids[5:])
 
 
 def test_urls() -> None:
