@@ -51,8 +51,8 @@ def new_row(tx: Tx, p: Parsed, stamp: str) -> dict[str, Any]:
 def new_uid() -> str:
     """A new resource's uid: a UUID of version 7 (RFC 9562: 48 bits of Unix time in milliseconds, then 74
     random bits), the standard library's from Python 3.14 on. Time-ordered, so that a run of creates adds
-    to the end of the uid index instead of to a random page of it each (version 4): SQLite writes a third
-    more creates a second at 100,000 resources (benchmarks/RESULTS.md, run R)."""
+    to the end of the uid index instead of to a random page of it each (version 4): SQLite writes a fifth
+    more creates a second at 1,000,000 resources (benchmarks/RESULTS.md, run R)."""
     if _UUID7 is not None:
         return str(_UUID7())
     milliseconds = time.time_ns() // 1_000_000
