@@ -111,13 +111,13 @@ class Remembered:
     not_planned: int
     policies: tuple[str, ...]  # tenancy.yaml's `policy:` paths, as the manifests named them
     revision: int
-    operations: tuple[Operation, ...] = ()  # in the order the plan built its graph from
-    costs: tuple[CostChange, ...] = ()
-    organization_labels: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-    manifest_warnings: tuple[str, ...] = ()  # the manifests' own, as Planned keeps them
-    inputs: tuple[SecretInput, ...] = ()
-    prices: str = ""  # their digest
-    database: str = ""
+    operations: tuple[Operation, ...]  # in the order the plan built its graph from
+    costs: tuple[CostChange, ...]
+    organization_labels: dict[str, dict[str, str]]
+    manifest_warnings: tuple[str, ...]  # the manifests' own, as Planned keeps them
+    inputs: tuple[SecretInput, ...]
+    prices: str  # their digest
+    database: str
 
 
 def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
@@ -413,13 +413,13 @@ def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, 
         if delta is None or delta.database != planned.database:
             return
         now = {ResourceKey.of(d): d for d in delta.items}
+        deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
         planned_keys = {op.key for op in applied.operations}
-        if len(now) != len(delta.items) or set(delta.deleted) - now.keys() - planned_keys:
+        if len(now) != len(delta.items) or deleted - planned_keys:
             return  # someone else deleted too: the next plan is computed in full
         revision = planned.revision
         if any(key not in planned_keys and not _untouched_since(document, revision) for key, document in now.items()):
             return  # someone else wrote too
-        deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
         for op in applied.operations:
             current = now.get(op.key)
             if op.desired is None:
