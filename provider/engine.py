@@ -174,6 +174,7 @@ def _prepare(
         planned = memo.Planned(
             print_, stack, tuple(str(p) for p in manifest_set.policies), tuple(warnings), verdict.inputs,
             memo.prices_digest(prices_document), prices, state.database, state.revision,
+            memo.texts_read(print_, manifest_set.text_keys),
         )
         memo.remember(planned, result, os.environ)
     # Last, on the finished (targeted) plan: `input` is exactly what `plan --json` prints.
@@ -185,7 +186,7 @@ def _fingerprint(
     client: Client, paths: list[str], stack_option: str | None, selection: Selection | None, allow_outside: bool
 ) -> memo.Fingerprint | None:
     """The manifests' key for the plan memo, from their stats; None without a memo (no cache, a client
-    that cannot say what changed, a file changed within the last second)."""
+    that cannot say what changed, a tenancy.yaml changed within the last second)."""
     identity = getattr(client, "cache_identity", None)
     if not isinstance(identity, str):
         return None

@@ -7,8 +7,10 @@ and its state at one revision. The memo is one file per view (`Header`) in the c
 trusted only when every one of those is recognised unchanged:
 
 - every manifest and config file by its stat (size, mtime, ctime, inode, device) as git's index does,
-  and only when the file was last changed more than a second before the memo's plan began (a "racy" file
-  is not remembered: a change within the same clock tick could keep its stat);
+  when the file was last changed more than a second before the memo's plan began; a manifest changed
+  within that second (a "racy" file: a change within the same clock tick could keep its stat) by the
+  SHA-256 of the text the plan read from it, read and hashed again at every recall (a racy tenancy.yaml:
+  nothing is remembered);
 - the code by a SHA-256 of every module of `provider` and `tenancy_kinds` and pydantic's version;
 - the secrets by an scrypt digest of what their sources hold now (salted per memo: the memo holds no
   secret, and no fast hash of one);
@@ -37,7 +39,7 @@ import hashlib
 import os
 import secrets as random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +54,8 @@ from provider.costs import CostChange, Prices
 from provider.errors import BackendError, ConfigError
 from provider.live import LiveDelta
 from provider.manifests import CONFIG_NAMES, discover
-from provider.manifests.cache import RACY_NS, keyed_entry
+from provider.manifests.cache import RACY_NS, entry_for, keyed_entry
+from provider.manifests.text import read_text
 from provider.ordering import build
 from provider.diff import deletion_diffs, diff
 from provider.operations import Action, Delete, Operation
@@ -61,7 +64,7 @@ from provider.secrets import SecretInput, read_input
 from provider.targeting import Selection
 from tenancy_kinds import KINDS, ResourceKey
 
-MEMO_FORMAT = "tenancy-plan-memo/2"
+MEMO_FORMAT = "tenancy-plan-memo/3"
 # A plan with changes is remembered with the documents of each one (about 1.5 KB a change): up to this many.
 MAX_REMEMBERED_OPERATIONS = 50_000
 # scrypt's cost for the secrets' digest: ~50 ms once per plan, and as much per guess to anyone who reads it.
@@ -92,12 +95,34 @@ class Header:
         return keyed_entry("plans", self.as_json())
 
 
+Stat = tuple[int, int, int, int, int]  # size, mtime, ctime (ns), inode, device
+
+
 @dataclass(frozen=True)
 class Fingerprint:
-    """The manifests' side of a memo's key, taken before anything is read."""
+    """The manifests' side of a memo's key, taken before anything is read: every file's stat, and which
+    manifests were racy then (changed within a second: recognised by their texts, not their stats)."""
 
     header: Header
-    key: str  # SHA-256 of the header, the code and every file's stat
+    base: bytes  # SHA-256 of the memo's format, the code and the header
+    stats: tuple[tuple[str, Stat | None], ...]  # every manifest and config file, None when absent
+    racy: frozenset[str]
+
+    def key(self, racy: Collection[str]) -> str | None:
+        """SHA-256 of the base and every file's stat, the files of `racy` by their names only (their texts
+        are checked on their own); None when one of those is absent."""
+        digest = hashlib.sha256(self.base)
+        for path, stat in self.stats:
+            encoded = path.encode("utf-8", "surrogateescape")
+            if path in racy:
+                if stat is None:
+                    return None
+                digest.update(b"\0racy\0" + encoded)
+            elif stat is None:
+                digest.update(b"\0absent\0" + encoded)
+            else:
+                digest.update(b"\0%s\0%d %d %d %d %d" % (encoded, *stat))
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -118,12 +143,13 @@ class Remembered:
     inputs: tuple[SecretInput, ...]
     prices: str  # their digest
     database: str
+    texts: dict[str, str]  # each racy manifest's text key as the plan read it (`manifests.cache.entry_for`)
 
 
 def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
-    """The key of the manifests as they are now, from their stats alone; None when a file cannot be
-    recognised by its stat (changed within a second of `started_ns`, or unreadable): then nothing is
-    remembered, and nothing recalled."""
+    """The manifests as they are now, by their stats alone; a manifest changed within a second of
+    `started_ns` is racy. None when a file cannot be recognised so (unreadable, or a racy tenancy.yaml):
+    then nothing is remembered, and nothing recalled."""
     if header.entry() is None:
         return None
     try:
@@ -132,21 +158,45 @@ def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
         return None
     digest = hashlib.sha256(MEMO_FORMAT.encode() + b"\0" + code_salt())
     digest.update(orjson.dumps(header.as_json(), option=orjson.OPT_SORT_KEYS))
+    manifests = [os.fspath(file) for file, _ in files]  # absolute: the header's paths are
     configs = [os.path.join(root, name) for root in roots for name in CONFIG_NAMES]
     recent = started_ns - RACY_NS
-    for path in [*(os.fspath(file) for file, _ in files), *configs]:  # absolute: the header's paths are
+    stats: list[tuple[str, Stat | None]] = []
+    racy: set[str] = set()
+    for index, path in enumerate([*manifests, *configs]):
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            digest.update(b"\0absent\0" + path.encode("utf-8", "surrogateescape"))
+            stats.append((path, None))
             continue
         except OSError:
             return None
         if st.st_mtime_ns > recent or st.st_ctime_ns > recent:
-            return None
-        stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-        digest.update(b"\0%s\0%d %d %d %d %d" % (path.encode("utf-8", "surrogateescape"), *stat))
-    return Fingerprint(header, digest.hexdigest())
+            if index >= len(manifests):
+                return None
+            racy.add(path)
+        stats.append((path, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)))
+    return Fingerprint(header, digest.digest(), tuple(stats), frozenset(racy))
+
+
+def texts_read(print_: Fingerprint, keys: Mapping[str, str]) -> dict[str, str] | None:
+    """The text key of each racy manifest as the plan read it, from the loader's `keys` (by the paths it
+    read, which name the same files by other paths); None when one was not read (nothing is remembered)."""
+    if not print_.racy:
+        return {}
+    read = {os.path.realpath(path): key for path, key in keys.items()}
+    texts = {path: read.get(os.path.realpath(path)) for path in print_.racy}
+    return None if None in texts.values() else {path: key for path, key in texts.items() if key is not None}
+
+
+def _same_texts(texts: Mapping[str, str]) -> bool:
+    """Whether every file of `texts` holds the text of that key now (read and hashed again)."""
+    for path, key in texts.items():
+        text, _ = read_text(Path(path))
+        entry = None if text is None else entry_for(text)
+        if entry is None or entry.name != key:
+            return False
+    return True
 
 
 @functools.cache
@@ -218,7 +268,7 @@ def recalled_planned(print_: Fingerprint, remembered: Remembered, prices: Mappin
     """What the recalled plan was computed from, as the full plan would have kept it (`after_apply`)."""
     return Planned(
         print_, remembered.stack, remembered.policies, remembered.manifest_warnings, remembered.inputs,
-        remembered.prices, Prices.from_api(prices), remembered.database, remembered.revision,
+        remembered.prices, Prices.from_api(prices), remembered.database, remembered.revision, remembered.texts,
     )
 
 
@@ -242,7 +292,12 @@ def _load(print_: Fingerprint) -> _Stored | None:
         return None
     try:
         memo = orjson.loads(entry.read_bytes())
-        if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or memo.get("key") != print_.key:
+        if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT:
+            return None
+        read = memo["texts"]
+        if not isinstance(read, dict) or not all(isinstance(k, str) for k in read.values()):
+            return None
+        if memo.get("key") != print_.key(read) or not _same_texts(read):
             return None
         revision, database, prices = memo["revision"], memo["database"], memo["prices"]
         fields, held = memo["plan"], memo["secrets"]
@@ -263,6 +318,7 @@ def _load(print_: Fingerprint) -> _Stored | None:
             inputs=inputs,
             prices=prices,
             database=database,
+            texts=read,
         )
         return _Stored(remembered, bytes.fromhex(held["salt"]), held["digest"])
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, decimal.InvalidOperation):
@@ -320,6 +376,7 @@ class Planned:
     price_table: Prices
     database: str | None
     revision: int | None
+    texts: dict[str, str] | None  # `texts_read`: None when a racy manifest's text is not known
 
 
 def rememberable(result: Plan) -> bool:
@@ -340,13 +397,15 @@ def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
     entry = planned.print_.header.entry()
     if entry is None:
         return
-    if not rememberable(result) or planned.revision is None or planned.database is None:
+    key = None if planned.texts is None else planned.print_.key(planned.texts)
+    if not rememberable(result) or planned.revision is None or planned.database is None or key is None:
         _forget(entry)
         return
     salt = random.token_bytes(16)
     memo = {
         "format": MEMO_FORMAT,
-        "key": planned.print_.key,
+        "key": key,
+        "texts": planned.texts,
         "header": planned.print_.header.as_json(),
         "written_ns": time.time_ns(),
         "revision": planned.revision,
@@ -463,5 +522,6 @@ __all__ = [
     "recalled_planned",
     "rememberable",
     "remember",
+    "texts_read",
     "without_cyclic_gc",
 ]

@@ -60,13 +60,14 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[ManifestSet, list[
     findings: list[Finding] = []
     manifests: list[Manifest] = []
     sources: list[Source] = []
-    for file_manifests, file_findings in read_files(files, sources):
+    keys: dict[str, str] = {}
+    for file_manifests, file_findings in read_files(files, sources, keys):
         manifests.extend(file_manifests)
         findings.extend(file_findings)
     manifests = without_duplicates(manifests + _expanded(sources, findings), findings)
     stack, policies = read_config(roots, findings)
     warnings = [f for f in findings if f.severity is Severity.WARNING]
-    manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings, policies)
+    manifest_set = ManifestSet(manifests, stack, roots, [f for f, _ in files], warnings, policies, keys)
     return manifest_set, sorted(findings)
 
 

@@ -23,14 +23,19 @@ from provider.manifests.yaml_full import values
 from provider.manifests.yaml_plain import plain_values
 
 
-def read_file(file: Path, root: Path, sources: list[Source] | None = None) -> tuple[list[Manifest], list[Finding]]:
-    """The file's manifests and findings, its Blueprints and Tenants appended to `sources`; a file read
-    without a finding is remembered in the cache, unless it holds a Blueprint or a Tenant: those are read
-    afresh every time (their expansion depends on other files, and is never cached)."""
+def read_file(
+    file: Path, root: Path, sources: list[Source] | None = None, keys: dict[str, str] | None = None
+) -> tuple[list[Manifest], list[Finding]]:
+    """The file's manifests and findings, its Blueprints and Tenants appended to `sources`, the key of the
+    text read (`cache.entry_for`) into `keys`; a file read without a finding is remembered in the cache,
+    unless it holds a Blueprint or a Tenant: those are read afresh every time (their expansion depends on
+    other files, and is never cached)."""
     text, findings = read_text(file)
     if text is None:
         return [], findings
     entry = cache.entry_for(text)
+    if entry is not None and keys is not None:
+        keys[str(file)] = entry.name
     found = None if entry is None else cache.cached(entry, text, str(file), root)
     if found is not None:
         return found, []
@@ -43,11 +48,17 @@ def read_file(file: Path, root: Path, sources: list[Source] | None = None) -> tu
     return manifests, findings
 
 
-def cached_file(file: Path, root: Path) -> list[Manifest] | None:
-    """The file's manifests from the cache, or None (not cached, or unreadable: `read_file` words why)."""
+def cached_file(file: Path, root: Path, keys: dict[str, str] | None = None) -> list[Manifest] | None:
+    """The file's manifests from the cache (the key of the text read into `keys`), or None (not cached, or
+    unreadable: `read_file` words why)."""
     text, _ = read_text(file)
     entry = None if text is None else cache.entry_for(text)
-    return None if entry is None or text is None else cache.cached(entry, text, str(file), root)
+    if entry is None or text is None:
+        return None
+    found = cache.cached(entry, text, str(file), root)
+    if found is not None and keys is not None:
+        keys[str(file)] = entry.name
+    return found
 
 
 def parse_manifests(

@@ -216,6 +216,37 @@ def test_the_apply_right_after_a_plan_with_changes_answers_from_the_memo(
     assert as_json(after.plan) == as_json(_uncached(directory, server).plan)
 
 
+def test_a_manifest_edited_just_before_the_plan_is_recognised_by_the_text_the_plan_read(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    """A manifest written within a second of the plan (as a generator, a checkout or an editor's save does
+    right before `tenancy plan`) cannot be told by its stat; the memo keeps the hash of the text the plan
+    read from it, and the apply right after answers from the memo when the file holds that text still."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    documents = _documents()
+    documents[2]["spec"]["displayName"] = "Robert Example"
+    _write_racy(directory, documents)
+    client = CountingClient(server.url, server.token)
+    planned = _prepare(directory, client)
+    assert not _recalled(planned) and [str(op.key) for op in planned.plan.operations] == ["User acme/bob"]
+    recalled = _prepare(directory, client)  # `tenancy apply` at once: the file is still racy
+    assert _recalled(recalled), "the file holds the text the plan read: the memo answers"
+    assert as_json(recalled.plan) == as_json(planned.plan) == as_json(_uncached(directory, server).plan)
+    documents[2]["spec"]["displayName"] = "Bobby Example"
+    _write_racy(directory, documents)
+    edited = _prepare(directory, client)
+    assert not _recalled(edited), "another text: the plan is computed again"
+    assert edited.plan.operations[0].desired is not None
+    assert edited.plan.operations[0].desired["spec"]["displayName"] == "Bobby Example"
+
+
+def _write_racy(directory: Path, documents: list[dict[str, Any]]) -> None:
+    """The manifest only (tenancy.yaml stays settled), with no time to settle."""
+    (directory / "acme.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
 def test_the_read_back_after_an_apply_tells_a_recounted_status_from_a_write(
     tmp_path: Path, server: Server, cache: Path
 ) -> None:
