@@ -79,16 +79,32 @@ def cached(entry: Path, text: str | None, file: str, root: Path) -> list[Manifes
         return None
 
 
-def store(entry: Path, manifests: list[Manifest]) -> None:
-    """Write the entry atomically; a cache that cannot be written is no cache, never an error."""
+def store(entry: Path, manifests: list[Manifest], digests: list[str] | None = None) -> None:
+    """Write the entry atomically (with the digest of each document's text, when the fast reader gave
+    them: `known`); a cache that cannot be written is no cache, never an error."""
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        data = orjson.dumps([(m.document, m.origin.line, m.origin.col) for m in manifests])
+        if digests is not None and len(digests) == len(manifests):
+            items = [(m.document, m.origin.line, m.origin.col, d) for m, d in zip(manifests, digests, strict=True)]
+            data = orjson.dumps(items)
+        else:
+            data = orjson.dumps([(m.document, m.origin.line, m.origin.col) for m in manifests])
         temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, entry)
     except (OSError, TypeError):
         return
+
+
+def known(entry: Path) -> dict[str, dict[str, Any]] | None:
+    """The documents of an entry by the digests of their texts (`yaml_fast.chunk_digest`): what an edited
+    file held before, to be taken again for the documents it still holds; None when there are none."""
+    try:
+        data = orjson.loads(entry.read_bytes())
+        found = {item[3]: item[0] for item in data if len(item) > 3 and isinstance(item[0], dict)}
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return found or None
 
 
 # --- the stat index -------------------------------------------------------------------------------
@@ -145,6 +161,16 @@ class StatIndex:
         stat, key = recorded[:5], recorded[5]
         if stat != _stat_key(st) or st.st_mtime_ns + RACY_NS > self.written_ns or not isinstance(key, str):
             return None
+        return root / key[:2] / key
+
+    def previous(self, file: Path) -> Path | None:
+        """The cache entry recorded for the file, whatever its stat now: what it held when last read (a
+        hint for reading its new text, never its documents as they are)."""
+        recorded = self.entries.get(str(file.absolute()))
+        root = cache_dir()
+        if recorded is None or root is None or not isinstance(recorded[5], str):
+            return None
+        key = recorded[5]
         return root / key[:2] / key
 
     def record(self, file: Path) -> None:

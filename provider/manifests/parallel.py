@@ -46,7 +46,8 @@ def read_files(
             if found is not None:
                 results[index] = (found, [])
     missing = [index for index, found in enumerate(results) if found is None]
-    reads = _read_many([files[i] for i in missing], [held[i] for i in missing], keys)
+    previous = [None if stats is None else stats.previous(files[i][0]) for i in missing]
+    reads = _read_many([files[i] for i in missing], [held[i] for i in missing], keys, previous)
     for index, read in zip(missing, reads, strict=True):
         results[index] = read
     if sources is not None:
@@ -59,31 +60,35 @@ def read_files(
 
 
 def _read_many(
-    files: list[tuple[Path, Path]], held: list[list[Source]], keys: dict[str, str] | None
+    files: list[tuple[Path, Path]],
+    held: list[list[Source]],
+    keys: dict[str, str] | None,
+    previous: list[Path | None],
 ) -> list[tuple[list[Manifest], list[Finding]]]:
     """Every file's manifests and findings, in order (each file's Blueprints and Tenants into `held`, the
-    keys of their texts into `keys`). Many
+    keys of their texts into `keys`; `previous`: the cache entry of what each held before). Many
     files are read by two processes: a forked child reads the second half while this process reads the
     first. Anything unexpected in the child: this process reads its half too."""
     if len(files) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2 or "fork" not in _START_METHODS:
-        return [read_file(file, root, held[i], keys) for i, (file, root) in enumerate(files)]
+        return [read_file(file, root, held[i], keys, previous[i]) for i, (file, root) in enumerate(files)]
     half = len(files) // 2
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        future = pool.submit(_read_plainly, files[half:])
+        future = pool.submit(_read_plainly, files[half:], previous[half:])
     except Exception:  # noqa: BLE001 - no second process here (a sandbox, a limit): one reads all
-        return [read_file(file, root, held[i], keys) for i, (file, root) in enumerate(files)]
-    mine = [read_file(file, root, held[i], keys) for i, (file, root) in enumerate(files[:half])]
+        return [read_file(file, root, held[i], keys, previous[i]) for i, (file, root) in enumerate(files)]
+    mine = [read_file(file, root, held[i], keys, previous[i]) for i, (file, root) in enumerate(files[:half])]
     try:
         encoded = future.result()
     except Exception:  # noqa: BLE001 - the child broke (killed, out of memory): its half is read here
-        return mine + [read_file(file, root, held[half + i], keys) for i, (file, root) in enumerate(files[half:])]
+        rest = enumerate(files[half:], start=half)
+        return mine + [read_file(file, root, held[i], keys, previous[i]) for i, (file, root) in rest]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     theirs = []
     for i, ((file, root), read) in enumerate(zip(files[half:], framing.loads(encoded)["items"], strict=False)):
         if read is None:  # a file with findings: read here, where every field keeps its position
-            theirs.append(read_file(file, root, held[half + i], keys))
+            theirs.append(read_file(file, root, held[half + i], keys, previous[half + i]))
             continue
         documents, sources, key = read
         if key is not None and keys is not None:
@@ -93,16 +98,16 @@ def _read_many(
     return mine + theirs
 
 
-def _read_plainly(files: list[tuple[Path, Path]]) -> bytes:
+def _read_plainly(files: list[tuple[Path, Path]], previous: list[Path | None]) -> bytes:
     """In the child: each file's documents with their root positions, its Blueprints and Tenants with
     their field positions and the key of its text, as JSON a file per line (quicker to hand over than
     pickled Manifests, and decoded a line at a time: tenancy_kinds.framing); None for a file with findings,
     which the parent reads again to word them."""
     out: list[Any] = []
-    for file, root in files:
+    for (file, root), before in zip(files, previous, strict=True):
         sources: list[Source] = []
         keys: dict[str, str] = {}
-        manifests, findings = read_file(file, root, sources, keys)
+        manifests, findings = read_file(file, root, sources, keys, before)
         if findings:
             out.append(None)
             continue

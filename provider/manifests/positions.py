@@ -38,7 +38,7 @@ def prevalidated(documents: Iterable[Sequence[Any]], text: str | None, file: str
     (document, line, col) of each root; their field positions are read from `text` (or the file) on demand."""
     lazy = FilePositions(text, file)
     manifests = []
-    for index, (document, line, col) in enumerate(documents):
+    for index, (document, line, col, *_) in enumerate(documents):  # (a cache entry's documents: their digests)
         origin = Origin(file, line, col)
         manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
         manifest.locate = functools.partial(lazy.document, index)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from provider.errors import Finding
 from provider.manifests import cache
@@ -24,12 +25,17 @@ from provider.manifests.yaml_plain import plain_values
 
 
 def read_file(
-    file: Path, root: Path, sources: list[Source] | None = None, keys: dict[str, str] | None = None
+    file: Path,
+    root: Path,
+    sources: list[Source] | None = None,
+    keys: dict[str, str] | None = None,
+    previous: Path | None = None,
 ) -> tuple[list[Manifest], list[Finding]]:
     """The file's manifests and findings, its Blueprints and Tenants appended to `sources`, the key of the
     text read (`cache.entry_for`) into `keys`; a file read without a finding is remembered in the cache,
     unless it holds a Blueprint or a Tenant: those are read afresh every time (their expansion depends on
-    other files, and is never cached)."""
+    other files, and is never cached). `previous`: the cache entry of what the file held before, whose
+    documents of the same text are taken again (`yaml_fast.simple_documents`)."""
     text, findings = read_text(file)
     if text is None:
         return [], findings
@@ -40,9 +46,17 @@ def read_file(
     if found is not None:
         return found, []
     held: list[Source] = []
-    manifests, findings = parse_manifests(text, str(file), root, held)
+    digests: list[str] = []
+    known = None if previous is None or entry is None else cache.known(previous)
+    try:
+        manifests, findings = parse_manifests(text, str(file), root, held, known, digests)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        if known is None:
+            raise
+        held, digests = [], []  # an earlier entry that is not ours (its documents not manifests): read afresh
+        manifests, findings = parse_manifests(text, str(file), root, held, None, digests)
     if entry is not None and not findings and not held:
-        cache.store(entry, manifests)
+        cache.store(entry, manifests, digests or None)
     if sources is not None:
         sources.extend(held)
     return manifests, findings
@@ -62,14 +76,21 @@ def cached_file(file: Path, root: Path, keys: dict[str, str] | None = None) -> l
 
 
 def parse_manifests(
-    text: str, file: str, root: Path, sources: list[Source] | None = None
+    text: str,
+    file: str,
+    root: Path,
+    sources: list[Source] | None = None,
+    known: dict[str, dict[str, Any]] | None = None,
+    digests: list[str] | None = None,
 ) -> tuple[list[Manifest], list[Finding]]:
     """The manifests and findings of a file's text, by the first reader that accepts it; its Blueprints and
-    Tenants (read by the full reader: they need their positions) are appended to `sources`."""
+    Tenants (read by the full reader: they need their positions) are appended to `sources`. The fast reader
+    takes `known` documents again (`yaml_fast.simple_documents`) and puts each document's digest into
+    `digests`."""
     # A Blueprint or a Tenant needs its positions: such a file goes straight to the full reader (the names in
     # the text are a hint only; the faster readers decline these documents anyway).
     sourced = "Blueprint" in text or "Tenant" in text
-    fast = None if sourced else fast_manifests(text, file, root)
+    fast = None if sourced else fast_manifests(text, file, root, known, digests)
     if fast is None and not sourced:
         fast = plain_manifests(text, file, root)
     if fast is not None:
@@ -83,10 +104,21 @@ def parse_manifests(
     return manifests, findings
 
 
-def fast_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
-    """The Rust reader's manifests (see `yaml_fast`), or None when it declines the file."""
-    documents = simple_documents(text)
-    return None if documents is None else prevalidated(documents, text, file, root)
+def fast_manifests(
+    text: str,
+    file: str,
+    root: Path,
+    known: dict[str, dict[str, Any]] | None = None,
+    digests: list[str] | None = None,
+) -> list[Manifest] | None:
+    """The Rust reader's manifests (see `yaml_fast`), or None when it declines the file; the digest of each
+    document's text into `digests`."""
+    documents = simple_documents(text, known)
+    if documents is None:
+        return None
+    if digests is not None:
+        digests.extend(digest for *_, digest in documents)
+    return prevalidated(documents, text, file, root)
 
 
 def plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import re
 from collections import defaultdict
+from collections.abc import MutableMapping
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
@@ -46,25 +48,52 @@ _MAX_SIMPLE_DOCUMENT = MAX_NODES // 2  # characters
 _LIST_ADAPTERS: dict[str, pydantic.TypeAdapter[Any]] = {}
 
 
-def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
-    """Each document validated and dumped as the event readers' path would, with its root's line and
-    column; None unless the file is simple YAML (see `_NOT_SIMPLE_*`) holding only valid manifests without
-    `status`."""
+def simple_documents(
+    text: str, known: MutableMapping[str, dict[str, Any]] | None = None
+) -> list[tuple[dict[str, Any], int, int, str]] | None:
+    """Each document validated and dumped as the event readers' path would, with its root's line and column
+    and the digest of its text (`chunk_digest`); None unless the file is simple YAML (see `_NOT_SIMPLE_*`)
+    holding only valid manifests without `status`.
+
+    `known`: documents this code read before from the same file, by the digests of their texts (a
+    document's text alone gives its document, wherever it stands in a simple file); each is taken for a
+    document of that text, once, instead of reading and validating it again (one edited user of a hundred:
+    one is read)."""
     if yaml_rs is None or not _simple(text):
         return None
-    starts = _document_starts(text)
-    if starts is None:
+    spans = _document_spans(text)
+    if spans is None:
         return None
+    if not spans:
+        return []  # nothing but comments and blank lines
+    digests = [chunk_digest(text, begin, end) for begin, end, _ in spans]
+    reused: list[dict[str, Any] | None] = [None] * len(spans)
+    if known:
+        for i, (digest, (_, _, start)) in enumerate(zip(digests, spans, strict=True)):
+            if start is not None:
+                reused[i] = known.pop(digest, None)
+    unknown = [i for i, (_, _, start) in enumerate(spans) if start is not None and reused[i] is None]
+    values: list[Any] = [None] * len(spans)
     try:
-        value = yaml_rs.loads(text, parse_datetime=False)
+        if len(unknown) == sum(start is not None for _, _, start in spans):
+            value: Any = yaml_rs.loads(text, parse_datetime=False)
+            if len(spans) > 1 and (not isinstance(value, list) or len(value) != len(spans)):
+                return None
+            values = value if len(spans) > 1 else [value]
+        else:  # a document's text alone (between its markers) reads as it does in the file
+            for i in unknown:
+                begin, end, _ = spans[i]
+                values[i] = yaml_rs.loads(text[begin:end], parse_datetime=False)
     except Exception:  # noqa: BLE001 - any refusal: the event readers find and word the problem
         return None
-    values = value if len(starts) > 1 else [value]
-    if len(starts) > 1 and (not isinstance(value, list) or len(value) != len(starts)):
-        return None
     by_kind: dict[str, list[int]] = defaultdict(list)
-    kept: list[tuple[dict[str, Any], int | None]] = []
-    for document, start in zip(values, starts, strict=False):
+    kept: list[tuple[dict[str, Any], int | None, str]] = []
+    documents: list[Any] = []
+    for i, (document, (_, _, start)) in enumerate(zip(values, spans, strict=True)):
+        if reused[i] is not None:
+            kept.append((reused[i], start, digests[i]))  # type: ignore[arg-type]
+            documents.append(reused[i])
+            continue
         if document is None and start is None:
             continue  # an empty document, as the event readers skip it
         if not isinstance(document, dict) or start is None or "status" in document:
@@ -74,8 +103,8 @@ def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
         if kind is None or not _bounded(kind.name):
             return None
         by_kind[kind.name].append(len(kept))
-        kept.append((document, start))
-    documents: list[Any] = [None] * len(kept)
+        kept.append((document, start, digests[i]))
+        documents.append(None)
     for name, indexes in by_kind.items():
         adapter = _LIST_ADAPTERS.get(name)
         if adapter is None:
@@ -90,12 +119,18 @@ def simple_documents(text: str) -> list[tuple[dict[str, Any], int, int]] | None:
             documents[i] = dumped
     located = []
     line, counted = 1, 0
-    for (_, start), document in zip(kept, documents, strict=True):
+    for (_, start, digest), document in zip(kept, documents, strict=True):
         assert start is not None
         line += text.count("\n", counted, start)
         counted = start
-        located.append((document, line, start - text.rfind("\n", 0, start)))
+        located.append((document, line, start - text.rfind("\n", 0, start), digest))
     return located
+
+
+def chunk_digest(text: str, begin: int, end: int) -> str:
+    """The digest of one document's text (BLAKE2b, 128 bits): which documents of an edited file are the
+    same text as before."""
+    return hashlib.blake2b(text[begin:end].encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _simple(text: str) -> bool:
@@ -111,9 +146,10 @@ def _simple(text: str) -> bool:
     )
 
 
-def _document_starts(text: str) -> list[int | None] | None:
-    """Per document, the offset of its first data character (None for an empty document), as the event
-    readers split the file; None when a '---' line holds data or a document is too long for this path."""
+def _document_spans(text: str) -> list[tuple[int, int, int | None]] | None:
+    """Per document, where its text begins and ends and the offset of its first data character (None for
+    an empty document), as the event readers split the file; None when a '---' line holds data or a
+    document is too long for this path."""
     spans: list[tuple[int, int]] = []  # per document: where its text begins and ends
     for marker in _MARKER.finditer(text):
         rest = marker.group(1).strip()
@@ -126,15 +162,15 @@ def _document_starts(text: str) -> list[int | None] | None:
         spans.append((marker.end(), len(text)))
     if not spans:
         spans.append((0, len(text)))
-    starts: list[int | None] = []
+    located: list[tuple[int, int, int | None]] = []
     for begin, end in spans:
         if end - begin > _MAX_SIMPLE_DOCUMENT:
             return None
         found = _CONTENT.search(text, begin, end)
-        starts.append(found.start(1) if found else None)
-    if len(starts) == 1 and starts[0] is None:
+        located.append((begin, end, found.start(1) if found else None))
+    if len(located) == 1 and located[0][2] is None:
         return []  # nothing but comments and blank lines
-    return starts
+    return located
 
 
 @functools.cache

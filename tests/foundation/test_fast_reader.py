@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -136,23 +137,22 @@ def styled(body: str, style: str) -> str:
     return body
 
 
+@st.composite
+def layouts(draw: st.DrawFn) -> str:
+    """A file of one to five of BASE's documents, styled, separated, prefixed and ended in YAML's ways."""
+    text = draw(PREFIXES)
+    separators = draw(st.lists(SEPARATORS, min_size=4, max_size=4))
+    for i, (body, style) in enumerate(draw(st.lists(st.tuples(BODIES, STYLES), min_size=1, max_size=5))):
+        text += (separators[i - 1] if i else "") + styled(body, style)
+    return text + draw(SUFFIXES)
+
+
 def test_documents_split_and_located_the_same() -> None:
     compared: Counter[bool] = Counter()
 
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(
-        prefix=PREFIXES,
-        bodies=st.lists(st.tuples(BODIES, STYLES), min_size=1, max_size=5),
-        separators=st.lists(SEPARATORS, min_size=4, max_size=4),
-        suffix=SUFFIXES,
-    )
-    def split_and_located_the_same(
-        prefix: str, bodies: list[tuple[str, str]], separators: list[str], suffix: str
-    ) -> None:
-        text = prefix
-        for i, (body, style) in enumerate(bodies):
-            text += (separators[i - 1] if i else "") + styled(body, style)
-        text += suffix
+    @given(text=layouts())
+    def split_and_located_the_same(text: str) -> None:
         compared[assert_agree(text)] += 1
 
     split_and_located_the_same()
@@ -229,6 +229,42 @@ def test_many_files_read_by_two_processes_give_what_one_reads(tmp_path: Path, mo
     }
 
 
+def test_an_edited_file_reads_the_same_with_the_documents_it_held_before() -> None:
+    """The documents an earlier text of the file gave, taken again for the documents of the same text
+    (`known`), give exactly what reading the new text afresh gives (documents and their types, positions,
+    order), whatever moved, was added, removed, restyled or repeated; an earlier document serves once."""
+    reused: Counter[bool] = Counter()
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(before=layouts(), after=layouts())
+    def reads_the_same(before: str, after: str) -> None:
+        earlier, fresh = yaml_fast.simple_documents(before), yaml_fast.simple_documents(after)
+        if earlier is None or fresh is None:
+            return
+        known = {digest: orjson.loads(orjson.dumps(document)) for document, _, _, digest in earlier}
+        shared = set(known) & {digest for *_, digest in fresh}
+        again = yaml_fast.simple_documents(after, known)
+        assert again is not None and [item[1:] for item in again] == [item[1:] for item in fresh]
+        assert all(same(a[0], f[0]) for a, f in zip(again, fresh, strict=True))
+        assert len(shared) == 0 or not (set(known) & shared), "each earlier document was taken"
+        reused[bool(shared)] += 1
+
+    reads_the_same()
+    assert reused[True] >= 40, reused  # most pairs share a document's text (observed ~100 of 200)
+
+
+class _CountingReader:
+    """yaml_rs, counting the texts it is given."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.texts: list[str] = []
+
+    def loads(self, text: str, **options: Any) -> Any:
+        self.texts.append(text)
+        return self.real.loads(text, **options)
+
+
 # --- the cache of validated files ---------------------------------------------------------------------
 
 
@@ -273,6 +309,44 @@ def test_an_edited_file_is_read_again(tmp_path: Path, cache: Path) -> None:
     team = next(m for m in load([tmp_path / "m"]) if m.key.kind == "Team")
     assert team.document["spec"]["displayName"] == "Sales EMEA"
     assert len(_entries(cache)) == 2
+
+
+def test_only_the_edited_document_of_a_cached_file_is_read_again(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One edited document of a file the cache knows: the others are taken from the file's earlier entry,
+    and the set is what reading the file afresh gives."""
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    load([tmp_path / "m"])
+    file.write_text(BASE.replace("displayName: Sales", "displayName: Sales EMEA"))
+    reader = _CountingReader(yaml_fast.yaml_rs)
+    monkeypatch.setattr(yaml_fast, "yaml_rs", reader)
+    edited = load([tmp_path / "m"])
+    assert len(reader.texts) == 1 and "Sales EMEA" in reader.texts[0], "the edited document alone is read"
+    assert reader.texts[0].count("apiVersion") == 1
+    monkeypatch.setenv("TENANCY_NO_CACHE", "1")
+    assert _seen(edited) == _seen(load([tmp_path / "m"]))
+
+
+def test_an_earlier_entry_that_is_not_ours_is_not_taken(tmp_path: Path, cache: Path) -> None:
+    """The earlier entry of an edited file, overwritten with documents that are no manifests: the file is
+    read afresh, as if there were none."""
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "a.yaml"
+    file.write_text(BASE)
+    load([tmp_path / "m"])
+    (entry,) = _entries(cache)
+    items = orjson.loads(entry.read_bytes())
+    entry.write_bytes(orjson.dumps([[{"kind": "Nothing"}, *item[1:]] for item in items]))
+    file.write_text(BASE.replace("displayName: Sales", "displayName: Sales EMEA"))
+    edited = load([tmp_path / "m"])
+    os.environ["TENANCY_NO_CACHE"] = "1"
+    try:
+        assert _seen(edited) == _seen(load([tmp_path / "m"]))
+    finally:
+        del os.environ["TENANCY_NO_CACHE"]
 
 
 def test_a_file_with_findings_is_never_cached_and_still_reported(tmp_path: Path, cache: Path) -> None:
