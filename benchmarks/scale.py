@@ -145,9 +145,9 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool, ba
             ("no-op plan", plan, 0),
             # Right after a plan: the memo that plan left.
             ("no-op plan, warm caches", plan, 0),
-            # One file touched (a new stat, the same bytes): the memo does not answer, the stat index
-            # re-reads that one file, the export cache is completed with ?since=; the whole fleet is judged
-            # and diffed (what "no-op plan" measured before the memo).
+            # One file touched (a new stat, the same bytes): the memo reads and hashes that one file, knows
+            # its text and answers (until 2026-12-02 the memo did not, and this measured the whole fleet
+            # judged and diffed from the manifest cache).
             ("no-op plan, one file touched", plan, 0),
         ]
         peak = 0.0

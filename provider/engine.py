@@ -174,7 +174,7 @@ def _prepare(
         planned = memo.Planned(
             print_, stack, tuple(str(p) for p in manifest_set.policies), tuple(warnings), verdict.inputs,
             memo.prices_digest(prices_document), prices, state.database, state.revision,
-            memo.texts_read(print_, manifest_set.text_keys),
+            memo.files_read(print_, manifest_set.text_keys),
         )
         memo.remember(planned, result, os.environ)
     # Last, on the finished (targeted) plan: `input` is exactly what `plan --json` prints.

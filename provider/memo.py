@@ -6,11 +6,12 @@ token scope, paths, stack, selection, `--allow-secret-outside`), the secrets' so
 and its state at one revision. The memo is one file per view (`Header`) in the cache directory; it is
 trusted only when every one of those is recognised unchanged:
 
-- every manifest and config file by its stat (size, mtime, ctime, inode, device) as git's index does,
-  when the file was last changed more than a second before the memo's plan began; a manifest changed
-  within that second (a "racy" file: a change within the same clock tick could keep its stat) by the
-  SHA-256 of the text the plan read from it, read and hashed again at every recall (a racy tenancy.yaml:
-  nothing is remembered);
+- every manifest by the SHA-256 of the text the plan read from it, and by its stat (size, mtime, ctime,
+  inode, device) as git's index does: a manifest whose stat is the one recorded is not read; one whose
+  stat moved (touched, checked out again), or that was changed within a second of the plan (a "racy"
+  file: a change within the same clock tick could keep its stat), is read and hashed again, and the hash
+  decides (its new stat is kept when the memo is next written);
+- every config file (tenancy.yaml) by its stat (a racy one: nothing is remembered);
 - the code by a SHA-256 of every module of `provider` and `tenancy_kinds` and pydantic's version;
 - the secrets by an scrypt digest of what their sources hold now (salted per memo: the memo holds no
   secret, and no fast hash of one);
@@ -39,7 +40,7 @@ import hashlib
 import os
 import secrets as random
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -96,33 +97,19 @@ class Header:
 
 
 Stat = tuple[int, int, int, int, int]  # size, mtime, ctime (ns), inode, device
+# A manifest as a memo knows it: its path, its stat (None: not to be trusted, the text decides) and the key
+# of its text as read (`manifests.cache.entry_for`).
+Known = tuple[str, Stat | None, str]
 
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """The manifests' side of a memo's key, taken before anything is read: every file's stat, and which
-    manifests were racy then (changed within a second: recognised by their texts, not their stats)."""
+    """The files' side of a memo's key, taken before anything is read: every manifest's stat (None when it
+    was racy then, or vanished) and every config file's."""
 
     header: Header
-    base: bytes  # SHA-256 of the memo's format, the code and the header
-    stats: tuple[tuple[str, Stat | None], ...]  # every manifest and config file, None when absent
-    racy: frozenset[str]
-
-    def key(self, racy: Collection[str]) -> str | None:
-        """SHA-256 of the base and every file's stat, the files of `racy` by their names only (their texts
-        are checked on their own); None when one of those is absent."""
-        digest = hashlib.sha256(self.base)
-        for path, stat in self.stats:
-            encoded = path.encode("utf-8", "surrogateescape")
-            if path in racy:
-                if stat is None:
-                    return None
-                digest.update(b"\0racy\0" + encoded)
-            elif stat is None:
-                digest.update(b"\0absent\0" + encoded)
-            else:
-                digest.update(b"\0%s\0%d %d %d %d %d" % (encoded, *stat))
-        return digest.hexdigest()
+    key: str  # SHA-256 of the memo's format, the code, the header, the manifests' paths, the configs' stats
+    manifests: tuple[tuple[str, Stat | None], ...]
 
 
 @dataclass(frozen=True)
@@ -143,12 +130,12 @@ class Remembered:
     inputs: tuple[SecretInput, ...]
     prices: str  # their digest
     database: str
-    texts: dict[str, str]  # each racy manifest's text key as the plan read it (`manifests.cache.entry_for`)
+    files: tuple[Known, ...]  # every manifest, recognised by its text where its stat had moved
 
 
 def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
-    """The manifests as they are now, by their stats alone; a manifest changed within a second of
-    `started_ns` is racy. None when a file cannot be recognised so (unreadable, or a racy tenancy.yaml):
+    """The files as they are now, by their stats; a manifest changed within a second of `started_ns` is
+    racy (its stat None). None when a file cannot be recognised so (unreadable, or a racy tenancy.yaml):
     then nothing is remembered, and nothing recalled."""
     if header.entry() is None:
         return None
@@ -158,45 +145,68 @@ def fingerprint(header: Header, started_ns: int) -> Fingerprint | None:
         return None
     digest = hashlib.sha256(MEMO_FORMAT.encode() + b"\0" + code_salt())
     digest.update(orjson.dumps(header.as_json(), option=orjson.OPT_SORT_KEYS))
-    manifests = [os.fspath(file) for file, _ in files]  # absolute: the header's paths are
-    configs = [os.path.join(root, name) for root in roots for name in CONFIG_NAMES]
     recent = started_ns - RACY_NS
-    stats: list[tuple[str, Stat | None]] = []
-    racy: set[str] = set()
-    for index, path in enumerate([*manifests, *configs]):
+    manifests: list[tuple[str, Stat | None]] = []
+    for file, _ in files:
+        path = os.fspath(file)  # absolute: the header's paths are
+        digest.update(b"\0manifest\0" + path.encode("utf-8", "surrogateescape"))
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            stats.append((path, None))
+            manifests.append((path, None))  # vanished since it was found: its text cannot be known
+            continue
+        except OSError:
+            return None
+        racy = st.st_mtime_ns > recent or st.st_ctime_ns > recent
+        manifests.append((path, None if racy else (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)))
+    for path in [os.path.join(root, name) for root in roots for name in CONFIG_NAMES]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            digest.update(b"\0absent\0" + path.encode("utf-8", "surrogateescape"))
             continue
         except OSError:
             return None
         if st.st_mtime_ns > recent or st.st_ctime_ns > recent:
-            if index >= len(manifests):
+            return None
+        stat = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        digest.update(b"\0%s\0%d %d %d %d %d" % (path.encode("utf-8", "surrogateescape"), *stat))
+    return Fingerprint(header, digest.hexdigest(), tuple(manifests))
+
+
+def files_read(print_: Fingerprint, keys: Mapping[str, str]) -> tuple[Known, ...] | None:
+    """Every manifest with its stat and the key of its text as the plan read it, from the loader's `keys`
+    (by the paths it read, which may name the same files by other paths); None when one was not read."""
+    read = {os.path.abspath(path): key for path, key in keys.items()}
+    real: dict[str, str] | None = None
+    known: list[Known] = []
+    for path, stat in print_.manifests:
+        key = read.get(path)
+        if key is None:  # named through a symbolic link: by the files' real paths
+            real = real if real is not None else {os.path.realpath(p): k for p, k in keys.items()}
+            key = real.get(os.path.realpath(path))
+        if key is None:
+            return None
+        known.append((path, stat, key))
+    return tuple(known)
+
+
+def _recognised(print_: Fingerprint, files: Sequence[Any]) -> tuple[Known, ...] | None:
+    """The remembered manifests, when each still holds the text it held: by its stat where that is the one
+    recorded, else read and hashed; with the stats of now. None when one differs."""
+    if len(files) != len(print_.manifests):
+        return None
+    known: list[Known] = []
+    for (path, stat, key), (now_path, now) in zip(files, print_.manifests, strict=True):
+        if path != now_path or not isinstance(key, str):
+            return None
+        if stat is None or now is None or tuple(stat) != now:
+            text, _ = read_text(Path(path))
+            entry = None if text is None else entry_for(text)
+            if entry is None or entry.name != key:
                 return None
-            racy.add(path)
-        stats.append((path, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)))
-    return Fingerprint(header, digest.digest(), tuple(stats), frozenset(racy))
-
-
-def texts_read(print_: Fingerprint, keys: Mapping[str, str]) -> dict[str, str] | None:
-    """The text key of each racy manifest as the plan read it, from the loader's `keys` (by the paths it
-    read, which name the same files by other paths); None when one was not read (nothing is remembered)."""
-    if not print_.racy:
-        return {}
-    read = {os.path.realpath(path): key for path, key in keys.items()}
-    texts = {path: read.get(os.path.realpath(path)) for path in print_.racy}
-    return None if None in texts.values() else {path: key for path, key in texts.items() if key is not None}
-
-
-def _same_texts(texts: Mapping[str, str]) -> bool:
-    """Whether every file of `texts` holds the text of that key now (read and hashed again)."""
-    for path, key in texts.items():
-        text, _ = read_text(Path(path))
-        entry = None if text is None else entry_for(text)
-        if entry is None or entry.name != key:
-            return False
-    return True
+        known.append((path, now, key))
+    return tuple(known)
 
 
 @functools.cache
@@ -268,7 +278,7 @@ def recalled_planned(print_: Fingerprint, remembered: Remembered, prices: Mappin
     """What the recalled plan was computed from, as the full plan would have kept it (`after_apply`)."""
     return Planned(
         print_, remembered.stack, remembered.policies, remembered.manifest_warnings, remembered.inputs,
-        remembered.prices, Prices.from_api(prices), remembered.database, remembered.revision, remembered.texts,
+        remembered.prices, Prices.from_api(prices), remembered.database, remembered.revision, remembered.files,
     )
 
 
@@ -292,12 +302,10 @@ def _load(print_: Fingerprint) -> _Stored | None:
         return None
     try:
         memo = orjson.loads(entry.read_bytes())
-        if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT:
+        if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or memo.get("key") != print_.key:
             return None
-        read = memo["texts"]
-        if not isinstance(read, dict) or not all(isinstance(k, str) for k in read.values()):
-            return None
-        if memo.get("key") != print_.key(read) or not _same_texts(read):
+        files = _recognised(print_, memo["files"])
+        if files is None:
             return None
         revision, database, prices = memo["revision"], memo["database"], memo["prices"]
         fields, held = memo["plan"], memo["secrets"]
@@ -318,7 +326,7 @@ def _load(print_: Fingerprint) -> _Stored | None:
             inputs=inputs,
             prices=prices,
             database=database,
-            texts=read,
+            files=files,
         )
         return _Stored(remembered, bytes.fromhex(held["salt"]), held["digest"])
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, decimal.InvalidOperation):
@@ -376,7 +384,7 @@ class Planned:
     price_table: Prices
     database: str | None
     revision: int | None
-    texts: dict[str, str] | None  # `texts_read`: None when a racy manifest's text is not known
+    files: tuple[Known, ...] | None  # `files_read`: None when a manifest's text is not known
 
 
 def rememberable(result: Plan) -> bool:
@@ -397,15 +405,14 @@ def remember(planned: Planned, result: Plan, env: Mapping[str, str]) -> None:
     entry = planned.print_.header.entry()
     if entry is None:
         return
-    key = None if planned.texts is None else planned.print_.key(planned.texts)
-    if not rememberable(result) or planned.revision is None or planned.database is None or key is None:
+    if not rememberable(result) or planned.revision is None or planned.database is None or planned.files is None:
         _forget(entry)
         return
     salt = random.token_bytes(16)
     memo = {
         "format": MEMO_FORMAT,
-        "key": key,
-        "texts": planned.texts,
+        "key": planned.print_.key,
+        "files": planned.files,
         "header": planned.print_.header.as_json(),
         "written_ns": time.time_ns(),
         "revision": planned.revision,
@@ -526,6 +533,6 @@ __all__ = [
     "recalled_planned",
     "rememberable",
     "remember",
-    "texts_read",
+    "files_read",
     "without_cyclic_gc",
 ]

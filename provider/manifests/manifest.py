@@ -153,7 +153,7 @@ class ManifestSet:
     warnings: list[Finding] = field(default_factory=list)
     policies: list[Path] = field(default_factory=list)  # `policy:` of tenancy.yaml, relative to where it is
     # The key of each manifest file's text as it was read (`cache.entry_for`), by the file's path; empty
-    # without a cache. The plan memo recognises a file changed just before the plan by it (provider.memo).
+    # without a cache. The plan memo recognises the files by them where their stats moved (provider.memo).
     text_keys: dict[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Manifest]:

@@ -242,6 +242,27 @@ def test_a_manifest_edited_just_before_the_plan_is_recognised_by_the_text_the_pl
     assert edited.plan.operations[0].desired["spec"]["displayName"] == "Bobby Example"
 
 
+def test_a_touched_or_checked_out_manifest_is_recognised_by_its_text(
+    tmp_path: Path, server: Server, cache: Path
+) -> None:
+    """A manifest whose stat moved and whose text did not (touched; removed and written again, as a checkout
+    does) is read and hashed, and the memo answers."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    manifest = directory / "acme.yaml"
+    os.utime(manifest, ns=(time.time_ns() - 5 * RACY_NS, time.time_ns() - 5 * RACY_NS))
+    touched = _prepare(directory, client)
+    assert _recalled(touched) and not touched.plan.has_changes
+    text = manifest.read_text()
+    manifest.unlink()
+    manifest.write_text(text)
+    checked_out = _prepare(directory, client)
+    assert _recalled(checked_out) and not checked_out.plan.has_changes
+    assert as_json(checked_out.plan) == as_json(_uncached(directory, server).plan)
+
+
 def _write_racy(directory: Path, documents: list[dict[str, Any]]) -> None:
     """The manifest only (tenancy.yaml stays settled), with no time to settle."""
     (directory / "acme.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=False))
