@@ -7,7 +7,8 @@ the revision and database identity the export is the state of, and a SHA-256 of 
 that is unreadable, of another format, of another view, of another database, whose checksum does not
 match, or whose revision the backend cannot continue from (410 Gone, or ahead of the backend) is never
 trusted: the whole export is read again and the file rewritten (atomically, by rename). Exports carry no
-secret. `TENANCY_NO_CACHE=1` turns the cache off; it lives beside the manifest cache.
+secret. `TENANCY_NO_CACHE=1` turns the cache off; it lives beside the manifest cache. After an apply, the
+read-back's changes complete the cache when they outnumber it (`complete_cache`: a first apply).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import orjson
 
@@ -122,6 +123,27 @@ def _continued(client: IncrementalClient, cached: LiveState, view: _View) -> Liv
     return LiveState(applied(cached.documents, delta), delta.revision, delta.database)
 
 
+def complete_cache(client: Any, delta: LiveDelta) -> None:
+    """After an apply, the cached export of the client's whole view completed with `delta` (what the
+    backend reports since the cache's revision: the read-back has it in hand) when the delta holds at least
+    as many documents as the cache: the next plan then reads only what changed after the apply, not the
+    apply's own changes again from the log (after a cold apply of 1,000,000 resources, the whole fleet).
+    A smaller delta, or a cache of another revision or database, is left to the next plan (`read_live`)."""
+    if not hasattr(client, "snapshot"):
+        return
+    view = _View(client.cache_identity, None, None)
+    entry = view.entry()
+    header = None if entry is None else _header(entry, view)
+    count = None if header is None else header.get("count")
+    if entry is None or not isinstance(count, int) or count > len(delta.items):
+        return
+    cached = _load(entry, view)
+    if cached is None or cached.revision != delta.since or cached.database != delta.database:
+        return
+    if delta.revision > delta.since:
+        _store(entry, view, LiveState(applied(cached.documents, delta), delta.revision, delta.database))
+
+
 def applied(documents: Iterable[dict[str, Any]], delta: LiveDelta) -> list[dict[str, Any]]:
     """The documents with the delta applied: tombstones removed, changed documents replaced or added."""
     if not delta.items and not delta.deleted:
@@ -151,13 +173,27 @@ class _View:
         return keyed_entry("exports", self.header())
 
 
+def _header(entry: Path, view: _View) -> dict[str, Any] | None:
+    """The cache file's first line (its revision, database, count) when it is of this view; None otherwise."""
+    try:
+        with entry.open("rb") as f:
+            header = orjson.loads(f.readline(64 * 1024))
+    except (OSError, ValueError):
+        return None
+    return header if _of_view(header, view) else None
+
+
+def _of_view(header: Any, view: _View) -> TypeGuard[dict[str, Any]]:
+    return isinstance(header, dict) and {k: header.get(k) for k in view.header()} == view.header()
+
+
 def _load(entry: Path, view: _View) -> LiveState | None:
     """The cached export, or None when the file is absent or not to be trusted."""
     try:
         data = entry.read_bytes()
         newline = data.find(b"\n")
         header = orjson.loads(data[:newline]) if newline >= 0 else None
-        if not isinstance(header, dict) or {k: header.get(k) for k in view.header()} != view.header():
+        if not _of_view(header, view):
             return None
         body = memoryview(data)[newline + 1 :]  # hashed and decoded where it lies: a 1,000,000-export is 560 MB
         if header.get("sha256") != hashlib.sha256(body).hexdigest() or header.get("count") is None:

@@ -53,7 +53,7 @@ import provider
 import tenancy_kinds
 from provider.costs import CostChange, Prices
 from provider.errors import BackendError, ConfigError
-from provider.live import LiveDelta
+from provider.live import LiveDelta, complete_cache
 from provider.manifests import CONFIG_NAMES, discover
 from provider.manifests.cache import RACY_NS, entry_for, keyed_entry
 from provider.manifests.text import read_text
@@ -478,6 +478,7 @@ def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, 
             return
         if delta is None or delta.database != planned.database:
             return
+        complete_cache(client, delta)
         now = {ResourceKey.of(d): d for d in delta.items}
         deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
         planned_keys = {op.key for op in applied.operations}

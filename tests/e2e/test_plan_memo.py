@@ -298,6 +298,29 @@ def test_the_read_back_after_an_apply_tells_a_recounted_status_from_a_write(
         assert apply(after.plan, client).ok
 
 
+def test_the_read_back_after_a_large_apply_completes_the_export_cache(
+    tmp_path: Path, server: Server, cache_home: Path
+) -> None:
+    """The apply's read-back has what changed since the plan's revision in hand: when that holds at least as
+    many documents as the cached export (a first apply), the cache is completed with it, so that the next
+    plan in full reads only what changed after the apply. A small apply leaves the cache to that plan."""
+    directory = tmp_path / "m"
+    _write(directory, _documents())
+    _applied(directory, server)
+    client = CountingClient(server.url, server.token)
+    now = client.snapshot()
+    (export,) = (cache_home / "exports").glob("*.json")
+    header = orjson.loads(export.read_bytes().partition(b"\n")[0])
+    assert (header["revision"], header["count"]) == (now.revision, len(now.documents)) == (now.revision, 3)
+    documents = _documents()
+    documents[2]["spec"]["displayName"] = "Robert Example"
+    _write(directory, documents)
+    _applied(directory, server)  # one update: the plan before it stored the export it read
+    assert orjson.loads(export.read_bytes().partition(b"\n")[0])["revision"] == now.revision
+    after = _prepare(directory, CountingClient(server.url, server.token), recall=False)
+    assert not after.plan.has_changes and after.plan.live_revision == client.snapshot().revision
+
+
 def _deposit(tmp_path: Path) -> None:
     service = Service(f"sqlite:///{tmp_path / 'tenancy.db'}")
     try:
