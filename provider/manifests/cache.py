@@ -151,17 +151,15 @@ class StatIndex:
     def entry(self, file: Path) -> Path | None:
         """The cache entry of the file's documents when its stat says it did not change; None otherwise."""
         recorded = self.entries.get(str(file.absolute()))
-        root = cache_dir()
-        if recorded is None or root is None:
+        if recorded is None:
             return None
         try:
             st = file.stat()
         except OSError:
             return None
-        stat, key = recorded[:5], recorded[5]
-        if stat != _stat_key(st) or st.st_mtime_ns + RACY_NS > self.written_ns or not isinstance(key, str):
+        if recorded[:5] != _stat_key(st) or st.st_mtime_ns + RACY_NS > self.written_ns:
             return None
-        return root / key[:2] / key
+        return self.previous(file)
 
     def previous(self, file: Path) -> Path | None:
         """The cache entry recorded for the file, whatever its stat now: what it held when last read (a
