@@ -89,26 +89,30 @@ def _prefixed(prefix: str, call: Callable[[], Parsed]) -> Parsed:
 
 
 def write(tx: Tx, steps: list[Step]) -> Results:
-    """Every step written in order: runs of creates in bulk when they can be, the rest one by one."""
+    """Every step written in order: runs of creates in bulk when they can be, the rest one by one (the
+    rows a run of updates rewrites read beforehand in a few queries)."""
     results: Results = []
     for start, run in _runs(steps):
-        created = create_many(tx, [s.parsed for s in run]) if len(run) > 1 else None  # type: ignore[misc]
-        if created is not None:
-            results.extend(created)
-            continue
+        if len(run) > 1 and run[0].op == "create":
+            created = create_many(tx, [s.parsed for s in run])  # type: ignore[misc]
+            if created is not None:
+                results.extend(created)
+                continue
+        elif len(run) > 1:
+            tx.prefetch([s.key for s in run])
         for index, step in enumerate(run, start):
             results.append(_run_step(tx, index, step))
     return results
 
 
 def _runs(steps: list[Step]) -> Iterator[tuple[int, list[Step]]]:
-    """The steps cut into runs of consecutive creates (bulk candidates) and single other steps, with the
-    index of each run's first step."""
+    """The steps cut into runs of consecutive creates (bulk candidates), runs of consecutive updates and
+    single deletions, with the index of each run's first step."""
     start = 0
     while start < len(steps):
         end = start + 1
-        if steps[start].op == "create":
-            while end < len(steps) and steps[end].op == "create":
+        if steps[start].op != "delete":
+            while end < len(steps) and steps[end].op == steps[start].op:
                 end += 1
         yield start, steps[start:end]
         start = end

@@ -3,7 +3,9 @@ with its spec; a value another resource holds is refused, naming the holder only
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_
 
 from tenancy_kinds import ClaimValue, ResourceKey, dotted
 from tenancy_backend.db import claims, insert_or_skip, resources
@@ -12,19 +14,16 @@ from tenancy_backend.parsing import Parsed
 from tenancy_backend.transaction import Tx
 
 
-def write_claims(tx: Tx, resource_id: int, p: Parsed, *, created: bool = False) -> None:
+def write_claims(tx: Tx, resource_id: int, p: Parsed, old: dict[str, Any] | None = None) -> None:
+    """The resource's claim rows made to match its spec (`old`: the spec it had, None on create) by
+    difference. The claims held are those of the old spec: every writer writes a spec and its claims
+    together (as the reference rows, `write_refs`)."""
     wanted = {(c.namespace, c.key): c for c in p.claims}
-    if not wanted and created:
-        return
-    held = {} if created else {
-        (ns, key): claim_id
-        for claim_id, ns, key in tx.conn.execute(
-            select(claims.c.id, claims.c.namespace, claims.c.key).where(claims.c.resource_id == resource_id)
-        )
-    }
-    stale = [claim_id for nk, claim_id in held.items() if nk not in wanted]
+    held = set() if old is None else set(p.kind.claim_keys(old))
+    stale = [nk for nk in held if nk not in wanted]
     if stale:
-        tx.conn.execute(delete(claims).where(claims.c.id.in_(stale)))
+        where = tuple_(claims.c.namespace, claims.c.key).in_(stale)
+        tx.conn.execute(delete(claims).where(claims.c.resource_id == resource_id, where))
     new = [c for nk, c in wanted.items() if nk not in held]
     if not new:
         return

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, Connection, Row, bindparam, select
+from sqlalchemy import CTE, Connection, Row, bindparam, select, tuple_
 
 from tenancy_kinds import KINDS, SLUG_PATTERN, TENANT_KIND, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
@@ -35,6 +35,9 @@ _FIND_MANY = select(*DOCUMENT_COLUMNS).where(
     resources.c.kind == bindparam("kind"),
     resources.c.organization == bindparam("organization"),
     resources.c.name.in_(bindparam("names", expanding=True)),
+)
+_FIND_KEYS = select(*DOCUMENT_COLUMNS).where(
+    tuple_(resources.c.kind, resources.c.organization, resources.c.name).in_(bindparam("keys", expanding=True))
 )
 CHUNK = 500  # names per IN (...) list
 
@@ -71,7 +74,7 @@ class Tx:
         self.write = write
         self.pending = Pending()
         self._orgs: dict[str, Row[Any] | None] = {}
-        self._fresh: dict[ResourceKey, Row[Any]] = {}
+        self._known: dict[ResourceKey, Row[Any]] = {}  # rows as stored: see remember()
         self._version: int | None = None
         self._version_dirty = False
         # For the change log (changes.py): the version counter when the transaction began, every
@@ -109,34 +112,57 @@ class Tx:
     def find(self, kind: str, organization: str, name: str) -> Row[Any] | None:
         if not KINDS[kind].scoped:
             return self.organization(name)
+        row = self._known.get(ResourceKey(kind, organization, name))
+        if row is not None:
+            return row
         return self.conn.execute(_FIND, {"kind": kind, "organization": organization, "name": name}).first()
 
     def organization(self, name: str) -> Row[Any] | None:
         if name not in self._orgs:
             where = {"kind": TENANT_KIND, "organization": "", "name": name}
-            self._orgs[name] = self.conn.execute(_FIND, where).first()
-            self.first_seen.setdefault(name, self._orgs[name])
+            self._seen(name, self.conn.execute(_FIND, where).first())
         return self._orgs[name]
+
+    def _seen(self, name: str, row: Row[Any] | None) -> None:
+        self._orgs[name] = row
+        self.first_seen.setdefault(name, row)
 
     def remember_organization(self, row: Row[Any]) -> None:
         self._orgs[row.name] = row
 
-    def remember_inserted(self, rows: Mapping[ResourceKey, Row[Any]]) -> None:
-        """Rows just inserted (with RETURNING): `find_many` answers from them instead of reading them back,
-        until `forget_inserted` (any other write)."""
-        self._fresh.update(rows)
+    def remember(self, rows: Mapping[ResourceKey, Row[Any]]) -> None:
+        """Rows as they are stored now (just inserted or updated with RETURNING, or read by `prefetch`):
+        `find` and `find_many` answer from them instead of reading them again, until they are forgotten."""
+        self._known.update(rows)
 
-    def forget_inserted(self) -> None:
-        """Called before any write but a bulk insert: the remembered rows may no longer be what is stored."""
-        self._fresh.clear()
+    def forget(self) -> None:
+        """Called before a create or a deletion, which may replace or delete rows beside their own (an
+        archived subscription, an organization's contents). An update rewrites only its own row, and
+        remembers it as written."""
+        self._known.clear()
+
+    def prefetch(self, keys: list[ResourceKey]) -> None:
+        """Read the rows of many resources, and their organizations, in a few queries ahead of writes that
+        look them up one by one (a changeset's run of updates across thousands of organizations)."""
+        unread = sorted({k.organization or k.name for k in keys} - self._orgs.keys())
+        for start in range(0, len(unread), CHUNK):
+            names = unread[start : start + CHUNK]
+            where = {"kind": TENANT_KIND, "organization": "", "names": names}
+            found = {row.name: row for row in self.conn.execute(_FIND_MANY, where)}
+            for name in names:
+                self._seen(name, found.get(name))
+        scoped = [tuple(k) for k in dict.fromkeys(keys) if KINDS[k.kind].scoped and k not in self._known]
+        for start in range(0, len(scoped), CHUNK):
+            rows = self.conn.execute(_FIND_KEYS, {"keys": scoped[start : start + CHUNK]})
+            self._known.update((ResourceKey(row.kind, row.organization, row.name), row) for row in rows)
 
     def find_many(self, kind: str, organization: str, names: list[str]) -> dict[str, Row[Any]]:
-        """Rows by name, in chunks (a changeset may touch thousands); rows this transaction just inserted
-        are not read again."""
+        """Rows by name, in chunks (a changeset may touch thousands); rows remembered as stored are not
+        read again."""
         found: dict[str, Row[Any]] = {}
         unread = []
         for name in names:
-            row = self._fresh.get(ResourceKey(kind, organization, name))
+            row = self._known.get(ResourceKey(kind, organization, name))
             if row is None:
                 unread.append(name)
             else:

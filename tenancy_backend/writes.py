@@ -42,7 +42,7 @@ MAX_NAME_TRIES = 1000
 
 
 def create(tx: Tx, p: Parsed) -> dict[str, Any]:
-    tx.forget_inserted()
+    tx.forget()  # a create may replace an archived row
     check_name_free(tx, p)
     check_place(tx, p, old=None)
     check_rights(tx, p, old=None)
@@ -56,7 +56,7 @@ def create(tx: Tx, p: Parsed) -> dict[str, Any]:
         tx.conn.execute(delete(resources).where(resources.c.id == taken.id))
         row = _insert(tx, p)
         assert row is not None
-    write_claims(tx, row.id, p, created=True)
+    write_claims(tx, row.id, p)
     write_refs(tx, row.id, p)
     defer(tx, p, old=None)
     return _rendered(tx, row)
@@ -80,7 +80,7 @@ def create_many(tx: Tx, ps: list[Parsed]) -> list[dict[str, Any]] | None:
         savepoint.rollback()
         return None
     savepoint.commit()
-    tx.remember_inserted({p.key: row for p, row in zip(ps, inserted, strict=True)})
+    tx.remember({p.key: row for p, row in zip(ps, inserted, strict=True)})
     for p, row in zip(ps, inserted, strict=True):
         defer(tx, p, old=None)
         if not p.kind.scoped:
@@ -170,7 +170,6 @@ def with_free_name(tx: Tx, p: Parsed) -> Parsed:
 
 
 def update(tx: Tx, p: Parsed, if_match: str | None = None) -> dict[str, Any]:
-    tx.forget_inserted()
     row = existing(tx, p.kind, p.organization, p.name)
     check_if_match(row, if_match)
     check_immutable(p, row)
@@ -188,7 +187,8 @@ def update(tx: Tx, p: Parsed, if_match: str | None = None) -> dict[str, Any]:
         changes["password_hash"] = p.password_hash
         changes["password_fingerprint"] = p.password_fingerprint
     updated = tx.conn.execute(_UPDATE, {**changes, "row_id": row.id}).one()  # values as parameters: see _insert
-    write_claims(tx, row.id, p)
+    tx.remember({p.key: updated})  # the only row an update writes
+    write_claims(tx, row.id, p, old=row.spec)
     write_refs(tx, row.id, p, old=row.spec)
     defer(tx, p, old=row)
     return _rendered(tx, updated)
@@ -196,7 +196,7 @@ def update(tx: Tx, p: Parsed, if_match: str | None = None) -> dict[str, Any]:
 
 def remove(tx: Tx, kind: Kind, organization: str, name: str, if_match: str | None = None) -> dict[str, Any] | None:
     """Delete a resource (archive it, for kinds whose deletion archives); the archived document or None."""
-    tx.forget_inserted()
+    tx.forget()  # an organization's deletion drops rows beside its own
     row = existing(tx, kind, organization, name)
     check_if_match(row, if_match)
     key = ResourceKey(kind.name, organization, name)

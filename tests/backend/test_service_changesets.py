@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from tenancy_backend import changesets
 from tenancy_backend.scope import Scope
@@ -198,3 +199,67 @@ def test_bulk_creates_store_what_one_by_one_creates_store(service: Service, monk
 
 def _no_single_steps(*_: Any) -> Any:
     raise AssertionError("the changeset went through the per-operation path, not the bulk one")
+
+
+# --- a run of updates: its rows read beforehand, each update's own row known as written ----------------
+
+_READ_OF_RESOURCES = re.compile(r'\s*SELECT\b.*?\bFROM\s+"?resources"?\s', re.IGNORECASE | re.DOTALL)
+
+
+def test_a_run_of_updates_across_organizations_reads_its_rows_in_a_few_queries(service: Service) -> None:
+    names = [f"org{i:02d}" for i in range(40)]
+    service.changeset(ROOT, [op("create", org(o)) for o in names])
+    service.changeset(ROOT, [op("create", user(o, "alice")) for o in names])
+    reads = []
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if _READ_OF_RESOURCES.match(statement):
+            reads.append(statement)
+
+    edits = [op("update", user(o, "alice", displayName=f"Alice of {o}")) for o in names]
+    event.listen(service._engine, "before_cursor_execute", count)
+    try:
+        results = service.changeset(ROOT, edits)
+    finally:
+        event.remove(service._engine, "before_cursor_execute", count)
+    assert [r and r["spec"]["displayName"] for r in results] == [f"Alice of {o}" for o in names]
+    # The organizations and the users in one query each, not three reads per update (its organization,
+    # its row, and its row again for the checks at the end of the changeset).
+    assert len(reads) <= 4, f"{len(reads)} reads of resources for 40 updates"
+    for o in names:
+        assert service.get(ROOT, "User", o, "alice")["spec"]["displayName"] == f"Alice of {o}"
+
+
+def test_a_second_update_in_a_run_sees_the_first(service: Service) -> None:
+    _setup(service)
+    version = service.get(ROOT, "User", "acme", "bob")["metadata"]["resourceVersion"]
+    with refused(412, "operation 1 (update User acme/bob)", "changed since it was read"):
+        service.changeset(
+            ROOT,
+            [
+                op("update", user("acme", "bob", displayName="Bob 1"), ifMatch=version),
+                op("update", user("acme", "bob", displayName="Bob 2"), ifMatch=version),
+            ],
+        )
+    first = service.changeset(ROOT, [op("update", user("acme", "bob", displayName="Bob 1"), ifMatch=version)])[0]
+    assert first is not None
+    second = op("update", user("acme", "bob", displayName="Bob 2"), ifMatch=first["metadata"]["resourceVersion"])
+    assert service.changeset(ROOT, [second])[0]["spec"]["displayName"] == "Bob 2"  # type: ignore[index]
+
+
+def test_usernames_swapped_by_a_run_of_updates_release_and_take_their_claims(service: Service) -> None:
+    _setup(service)
+    service.update(ROOT, "User", "acme", "alice", user("acme", "alice", role="administrator", username="ally"))
+    service.changeset(
+        ROOT,
+        [
+            op("update", user("acme", "alice", role="administrator", username="carol")),
+            op("update", user("acme", "bob", username="ally")),
+        ],
+    )
+    assert service.get(ROOT, "User", "acme", "bob")["spec"]["username"] == "ally"
+    # bob's old username (his address) is free again; alice's new one and bob's new one are held.
+    service.create(ROOT, "User", "acme", user("acme", "dave", username="bob@acme.example"))
+    for taken, holder in (("carol", "User acme/alice"), ("ally", "User acme/bob")):
+        with refused(409, f"already used by {holder}"):
+            service.create(ROOT, "User", "acme", user("acme", "erin", username=taken))
