@@ -12,7 +12,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from provider.documents import Documents
 from provider.errors import BackendError, NotFound, TransportError, backend_error_for
 from provider.live import LiveDelta, LiveState, delta_of, token_scope
 from tenancy_kinds import KINDS, ResourceKey, framing
@@ -55,15 +56,15 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
-def _body(response: requests.Response) -> Any:
+def _body(response: requests.Response, items: Callable[[], Any] = list) -> Any:
     """The decoded JSON body, or None when empty: orjson first (a 100,000-resource export decodes several
     times faster), a line at a time where the backend laid it out so (tenancy_kinds.framing: an export's
-    parse tree never whole), requests' own decoder for what orjson refuses (integers beyond 64 bits, or the
-    error)."""
+    parse tree never whole; its items gathered in what `items` makes), requests' own decoder for what
+    orjson refuses (integers beyond 64 bits, or the error)."""
     if not response.content:
         return None
     try:
-        return framing.loads(response.content)
+        return framing.loads(response.content, items=items)
     except orjson.JSONDecodeError:
         return response.json()
 
@@ -202,7 +203,7 @@ class HttpClient:
     # --- the interface ----------------------------------------------------------------------------
 
     def export(self, organization: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
-        return self.snapshot(organization, label_selector).documents
+        return list(self.snapshot(organization, label_selector).documents)
 
     def snapshot(self, organization: str | None = None, label_selector: str | None = None) -> LiveState:
         """The whole export and the revision it is the state of (None from a backend that does not say)."""
@@ -210,7 +211,7 @@ class HttpClient:
         response, _ = self._request("GET", "/v1/export", params=params, timeout=600.0)
         if response.status_code >= 400:
             raise _problem(response)
-        documents = list(_body(response)["items"])
+        documents = Documents.of(_body(response, Documents)["items"])  # kept compact as they are read
         revision = response.headers.get(REVISION_HEADER, "")
         database = response.headers.get(DATABASE_HEADER)
         if not revision.isdigit() or database is None:
@@ -224,7 +225,10 @@ class HttpClient:
         the backend answered something else than the changes (an older backend: read it whole)."""
         params: dict[str, Any] = {"since": since}
         params.update({k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v})
-        return delta_of(self._json("GET", "/v1/export", params=params, timeout=600.0))
+        response, _ = self._request("GET", "/v1/export", params=params, timeout=600.0)
+        if response.status_code >= 400:
+            raise _problem(response)
+        return delta_of(_body(response, Documents))  # the documents kept compact as they are read
 
     def items(
         self, kind: str, organization: str | None = None, label_selector: str | None = None

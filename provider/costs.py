@@ -3,6 +3,7 @@ the warnings of a low prepaid balance. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -53,19 +54,15 @@ def _user_costs(documents: dict[ResourceKey, dict[str, Any]], prices: Prices) ->
 
 
 def cost_changes(
-    operations: list[Operation],
-    live: list[dict[str, Any]],
-    prices: Prices,
-    live_by_key: dict[ResourceKey, dict[str, Any]] | None = None,
+    operations: list[Operation], live_by_key: Mapping[ResourceKey, dict[str, Any]], prices: Prices
 ) -> list[CostChange]:
     """Monthly cost per organization before and after the plan, for organizations whose cost moves (only
-    those with an operation on a billed resource can: the others are not summed at all)."""
+    those with an operation on a billed resource can: the others are not summed at all, nor their
+    documents looked up)."""
     touched = {op.key.organization for op in operations if _billed(op.key) and _may_cost(op)}
     if not touched:
         return []
-    if live_by_key is None:
-        live_by_key = {ResourceKey.of(d): d for d in live}
-    before_docs = {k: d for k, d in live_by_key.items() if _billed(k) and k.organization in touched}
+    before_docs = {k: live_by_key[k] for k in live_by_key if _billed(k) and k.organization in touched}
     after_docs = dict(before_docs)
     for op in operations:
         if not _billed(op.key):
@@ -76,8 +73,8 @@ def cost_changes(
             after_docs[op.key] = op.desired
     before, after = _user_costs(before_docs, prices), _user_costs(after_docs, prices)
     balances = {
-        k.name: _money((d.get("status") or {}).get("balance"))
-        for k, d in live_by_key.items()
+        k.name: _money((live_by_key[k].get("status") or {}).get("balance"))
+        for k in live_by_key
         if not KINDS[k.kind].scoped and k.name in touched
     }
     changes = []

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from provider.errors import NotFound, TenancyError, backend_error_for
+from provider.documents import Documents
 from provider.live import LiveDelta, LiveState
 from tenancy_kinds import ResourceKey
 
@@ -41,7 +42,7 @@ class EmbeddedClient:
     def snapshot(self, organization: str | None = None, label_selector: str | None = None) -> LiveState:
         def read() -> LiveState:
             found = self._service.snapshot(self._scope, organization, label_selector)
-            return LiveState(list(found.documents), found.revision, str(found.database))
+            return LiveState(Documents.of(found.documents), found.revision, str(found.database))
 
         return _call(read)
 
@@ -49,7 +50,9 @@ class EmbeddedClient:
         self, since: int, organization: str | None = None, label_selector: str | None = None
     ) -> LiveDelta | None:
         delta = _call(lambda: self._service.changes(self._scope, since, organization, label_selector))
-        return LiveDelta(delta.revision, delta.since, str(delta.database), delta.items, list(delta.deleted))
+        return LiveDelta(
+            delta.revision, delta.since, str(delta.database), Documents.of(delta.items), list(delta.deleted)
+        )
 
     def items(
         self, kind: str, organization: str | None = None, label_selector: str | None = None

@@ -25,6 +25,7 @@ from provider import manifests, memo, policy, rules
 from provider.client import Client
 from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
+from provider.documents import by_key
 from provider.live import LiveState, read_live
 from provider.plan import Plan, plan
 from provider.targeting import Selection
@@ -43,7 +44,7 @@ class Prepared:
     manifest_set: manifests.ManifestSet
     paths: list[str]
     backend: str
-    live: list[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
+    live: Sequence[dict[str, Any]] = field(default_factory=list, repr=False)  # what the backend held
     secrets: SecretValues = field(default_factory=dict, repr=False)  # resolved once, while validating
     policy_report: policy.PolicyReport | None = None  # None: no policy given
     planned: memo.Planned | None = None  # what the plan was computed from, to remember it (provider.memo)
@@ -305,12 +306,13 @@ def prepare_saved(
     return prepared
 
 
-def _live_versions(live: list[dict[str, Any]], wanted: set[str]) -> dict[str, str | None]:
+def _live_versions(live: Sequence[dict[str, Any]], wanted: set[str]) -> dict[str, str | None]:
     """The backend's resourceVersion now of each wanted resource (absent ones left out)."""
+    found = by_key(live)
     out = {}
-    for document in live:
-        key_id = "/".join(ResourceKey.of(document))
-        if key_id in wanted:
+    for key_id in wanted:
+        document = found.get(ResourceKey(*key_id.split("/", 2)))
+        if document is not None:
             out[key_id] = (document.get("metadata") or {}).get("resourceVersion")
     return out
 

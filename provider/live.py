@@ -13,8 +13,10 @@ read-back's changes complete the cache when they outnumber it (`complete_cache`:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,33 +24,35 @@ from typing import Any, Protocol, TypeGuard
 
 import orjson
 
+from provider.documents import Documents
 from provider.errors import BackendError
 from provider.manifests.cache import keyed_entry
-from tenancy_kinds import ResourceKey, framing
+from tenancy_kinds import KINDS, ResourceKey
 
-CACHE_FORMAT = "tenancy-export-cache/2"  # /2: the documents a chunk per line
-CACHE_CHUNK = 1000  # documents a line
+CACHE_FORMAT = "tenancy-export-cache/3"  # /3: a document a line, after its key
 GONE = 410
 
 
 @dataclass(frozen=True)
 class LiveState:
     """The documents of one export and the revision (of database `database`) they are the state of; both
-    None when the backend does not say (then nothing is cached)."""
+    None when the backend does not say (then nothing is cached). The documents are kept compact
+    (`provider.documents`)."""
 
-    documents: list[dict[str, Any]]
+    documents: Documents
     revision: int | None = None
     database: str | None = None
 
 
 @dataclass(frozen=True)
 class LiveDelta:
-    """What changed from revision `since` to `revision`: documents that may differ, and keys gone."""
+    """What changed from revision `since` to `revision`: documents that may differ (kept compact, as a live
+    state's), and keys gone."""
 
     revision: int
     since: int
     database: str
-    items: list[dict[str, Any]]
+    items: Documents
     deleted: list[ResourceKey]
 
 
@@ -78,10 +82,10 @@ def delta_of(body: Any) -> LiveDelta | None:
     items, deleted = body.get("items"), body.get("deleted")
     if not (isinstance(revision, int) and isinstance(since, int) and isinstance(database, str)):
         return None
-    if not (isinstance(items, list) and isinstance(deleted, list)):
+    if not (isinstance(items, list | Documents) and isinstance(deleted, list)):
         return None
     keys = [ResourceKey(str(d["kind"]), str(d.get("organization") or ""), str(d["name"])) for d in deleted]
-    return LiveDelta(revision, since, database, items, keys)
+    return LiveDelta(revision, since, database, Documents.of(items), keys)
 
 
 # --- reading through the cache --------------------------------------------------------------------
@@ -91,7 +95,7 @@ def read_live(client: Any, organization: str | None = None, label_selector: str 
     """The live state: the cached export completed with the changes since its revision, or (no cache, a
     cache not to be trusted, a backend that cannot continue from it) a whole export, then cached."""
     if not hasattr(client, "snapshot"):
-        return LiveState(client.export(organization, label_selector))
+        return LiveState(Documents.of(client.export(organization, label_selector)))
     view = _View(client.cache_identity, organization, label_selector)
     entry = view.entry()
     cached = None if entry is None else _load(entry, view)
@@ -144,16 +148,17 @@ def complete_cache(client: Any, delta: LiveDelta) -> None:
         _store(entry, view, LiveState(applied(cached.documents, delta), delta.revision, delta.database))
 
 
-def applied(documents: Iterable[dict[str, Any]], delta: LiveDelta) -> list[dict[str, Any]]:
-    """The documents with the delta applied: tombstones removed, changed documents replaced or added."""
+def applied(documents: Iterable[dict[str, Any]], delta: LiveDelta) -> Documents:
+    """The documents with the delta applied: tombstones removed, changed documents replaced or added (as
+    their texts: nothing decoded)."""
+    documents = Documents.of(documents)
     if not delta.items and not delta.deleted:
-        return list(documents)  # nothing changed: no key computed (a no-op plan of 100,000 resources)
-    by_key = {ResourceKey.of(d): d for d in documents}
+        return documents  # nothing changed (a no-op plan of 1,000,000 resources)
+    by_key = dict(zip(documents.keys, documents.encoded, strict=True))
     for key in delta.deleted:
         by_key.pop(key, None)
-    for document in delta.items:
-        by_key[ResourceKey.of(document)] = document
-    return list(by_key.values())
+    by_key.update(zip(delta.items.keys, delta.items.encoded, strict=True))
+    return Documents(list(by_key), list(by_key.values()))
 
 
 # --- the cache file -------------------------------------------------------------------------------
@@ -188,49 +193,88 @@ def _of_view(header: Any, view: _View) -> TypeGuard[dict[str, Any]]:
 
 
 def _load(entry: Path, view: _View) -> LiveState | None:
-    """The cached export, or None when the file is absent or not to be trusted."""
+    """The cached export, or None when the file is absent or not to be trusted. Read a block at a time
+    (hashed and split as it comes): the texts kept are never beside the whole file's bytes."""
     try:
-        data = entry.read_bytes()
-        newline = data.find(b"\n")
-        header = orjson.loads(data[:newline]) if newline >= 0 else None
-        if not _of_view(header, view):
-            return None
-        body = memoryview(data)[newline + 1 :]  # hashed and decoded where it lies: a 1,000,000-export is 560 MB
-        if header.get("sha256") != hashlib.sha256(body).hexdigest() or header.get("count") is None:
-            return None
-        revision, database = header.get("revision"), header.get("database")
-        if not isinstance(revision, int) or revision < 0 or not isinstance(database, str):
-            return None
-        value = framing.loads(data, newline + 1)
-        documents = value.get("items") if isinstance(value, dict) else None
-        if not isinstance(documents, list) or len(documents) != header["count"]:
+        with entry.open("rb") as f:
+            header = orjson.loads(f.readline(64 * 1024))
+            if not _of_view(header, view) or not isinstance(header.get("count"), int):
+                return None
+            revision, database = header.get("revision"), header.get("database")
+            if not isinstance(revision, int) or revision < 0 or not isinstance(database, str):
+                return None
+            digest = hashlib.sha256()
+            documents = Documents()
+            rest = b""
+            while block := f.read(_BLOCK):
+                digest.update(block)
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                if not _append(documents, lines):
+                    return None
+        if rest or header.get("sha256") != digest.hexdigest() or len(documents) != header["count"]:
             return None
         return LiveState(documents, revision, database)
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
+_BLOCK = 16 * 1024 * 1024
+
+
+def _append(documents: Documents, lines: list[bytes]) -> bool:
+    """Lines of the body appended to `documents`: a line each, `kind TAB organization TAB name TAB json`
+    (the key read without decoding the JSON, which is kept as it is); False when a line is not so."""
+    keys, encoded = documents.keys, documents.encoded
+    for line in lines:
+        parts = line.split(b"\t", 3)
+        if len(parts) != 4 or not (parts[3].startswith(b"{") and parts[3].endswith(b"}")):
+            return False
+        kind, organization, name, text = parts
+        # Each organization's name one string for all its documents (provider.documents).
+        keys.append(ResourceKey(_KINDS.get(kind) or kind.decode(), sys.intern(organization.decode()), name.decode()))
+        encoded.append(text)
+    return True
+
+
+_KINDS = {kind.encode(): kind for kind in KINDS}
+
+
+def _line(key: ResourceKey, text: bytes) -> bytes:
+    fields = (key.kind, key.organization, key.name)
+    if any("\t" in f or "\n" in f or "\r" in f for f in fields):
+        raise ValueError(f"{key} cannot be written in the export cache")  # not a name the backend gives
+    return "\t".join(fields).encode() + b"\t" + text + b"\n"
+
+
 def _store(entry: Path, view: _View, state: LiveState) -> None:
-    """Write the export atomically (a temporary file renamed), its documents a chunk per line, never encoded
-    whole (tenancy_kinds.framing); a cache that cannot be written is no cache. The header line comes first
-    and holds the body's SHA-256: written with a placeholder of the same length, then again once known."""
+    """Write the export atomically (a temporary file renamed), a document a line after its key, each as the
+    text it was kept in; a cache that cannot be written is no cache. The header line comes first and holds
+    the body's SHA-256: written with a placeholder of the same length, then again once known."""
+    documents = state.documents
+    temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
     try:
         header = {**view.header(), "revision": state.revision, "database": state.database,
-                  "count": len(state.documents)}
+                  "count": len(documents)}
         placeholder = orjson.dumps({**header, "sha256": "0" * 64}) + b"\n"
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
         digest = hashlib.sha256()
         with open(temporary, "wb") as out:
             out.write(placeholder)
-            for part in framing.frame({}, framing.chunks_of(state.documents, CACHE_CHUNK)):
+            for start in range(0, len(documents), _LINES_A_WRITE):
+                end = start + _LINES_A_WRITE
+                part = b"".join(map(_line, documents.keys[start:end], documents.encoded[start:end]))
                 digest.update(part)
                 out.write(part)
             out.seek(0)
             out.write(orjson.dumps({**header, "sha256": digest.hexdigest()}) + b"\n")
         os.replace(temporary, entry)
-    except (OSError, TypeError):
-        return
+    except (OSError, TypeError, ValueError):
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+_LINES_A_WRITE = 1000
 
 
 __all__ = [

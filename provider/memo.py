@@ -479,13 +479,13 @@ def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, 
         if delta is None or delta.database != planned.database:
             return
         complete_cache(client, delta)
-        now = {ResourceKey.of(d): d for d in delta.items}
+        now = delta.items.by_key()  # each document decoded where it is compared, one at a time
         deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
         planned_keys = {op.key for op in applied.operations}
         if len(now) != len(delta.items) or deleted - planned_keys:
             return  # someone else deleted too: the next plan is computed in full
         revision = planned.revision
-        if any(key not in planned_keys and not _untouched_since(document, revision) for key, document in now.items()):
+        if any(key not in planned_keys and not _untouched_since(now[key], revision) for key in now):
             return  # someone else wrote too
         for op in applied.operations:
             current = now.get(op.key)

@@ -9,11 +9,13 @@ values or quotas that resources the manifests do not declare would break), order
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from provider.costs import CostChange, Prices, balance_warnings, cost_changes
+from provider.documents import by_key
 from provider.diff import deletion_diffs, desired_labels, diff, labels_after, labels_of
 from provider.errors import PlanError
 from provider.operations import Action, Adopt, Delete, Operation, Replace, Update, key_id
@@ -77,7 +79,7 @@ class Plan:
 
 def plan(
     desired: list[dict[str, Any]],
-    live: list[dict[str, Any]],
+    live: Iterable[dict[str, Any]],
     *,
     stack: str | None,
     prices: Prices | None = None,
@@ -92,8 +94,9 @@ def plan(
     stack owns. `warnings` (the manifests' own) come first among the plan's warnings. A `selection`
     (`provider.targeting`) keeps only the changes it selects, with what they need, chosen on the graph of
     the whole plan; the whole plan's refusals still hold (a part of a plan is never looser than the plan).
+    `live` kept compact (`provider.documents`) is decoded a document at a time, where one is compared.
     """
-    live_by_key = {ResourceKey.of(d): d for d in live}
+    live_by_key = by_key(live)
     problems: list[str] = []
     operations: list[Operation] = []
     declared = set()
@@ -114,8 +117,11 @@ def plan(
 
     notes: list[str] = []
     if stack:
-        for key, current in live_by_key.items():
-            if key in declared or labels_of(current).get(STACK_LABEL) != stack or _is_archived(current):
+        for key in live_by_key:
+            if key in declared:
+                continue
+            current = live_by_key[key]
+            if labels_of(current).get(STACK_LABEL) != stack or _is_archived(current):
                 continue
             operations.append(Delete(key, None, current, deletion_diffs(current)))
     else:
@@ -132,9 +138,9 @@ def plan(
 
     graph = build(operations)
     if selection:
-        graph = restrict(graph, selection, stack, known_resources([*desired, *live]))
+        graph = restrict(graph, selection, stack, known_resources(itertools.chain(desired, live_by_key.values())))
     ordered = tuple(graph.operations_in_order())
-    costs = tuple(cost_changes(graph.operations, live, prices, live_by_key)) if prices is not None else ()
+    costs = tuple(cost_changes(graph.operations, live_by_key, prices)) if prices is not None else ()
     return Plan(
         operations=ordered,
         stack=stack,
@@ -152,7 +158,7 @@ def _organization_labels(
     operations: tuple[Operation, ...],
     stack: str | None,
     desired: list[dict[str, Any]],
-    live_by_key: dict[ResourceKey, dict[str, Any]],
+    live_by_key: Mapping[ResourceKey, dict[str, Any]],
 ) -> dict[str, dict[str, str]]:
     """Each touched organization's labels after the plan: as declared, else as the backend holds them."""
     touched = {op.key.organization if op.kind.scoped else op.key.name for op in operations}
@@ -219,14 +225,14 @@ def _effective(document: dict[str, Any]) -> dict[str, Any]:
 def _problems_with_the_undeclared(
     operations: list[Operation],
     desired: list[dict[str, Any]],
-    live_by_key: dict[ResourceKey, dict[str, Any]],
+    live_by_key: Mapping[ResourceKey, dict[str, Any]],
     declared: set[ResourceKey],
 ) -> list[str]:
     changing = [op for op in operations if not isinstance(op, Delete) and op.desired is not None]
     if not changing:
         return []
     deleted = {op.key for op in operations if isinstance(op, Delete)}
-    kept = [d for key, d in live_by_key.items() if key not in declared and key not in deleted]
+    kept = [live_by_key[key] for key in live_by_key if key not in declared and key not in deleted]
     if not kept:
         return []  # the common case: the manifests declare everything there is
     problems = []

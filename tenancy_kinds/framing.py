@@ -51,14 +51,16 @@ def chunks_of(
         yield encode(batch)
 
 
-def loads(data: bytes, start: int = 0) -> Any:
+def loads(data: bytes, start: int = 0, items: Callable[[], Any] = list) -> Any:
     """The JSON value of `data[start:]` (no copy of it made): a framed body (see `frame`) decoded a line at a
-    time, any other text whole. Raises orjson.JSONDecodeError as `orjson.loads` does."""
-    value = _framed(data, start)
+    time, any other text whole. Raises orjson.JSONDecodeError as `orjson.loads` does. A framed body's items
+    are gathered in what `items` makes (anything with `extend`, given each line's items in turn), so that a
+    reader can keep them in another form than the decoded one; a text decoded whole has them in a list."""
+    value = _framed(data, start, items)
     return orjson.loads(memoryview(data)[start:] if start else data) if value is None else value
 
 
-def _framed(data: bytes, start: int) -> dict[str, Any] | None:
+def _framed(data: bytes, start: int, make_items: Callable[[], Any]) -> dict[str, Any] | None:
     """A framed body's value, or None when `data[start:]` is not laid out so (then it is decoded whole)."""
     first = data.find(b"\n", start)
     if first < 0 or not data.endswith(_CLOSE) or not data[start : first + 1].endswith(_OPEN):
@@ -69,7 +71,7 @@ def _framed(data: bytes, start: int) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or value.get("items") != []:
         return None  # "items" inside another field, or not the object's own
-    items: list[Any] = []
+    items = make_items()
     view = memoryview(data)
     end_of_items = len(data) - len(_CLOSE)
     begin, comma = first + 1, False

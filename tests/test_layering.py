@@ -33,6 +33,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.ordering",),
     ("provider.costs", "provider.diff"),
     ("provider.operations",),
+    ("provider.documents",),
     ("provider.rules",),
     ("provider.schemas",),
     # provider.manifests: the package's public surface on top, then each module by its job, top down

@@ -80,6 +80,14 @@ def _rewrite_header(file: Path, **changes: Any) -> None:
     file.write_bytes(orjson.dumps({**orjson.loads(first), **changes}) + b"\n" + body)
 
 
+def _rewrite_body(file: Path, change: Any) -> None:
+    """The body changed by `change` and its checksum made to match: only the layout can tell."""
+    first, _, body = file.read_bytes().partition(b"\n")
+    body = change(body)
+    header = {**orjson.loads(first), "sha256": hashlib.sha256(body).hexdigest()}
+    file.write_bytes(orjson.dumps(header) + b"\n" + body)
+
+
 def _assert_rebuilt(client: CountingClient, cache: Path, state: LiveState) -> None:
     whole = client.snapshot()
     assert _by_key(state.documents) == _by_key(whole.documents) and state.revision == whole.revision
@@ -115,8 +123,10 @@ def test_a_warm_cache_reads_only_what_changed(server: Server, cache: Path) -> No
         lambda f: f.write_bytes(b""),
         lambda f: _rewrite_header(f, format="tenancy-export-cache/0"),
         lambda f: _rewrite_header(f, count=1),
+        lambda f: _rewrite_body(f, lambda body: body.replace(b"\t", b" ", 1)),  # a line without its key
+        lambda f: _rewrite_body(f, lambda body: body + b"User\tacme\tann\tnot json\n"),
     ],
-    ids=["truncated", "edited", "garbage", "empty", "format", "count"],
+    ids=["truncated", "edited", "garbage", "empty", "format", "count", "keyless", "not-a-document"],
 )
 def test_a_corrupted_cache_is_rebuilt(server: Server, cache: Path, damage: Any) -> None:
     client = _client(server)
@@ -210,16 +220,18 @@ def test_exports_lay_their_items_a_chunk_per_line(server: Server) -> None:
         assert framing.loads(body) == orjson.loads(body)
 
 
-def test_the_cache_file_holds_its_documents_a_chunk_per_line(
-    server: Server, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Written and read a chunk at a time (tenancy_kinds.framing): never one encoding or parse tree of all."""
-    monkeypatch.setattr("provider.live.CACHE_CHUNK", 2)
+def test_the_cache_file_holds_a_document_a_line_after_its_key(server: Server, cache: Path) -> None:
+    """Read back without decoding a document (the key comes first) and without the whole file in memory;
+    each document is the JSON the backend sent."""
     client = _client(server)
     state = read_live(client)
     header_line, _, body = _only_file(cache).read_bytes().partition(b"\n")
     lines = body.split(b"\n")
-    assert lines[0] == b'{"items":[' and lines[-1] == b"]}" and len(lines) == 2 + -(-len(state.documents) // 2)
+    assert lines[-1] == b"" and len(lines) - 1 == len(state.documents) == _header(_only_file(cache))["count"]
+    for line, document in zip(lines, state.documents, strict=False):
+        kind, organization, name, text = line.split(b"\t", 3)
+        assert ResourceKey(kind.decode(), organization.decode(), name.decode()) == ResourceKey.of(document)
+        assert orjson.loads(text) == document
     assert orjson.loads(header_line)["sha256"] == hashlib.sha256(body).hexdigest()
     assert _by_key(read_live(client).documents) == _by_key(state.documents) and client.whole == 1
 

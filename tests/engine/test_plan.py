@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from provider import plan as planning
+from provider.documents import Documents
 from provider.errors import PlanError
 from provider.costs import Prices
 from provider.diff import diff
@@ -14,6 +16,15 @@ from provider.plan import plan
 from tenancy_kinds import KINDS
 
 from tests.builders import document, live, org, user
+
+
+@pytest.fixture(autouse=True, params=["dicts", "compact"])
+def _live_form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every plan here twice: from live documents as dicts, and kept compact as a live state keeps them
+    (provider.documents), where the plan decodes only what it compares."""
+    if request.param == "compact":
+        compact = lambda desired, live, **kw: planning.plan(desired, Documents.of(live), **kw)
+        monkeypatch.setitem(globals(), "plan", compact)
 
 
 def test_round_trip_with_defaults_filled_in_shows_no_change():
