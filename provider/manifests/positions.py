@@ -3,7 +3,6 @@ process): the full reader reads the file's positions once, when a rule or a mess
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,6 @@ def prevalidated(documents: Iterable[Sequence[Any]], text: str | None, file: str
     manifests = []
     for index, (document, line, col, *_) in enumerate(documents):  # (a cache entry's documents: their digests)
         origin = Origin(file, line, col)
-        manifest = Manifest(ResourceKey.of(document), KINDS[document["kind"]], document, origin, root)
-        manifest.locate = functools.partial(lazy.document, index)
-        manifests.append(manifest)
+        kind = KINDS[document["kind"]]
+        manifests.append(Manifest(ResourceKey.of(document), kind, document, origin, root, located=lazy, index=index))
     return manifests

@@ -9,7 +9,6 @@ The first two decline anything with a finding, so every path gives the same mani
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +138,6 @@ def plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
         found = manifest(value, {(): Origin(file, line, col)}, file, root, findings)
         if found is None or findings:
             return None
-        found.locate = functools.partial(lazy.document, index)
+        found.located, found.index = lazy, index
         manifests.append(found)
     return manifests
