@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tenancy_kinds import KINDS, ResourceKey
-from provider.manifests.manifest import Manifest, Origin
+from provider.manifests.manifest import Manifest, Origin, shared
 from tenancy_kinds.messages import FieldPath
 from provider.manifests.text import read_text
 from provider.manifests.yaml_full import values
@@ -39,6 +39,6 @@ def prevalidated(documents: Iterable[Sequence[Any]], text: str | None, file: str
     manifests = []
     for index, (document, line, col, *_) in enumerate(documents):  # (a cache entry's documents: their digests)
         origin = Origin(file, line, col)
-        kind = KINDS[document["kind"]]
-        manifests.append(Manifest(ResourceKey.of(document), kind, document, origin, root, located=lazy, index=index))
+        key, kind = ResourceKey.of(shared(document)), KINDS[document["kind"]]
+        manifests.append(Manifest(key, kind, document, origin, root, located=lazy, index=index))
     return manifests

@@ -15,7 +15,7 @@ from provider.blueprints.documents import MODELS as SOURCE_MODELS
 from provider.blueprints.documents import SOURCE_KINDS
 from provider.errors import Finding, Severity
 from tenancy_kinds import API_VERSION, KINDS, Kind, ResourceKey
-from provider.manifests.manifest import Manifest, Origin, Source
+from provider.manifests.manifest import Manifest, Origin, Source, shared
 from tenancy_kinds.messages import FieldPath, dotted_path, explain, show, type_name
 
 
@@ -62,7 +62,7 @@ def manifest(
         at = _nearest(positions, ("status",), origin)
         findings.append(Finding(file, at.line, at.col, Severity.WARNING,
                                 "status: is reported by the backend and ignored in manifests; remove it", "status"))
-    document = model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    document = shared(model.model_dump(by_alias=True, mode="json", exclude_unset=True))
     return Manifest(ResourceKey.of(document), kind, document, origin, root, positions)
 
 

@@ -436,3 +436,23 @@ def test_pulumi_project_files_are_not_manifests(tmp_path: Path) -> None:
         tmp_path, {"org.yaml": ORG, "Pulumi.yaml": "name: demo\nruntime: python\n", "Pulumi.dev.yaml": "config: {}\n"}
     )
     assert [p.name for p in load([tmp_path]).files] == ["org.yaml"]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["read", "from the cache"])
+def test_words_that_repeat_across_manifests_are_held_once(
+    cached: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million manifests repeat their organization, kind and roles a million times: one string each."""
+    monkeypatch.setenv("TENANCY_CACHE_DIR", str(tmp_path / "cache"))
+    write(tmp_path, {f"{n}.yaml": user(f"{n}1", role="administrator") + user(f"{n}2", role="administrator")
+                     for n in ("a", "b")})
+    first = load([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    if cached:
+        for name in ("a", "b"):  # a new stat, the same text: read from the cache by its hash
+            (tmp_path / f"{name}.yaml").touch()
+    documents = [m.document for m in (load([tmp_path / "a.yaml", tmp_path / "b.yaml"]) if cached else first)]
+    assert len(documents) == 4
+    for field in (lambda d: d["kind"], lambda d: d["apiVersion"], lambda d: d["metadata"]["organization"],
+                  lambda d: d["spec"]["role"]):
+        assert len({id(field(d)) for d in documents}) == 1
+    assert len({id(d["spec"]["email"]) for d in documents}) == 4  # (unique values stay as they are)
