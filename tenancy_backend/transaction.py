@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, Connection, Row, bindparam, select, tuple_
+from sqlalchemy import CTE, Connection, Row, and_, bindparam, or_, select
 
 from tenancy_kinds import KINDS, SLUG_PATTERN, TENANT_KIND, ResourceKey
 from tenancy_backend.db import RESOURCE_VERSION_COUNTER, counters, resources
@@ -36,10 +36,17 @@ _FIND_MANY = select(*DOCUMENT_COLUMNS).where(
     resources.c.organization == bindparam("organization"),
     resources.c.name.in_(bindparam("names", expanding=True)),
 )
-_FIND_KEYS = select(*DOCUMENT_COLUMNS).where(
-    tuple_(resources.c.kind, resources.c.organization, resources.c.name).in_(bindparam("keys", expanding=True))
-)
 CHUNK = 500  # names per IN (...) list
+KEYS_CHUNK = 200  # keys per OR of (kind, organization, name): well within SQLite's expression depth
+
+
+def _find_keys(keys: list[ResourceKey]) -> Any:
+    """The rows of these keys: an OR of (kind, organization, name), which both databases look up in the
+    unique index key by key (SQLite reads every row for a row-value IN list)."""
+    c = resources.c
+    return select(*DOCUMENT_COLUMNS).where(
+        or_(*(and_(c.kind == k.kind, c.organization == k.organization, c.name == k.name) for k in keys))
+    )
 
 
 def is_slug(value: object) -> bool:
@@ -151,9 +158,9 @@ class Tx:
             found = {row.name: row for row in self.conn.execute(_FIND_MANY, where)}
             for name in names:
                 self._seen(name, found.get(name))
-        scoped = [tuple(k) for k in dict.fromkeys(keys) if KINDS[k.kind].scoped and k not in self._known]
-        for start in range(0, len(scoped), CHUNK):
-            rows = self.conn.execute(_FIND_KEYS, {"keys": scoped[start : start + CHUNK]})
+        scoped = [k for k in dict.fromkeys(keys) if KINDS[k.kind].scoped and k not in self._known]
+        for start in range(0, len(scoped), KEYS_CHUNK):
+            rows = self.conn.execute(_find_keys(scoped[start : start + KEYS_CHUNK]))
             self._known.update((ResourceKey(row.kind, row.organization, row.name), row) for row in rows)
 
     def find_many(self, kind: str, organization: str, names: list[str]) -> dict[str, Row[Any]]:

@@ -212,9 +212,9 @@ def test_a_run_of_updates_across_organizations_reads_its_rows_in_a_few_queries(s
     service.changeset(ROOT, [op("create", user(o, "alice")) for o in names])
     reads = []
 
-    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if _READ_OF_RESOURCES.match(statement):
-            reads.append(statement)
+            reads.append((statement, parameters))
 
     edits = [op("update", user(o, "alice", displayName=f"Alice of {o}")) for o in names]
     event.listen(service._engine, "before_cursor_execute", count)
@@ -226,6 +226,11 @@ def test_a_run_of_updates_across_organizations_reads_its_rows_in_a_few_queries(s
     # The organizations and the users in one query each, not three reads per update (its organization,
     # its row, and its row again for the checks at the end of the changeset).
     assert len(reads) <= 4, f"{len(reads)} reads of resources for 40 updates"
+    if service._engine.dialect.name == "sqlite":  # and each by the index, not by reading every row
+        with service._engine.connect() as conn:
+            for statement, parameters in reads:
+                plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+                assert not any(str(step[-1]).startswith("SCAN resources") for step in plan), (statement, plan)
     for o in names:
         assert service.get(ROOT, "User", o, "alice")["spec"]["displayName"] == f"Alice of {o}"
 
