@@ -12,8 +12,10 @@ intermediate state is valid on the backend, read the facts of the table of kinds
    aliases let go of a user before the user goes; children go before their organization).
 3. A step that takes a unique value (an address, a domain, a display name among siblings, a quota's
    domain) waits for the step that gives it up.
-4. Limits: raising (or creating) a domain's quota comes before the mailboxes it makes room for; lowering
-   it comes after the mailboxes that leave the domain.
+4. Limits: raising a domain's quota comes before the mailboxes it makes room for; lowering it comes after
+   the mailboxes that leave the domain. A new quota comes after the mailboxes that leave its domain, then
+   before those that arrive, each where that makes no cycle (without a quota a domain has no limit: a
+   newcomer that a leaver waits for goes first, the quota last).
 5. An organization that drops domains, or falls back to a plan that cannot hold users, waits for the
    steps that take its resources off those domains or away.
 6. On a domain whose quota does not move, mailboxes that leave go before those that arrive (where that
@@ -326,8 +328,8 @@ def _limit_edges(steps: list[_StepView], edge: Edge) -> None:
             continue
         if consumes in limits:
             i, growth = limits[consumes]
-            if growth is None or growth > 0:
-                edge(s, i)  # room first, then the mailbox
+            if growth is not None and growth > 0:
+                edge(s, i)  # room first, then the mailbox (a new quota: `_make_room_first`)
         if frees in limits:
             i, growth = limits[frees]
             if growth is not None and growth < 0:
@@ -356,10 +358,12 @@ def _narrowing_edges(steps: list[_StepView], edge: Edge) -> None:
 
 
 def _make_room_first(steps: list[_StepView], waits: list[set[int]]) -> None:
-    """On a domain whose quota does not move, mailboxes that leave go before those that arrive.
+    """On a domain whose quota does not move, mailboxes that leave go before those that arrive; a new
+    quota comes after the leavers of its domain, then before its newcomers.
 
     The quota may be full: a newcomer must not land before the address it replaces is freed. Added only
-    where it creates no cycle (a team swapping members already orders these through its own update).
+    where it creates no cycle (a team swapping members already orders these through its own update; a
+    newcomer a leaver waits for then comes before the new quota, which was no limit).
     """
     arriving: dict[str, list[int]] = {}
     leaving: dict[str, list[int]] = {}
@@ -371,13 +375,17 @@ def _make_room_first(steps: list[_StepView], waits: list[set[int]]) -> None:
             arriving.setdefault(consumes, []).append(s)
         if frees:
             leaving.setdefault(frees, []).append(s)
-    if not leaving:
-        return
-    for q, view in enumerate(steps):
-        created = view.will.limit if view.before is None else None
-        for s in leaving.get(created[0], ()) if created else ():
+    created = [(q, view.will.limit[0]) for q, view in enumerate(steps) if view.before is None and view.will.limit]
+    for q, domain in created:
+        for s in leaving.get(domain, ()):
             if not _waits_on(waits, s, q):
                 waits[q].add(s)  # a new quota counts what is there: let the leavers go first
+    for q, domain in created:
+        for j in arriving.get(domain, ()):
+            if not _waits_on(waits, q, j):
+                waits[j].add(q)  # then the quota, then the newcomers (unless a leaver waits for one)
+    if not leaving:
+        return
     for domain, newcomers in arriving.items():
         for j in newcomers:
             for s in leaving.get(domain, ()):

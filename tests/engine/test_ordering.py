@@ -146,6 +146,33 @@ def test_a_team_swapping_members_still_orders_without_a_cycle():
     assert before(ops, "update Team acme/t", "delete User acme/bob")
 
 
+def test_a_new_quota_on_a_full_domain_waits_for_the_leavers_even_when_a_newcomer_cannot():
+    """Six users, no quota; then a quota of 5, two users gone and a team that takes a newcomer in their
+    stead: the newcomer comes before the team lets go of the leavers, so the quota (no limit before it)
+    goes last, after the leavers, not first (found by tests/e2e/test_convergence.py)."""
+    team = document("Team", "t", "acme", displayName="T", members=["u4", "u5"])
+    current = [live(org("acme"), stack="s"), live(team, stack="s")] + [
+        live(user("acme", f"u{i}"), stack="s") for i in range(6)
+    ]
+    desired = [org("acme"), quota(5), document("Team", "t", "acme", displayName="T", members=["u6"])] + [
+        user("acme", f"u{i}") for i in (0, 1, 2, 3, 6)
+    ]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    assert before(ops, "create User acme/u6", "update Team acme/t")
+    for leaver in ("u4", "u5"):
+        assert before(ops, "update Team acme/t", f"delete User acme/{leaver}")
+        assert before(ops, f"delete User acme/{leaver}", "create MailboxQuota acme/q")
+
+
+def test_a_new_quota_comes_after_the_leavers_and_before_the_newcomers():
+    current = [live(org("acme"), stack="s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(6)]
+    desired = [org("acme"), quota(5)] + [user("acme", f"u{i}") for i in (0, 1, 2, 3, 6)]
+    ops = ordered(plan(desired, current, stack="s").operations)
+    for leaver in ("u4", "u5"):
+        assert before(ops, f"delete User acme/{leaver}", "create MailboxQuota acme/q")
+    assert before(ops, "create MailboxQuota acme/q", "create User acme/u6")
+
+
 def test_mailboxes_wait_for_the_quota_to_be_lifted():
     current = [live(org("acme"), stack="s"), quota(5, "s")] + [live(user("acme", f"u{i}"), stack="s") for i in range(5)]
     desired = [org("acme")] + [user("acme", f"u{i}") for i in range(6)]
