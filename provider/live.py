@@ -3,8 +3,10 @@ directory and completed with what changed since its revision (`GET /v1/export?si
 
 A cache file is one export of one view: the backend, the token's scope (a SHA-256 of the token, never the
 token), the organization and the label selector are its key and are written inside it again; it holds
-the revision and database identity the export is the state of, and a SHA-256 of its documents. A file
-that is unreadable, of another format, of another view, of another database, whose checksum does not
+the revision and database identity the export is the state of, and a SHA-256 of its documents, which
+follow a line each after their key (kind, organization and name, tab-separated): read back without
+decoding any of them, kept so (`provider.documents`). A file that is unreadable, of another format, laid
+out otherwise, of another view, of another database, whose checksum does not
 match, or whose revision the backend cannot continue from (410 Gone, or ahead of the backend) is never
 trusted: the whole export is read again and the file rewritten (atomically, by rename). Exports carry no
 secret. `TENANCY_NO_CACHE=1` turns the cache off; it lives beside the manifest cache. After an apply, the
@@ -17,7 +19,7 @@ import contextlib
 import hashlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
@@ -27,7 +29,7 @@ import orjson
 from provider.documents import Documents
 from provider.errors import BackendError
 from provider.manifests.cache import keyed_entry
-from tenancy_kinds import KINDS, ResourceKey
+from tenancy_kinds import KINDS, ResourceKey, framing
 
 CACHE_FORMAT = "tenancy-export-cache/3"  # /3: a document a line, after its key
 GONE = 410
@@ -205,14 +207,9 @@ def _load(entry: Path, view: _View) -> LiveState | None:
                 return None
             digest = hashlib.sha256()
             documents = Documents()
-            rest = b""
-            while block := f.read(_BLOCK):
-                digest.update(block)
-                lines = (rest + block).split(b"\n")
-                rest = lines.pop()
-                if not _append(documents, lines):
-                    return None
-        if rest or header.get("sha256") != digest.hexdigest() or len(documents) != header["count"]:
+            if not _append(documents, framing.lines_of(_hashed(f, digest))):
+                return None
+        if header.get("sha256") != digest.hexdigest() or len(documents) != header["count"]:
             return None
         return LiveState(documents, revision, database)
     except (OSError, ValueError, TypeError, KeyError):
@@ -222,11 +219,25 @@ def _load(entry: Path, view: _View) -> LiveState | None:
 _BLOCK = 16 * 1024 * 1024
 
 
-def _append(documents: Documents, lines: list[bytes]) -> bool:
-    """Lines of the body appended to `documents`: a line each, `kind TAB organization TAB name TAB json`
-    (the key read without decoding the JSON, which is kept as it is); False when a line is not so."""
+def _hashed(f: Any, digest: Any) -> Iterator[bytes]:
+    """The file's blocks, each added to `digest` as it is read."""
+    while block := f.read(_BLOCK):
+        digest.update(block)
+        yield block
+
+
+def _append(documents: Documents, lines: Iterable[bytes]) -> bool:
+    """The body's lines appended to `documents`: a line each, `kind TAB organization TAB name TAB json`
+    (the key read without decoding the JSON, which is kept as it is), the last one ended by a newline;
+    False when a line is not so."""
     keys, encoded = documents.keys, documents.encoded
+    ended = False
     for line in lines:
+        if ended:
+            return False  # a line after an empty one
+        if not line:
+            ended = True  # what follows the last newline
+            continue
         parts = line.split(b"\t", 3)
         if len(parts) != 4 or not (parts[3].startswith(b"{") and parts[3].endswith(b"}")):
             return False
@@ -234,7 +245,7 @@ def _append(documents: Documents, lines: list[bytes]) -> bool:
         # Each organization's name one string for all its documents (provider.documents).
         keys.append(ResourceKey(_KINDS.get(kind) or kind.decode(), sys.intern(organization.decode()), name.decode()))
         encoded.append(text)
-    return True
+    return ended
 
 
 _KINDS = {kind.encode(): kind for kind in KINDS}

@@ -2,7 +2,7 @@
 
 orjson parses a text into a tree about ten times the text's size before it makes Python objects: a 56 MB
 export of 100,000 resources peaked at 860 MB while it was decoded, and a 1,000,000-resource export would
-take 6 GB. So the big bodies (the backend's exports, the provider's export cache and its readers' hand-over)
+take 6 GB. So the big bodies (the backend's exports and the provider's readers' hand-over)
 are written as one JSON value laid out on lines: the object's other fields and `"items":[` on the first
 line, then the items a chunk per line (each line ends with a comma but the last), then `]}`. Only
 whitespace differs from the compact form; `loads` decodes such a text a line at a time and any other JSON
@@ -94,4 +94,59 @@ def _framed(data: bytes, start: int, make_items: Callable[[], Any]) -> dict[str,
     return value
 
 
-__all__ = ["chunks_of", "frame", "loads"]
+def lines_of(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a text that comes in blocks (a streamed body, a file read a block at a time), without
+    their newline; only b"\\n" ends a line."""
+    rest = b""
+    for block in blocks:
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    yield rest
+
+
+class NotFramed(ValueError):
+    """A streamed body that is not laid out as `frame` lays it out (read it whole instead)."""
+
+
+def loads_lines(lines: Iterable[bytes], items: Callable[[], Any] = list) -> dict[str, Any]:
+    """The value of a framed body whose lines (without their newline) come one at a time, as a streamed
+    response gives them: never held whole, each line decoded as it comes, its items gathered in what
+    `items` makes. Raises NotFramed for any other text (having read some of it: the caller reads the body
+    again whole, which `loads` decodes whatever its layout)."""
+    line = iter(lines)
+    first = next(line, b"")
+    if not (first + b"\n").endswith(_OPEN):
+        raise NotFramed("the first line does not open the items")
+    try:
+        value = orjson.loads(first + b"]}")
+    except orjson.JSONDecodeError:
+        raise NotFramed("the first line is not an object's opening") from None
+    if not isinstance(value, dict) or value.get("items") != []:
+        raise NotFramed("the items are not the object's own")
+    gathered = items()
+    held = next(line, None)
+    while held is not None:
+        following = next(line, None)
+        if following is None:  # the last line closes the items
+            if held != _CLOSE[1:]:
+                raise NotFramed("the body does not end with the items' close")
+            break
+        if following == _CLOSE[1:]:
+            chunk = held
+        elif held.endswith(b","):
+            chunk = held[:-1]
+        else:
+            raise NotFramed("a line of items does not end with a comma")
+        try:
+            gathered.extend(orjson.loads(b"[" + chunk + b"]"))
+        except orjson.JSONDecodeError:
+            raise NotFramed("a line of items is not JSON") from None
+        held = following
+    else:
+        raise NotFramed("the body ends before the items' close")
+    value["items"] = gathered
+    return value
+
+
+__all__ = ["NotFramed", "chunks_of", "frame", "lines_of", "loads", "loads_lines"]

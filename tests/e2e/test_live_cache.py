@@ -3,6 +3,7 @@ and a corrupted, stale or foreign cache file is detected and rebuilt, never trus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -262,3 +263,43 @@ def test_the_json_plan_says_the_revision_it_was_computed_against(server: Server,
                                 timeout=30).headers["X-Tenancy-Revision"])
     assert plans[0]["live_revision"] == plans[1]["live_revision"] == revision
     assert plans[0] == plans[1]
+
+
+@contextlib.contextmanager
+def _foreign_backend(body: bytes) -> Iterator[str]:
+    """A plain HTTP server answering every GET with `body` as an export (another backend's layout)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Tenancy-Revision", "7")
+            self.send_header("X-Tenancy-Database", "foreign")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["compact", "pretty-printed"])
+def test_an_export_laid_out_otherwise_is_read_whole(indent: int | None) -> None:
+    """The client streams an export a line at a time; a body laid out otherwise (compact on one line, or
+    pretty-printed, which begins like a framed one) is read again, whole, and gives the same documents."""
+    documents = [org("acme"), user("acme", "ann"), user("acme", "bob")]
+    body = json.dumps({"items": documents}, indent=indent).encode()
+    with _foreign_backend(body) as url:
+        state = HttpClient(url, "token").snapshot()
+        assert list(state.documents) == documents and (state.revision, state.database) == (7, "foreign")

@@ -84,3 +84,35 @@ def test_any_text_decodes_as_orjson_decodes_it(
 )
 def test_texts_laid_out_otherwise_decode_whole(text: bytes) -> None:
     assert _framed_decoded(text) == _decoded(text)
+
+
+@settings(max_examples=150)
+@given(head=heads, items=st.lists(values, max_size=30), size=st.integers(1, 12))
+def test_a_framed_body_streamed_a_line_at_a_time_is_its_value(
+    head: dict[str, Any], items: list[Any], size: int
+) -> None:
+    body = _body(head, items, size)
+    assert framing.loads_lines(iter(body.split(b"\n"))) == {**head, "items": items}
+
+
+@settings(max_examples=300)
+@given(
+    items=st.lists(values, min_size=1, max_size=12),
+    size=st.integers(1, 4),
+    at=st.integers(0, 10_000),
+    edit=st.sampled_from([b"", b",", b"\n", b"]", b"[", b"}", b"{", b'"', b"1", b" "]),
+    replace=st.booleans(),
+)
+def test_a_streamed_text_is_its_value_or_not_framed(
+    items: list[Any], size: int, at: int, edit: bytes, replace: bool
+) -> None:
+    """Streamed, a framed body with one byte changed, taken out or put in gives what orjson decodes from
+    it, or NotFramed (the caller then reads it whole); never another value, never a text orjson refuses."""
+    body = _body({"revision": 1}, items, size)
+    at %= len(body)
+    text = body[:at] + edit + body[at + (1 if replace else 0) :]
+    try:
+        value = framing.loads_lines(iter(text.split(b"\n")))
+    except framing.NotFramed:
+        return
+    assert _decoded(text) == ("value", value)
