@@ -114,11 +114,4 @@ def by_key(documents: Iterable[dict[str, Any]]) -> Mapping[ResourceKey, dict[str
     return {ResourceKey.of(d): d for d in documents}
 
 
-def keys_of(documents: Sequence[dict[str, Any]]) -> list[ResourceKey]:
-    """The documents' keys, in order, without decoding `Documents`."""
-    if isinstance(documents, Documents):
-        return documents.keys
-    return [ResourceKey.of(d) for d in documents]
-
-
-__all__ = ["ByKey", "Documents", "by_key", "keys_of"]
+__all__ = ["ByKey", "Documents", "by_key"]

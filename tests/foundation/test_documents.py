@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provider.documents import Documents, by_key, keys_of
+from provider.documents import Documents, by_key
 from provider.live import LiveDelta, applied
 from tenancy_kinds import framing, ResourceKey
 
@@ -40,7 +40,7 @@ def test_what_is_read_back_is_what_was_given(given_documents: list[dict[str, Any
     kept = Documents.of(given_documents)
     assert len(kept) == len(given_documents) and list(kept) == given_documents == kept
     assert [kept[i] for i in range(len(kept))] == given_documents and kept[1:3] == given_documents[1:3]
-    assert keys_of(kept) == [ResourceKey.of(d) for d in given_documents] == keys_of(given_documents)
+    assert kept.keys == [ResourceKey.of(d) for d in given_documents]
     looked_up = by_key(kept)
     expected = by_key(given_documents)
     assert list(looked_up) == list(expected) and len(looked_up) == len(expected)
