@@ -38,7 +38,7 @@ def _framed_decoded(text: bytes, start: int = 0) -> tuple[str, Any]:
         return "error", None
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(head=heads, items=st.lists(values, max_size=30), size=st.integers(1, 12))
 def test_a_framed_body_is_its_value_a_chunk_per_line(head: dict[str, Any], items: list[Any], size: int) -> None:
     body = _body(head, items, size)
@@ -59,7 +59,7 @@ def edited_bodies(draw: st.DrawFn) -> bytes:
     return body[:at] + edit + body[at + (1 if draw(st.booleans()) else 0) :]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(text=edited_bodies())
 def test_any_text_decodes_as_orjson_decodes_it(text: bytes) -> None:
     """A framed body with one byte changed, taken out or put in: the same value or the same refusal as the
@@ -84,7 +84,7 @@ def test_texts_laid_out_otherwise_decode_whole(text: bytes) -> None:
     assert _framed_decoded(text) == _decoded(text)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(head=heads, items=st.lists(values, max_size=30), size=st.integers(1, 12))
 def test_a_framed_body_streamed_a_line_at_a_time_is_its_value(
     head: dict[str, Any], items: list[Any], size: int
@@ -93,7 +93,7 @@ def test_a_framed_body_streamed_a_line_at_a_time_is_its_value(
     assert framing.loads_lines(iter(body.split(b"\n"))) == {**head, "items": items}
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(text=edited_bodies())
 def test_a_streamed_text_is_its_value_or_not_framed(text: bytes) -> None:
     """Streamed, a framed body with one byte changed, taken out or put in gives what orjson decodes from
