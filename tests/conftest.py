@@ -1,5 +1,6 @@
 """Suite-wide: the manifest cache lives in a temporary directory, never in the user's ~/.cache; every test
-has a node id of its own (pytest-xdist schedules by node id)."""
+has a node id of its own (pytest-xdist schedules by node id); Hypothesis' table of characters is built
+before the first test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import os
 from collections import Counter
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis builds its table of Unicode characters the first time a test draws text, about two seconds
+    in a checkout without a `.hypothesis` directory (CI's fresh clone), and charges them to that test's first
+    example: its health check failed the first run (`Input generation is slow`), never the next. Built here,
+    before any test's clock starts (once per worker; then read from `.hypothesis`)."""
+    try:
+        from hypothesis.internal.charmap import charmap
+    except ImportError:  # a Hypothesis without it: nothing to build ahead
+        return
+    charmap()
 
 
 @pytest.fixture(autouse=True, scope="session")
