@@ -37,6 +37,8 @@ WARNING = Severity.WARNING
 MAX_ADMINS = 3
 ADMIN_SHARE = 5  # administrators may be at most a fifth of an organization's users
 
+# The rules keep each unique value's first holder by this hash of its key (a test makes the keys collide).
+claim_hash: Callable[[tuple[str, str]], int] = hash
 SetRule = Callable[["Context"], Iterable[Finding]]
 ResourceRule = Callable[[Manifest, "Context"], Iterable[Finding]]
 SET_RULES: list[SetRule] = []
@@ -56,7 +58,9 @@ def resource_rule(fn: ResourceRule) -> ResourceRule:
 
 @dataclass
 class Context:
-    """The manifest set, indexed once for the rules."""
+    """The manifest set, indexed once for the rules, and what the set rules read of every resource, noted
+    in one pass (`take`): each spec's effective values are computed once and kept only while its own rules
+    run (a million of them kept would cost 400 MB), but for the organizations'."""
 
     manifests: list[Manifest]
     env: Mapping[str, str]
@@ -67,8 +71,15 @@ class Context:
     by_org: dict[str, list[Manifest]] = field(default_factory=lambda: defaultdict(list))
     resolved: SecretValues = field(default_factory=dict)  # the secrets resolved while judging them
     inputs: list[SecretInput] = field(default_factory=list)  # what their sources read (named, no value)
-    _specs: dict[int, dict[str, Any]] = field(default_factory=dict)
-    _mailboxes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Noted by `take`, for the set rules:
+    clashes: list[tuple[Manifest, Manifest, tuple[str, str]]] = field(default_factory=list)  # (m, first, key)
+    mailboxes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))  # org → domain → n
+    people: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [users, admins]
+    limits: list[Manifest] = field(default_factory=list)  # the resources that set a maximum (quotas)
+    _current: tuple[Manifest | None, dict[str, Any]] = (None, {})
+    _holders: dict[int, Manifest] = field(default_factory=dict)  # each unique value's first holder, by hash
+    _spilled: dict[tuple[str, str], Manifest] = field(default_factory=dict)  # those whose hash was taken
+    _organization_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _domains: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -86,22 +97,57 @@ class Context:
         return ctx
 
     def spec(self, m: Manifest) -> dict[str, Any]:
-        """The spec with the kind's defaults filled in (rules reason about effective values)."""
-        spec = self._specs.get(id(m))
-        if spec is None:
-            spec = self._specs[id(m)] = m.kind.effective(m.spec)
-        return spec
+        """The spec with the kind's defaults filled in (rules reason about effective values): those of the
+        resource being judged and of the organizations are kept, any other is computed again."""
+        current, spec = self._current
+        if current is m:
+            return spec
+        name = m.key.name
+        if m.kind.scoped or self.organizations.get(name) is not m:
+            return m.kind.effective(m.spec)
+        found = self._organization_specs.get(name)
+        if found is None:
+            found = self._organization_specs[name] = m.kind.effective(m.spec)
+        return found
 
-    def mailboxes(self, organization: str) -> dict[str, int]:
-        """Per mail domain, the organization's resources that consume a mailbox there, counted once."""
-        counts = self._mailboxes.get(organization)
-        if counts is None:
-            counts = self._mailboxes[organization] = {}
-            for m in self.by_org.get(organization, []):
-                domain = m.kind.mailbox_domain(self.spec(m))
-                if domain is not None:
-                    counts[domain] = counts.get(domain, 0) + 1
-        return counts
+    def take(self, m: Manifest) -> None:
+        """Note what the set rules need of `m` (in the order of the manifests), its effective spec kept until
+        the next is taken: the unique values it holds, the mailbox it consumes, whether it is a user and an
+        administrator, whether it sets a limit."""
+        spec = self.spec(m)
+        self._current = (m, spec)
+        kind = m.kind
+        for key in dict.fromkeys(kind.claim_keys(spec)):  # a value held twice in one: its own check says so
+            self._hold(m, key)
+        if not kind.scoped:
+            return
+        organization = m.key.organization
+        domain = kind.mailbox_domain(spec)
+        if domain is not None:
+            counts = self.mailboxes[organization]
+            counts[domain] = counts.get(domain, 0) + 1
+        if kind.role is not None:
+            people = self.people[organization]
+            people[0] += 1
+            people[1] += spec.get(kind.role) in ADMIN_ROLES
+        if kind.limit is not None:
+            self.limits.append(m)
+
+    def _hold(self, m: Manifest, key: tuple[str, str]) -> None:
+        """Note that `m` holds the unique value `key`, and its clash with the value's first holder. First
+        holders are kept by the key's hash (at 1,000,000 resources, the keys with their strings would cost
+        300 MB); a hash whose first holder holds another key (two keys of one hash: rare) sends the key to
+        `_spilled`, where first holders are kept by the key itself."""
+        hashed = claim_hash(key)
+        first = self._holders.get(hashed)
+        if first is None:
+            self._holders[hashed] = m
+        elif first is not m and key in first.kind.claim_keys(self.spec(first)):
+            self.clashes.append((m, first, key))
+        else:
+            other = self._spilled.setdefault(key, m)
+            if other is not m:
+                self.clashes.append((m, other, key))
 
     def domains(self, organization: str) -> list[str]:
         """The organization's domains, lowercased (a new list each call)."""
@@ -133,6 +179,7 @@ def judge(
     ctx = Context.of(manifest_set, env, resolve_secrets, allow_outside)
     findings: set[Finding] = set(manifest_set.warnings)
     for m in ctx.manifests:
+        ctx.take(m)
         for rule in RESOURCE_RULES:
             findings.update(rule(m, ctx))
     for set_check in SET_RULES:
@@ -262,25 +309,24 @@ def administrators(ctx: Context) -> Iterator[Finding]:
     for name, org in ctx.organizations.items():
         if not plan_allows_gated(ctx.spec(org)):
             continue  # a free organization holds no users (paid_plan_for_members), so it needs no admin
-        users = [m for m in ctx.by_org.get(name, []) if m.kind.role is not None]
-        admins = [u for u in users if ctx.spec(u).get(u.kind.role or "") in ADMIN_ROLES]
+        users, admins = ctx.people.get(name, (0, 0))
         if not admins:
             yield org.finding(
                 (),
                 f"organization {name} declares no administrator; add a User with role administrator or "
                 "legal-representative (a tenant is never handed over without one)",
             )
-        elif len(admins) > MAX_ADMINS:
+        elif admins > MAX_ADMINS:
             yield org.finding(
                 (),
-                f"organization {name} has {len(admins)} administrators (more than {MAX_ADMINS}); make some of them "
+                f"organization {name} has {admins} administrators (more than {MAX_ADMINS}); make some of them "
                 "collaborators",
                 WARNING,
             )
-        elif len(admins) * ADMIN_SHARE > len(users):
+        elif admins * ADMIN_SHARE > users:
             yield org.finding(
                 (),
-                f"administrators are {len(admins)} of the {len(users)} users of organization {name} (more than a "
+                f"administrators are {admins} of the {users} users of organization {name} (more than a "
                 "fifth); give most people role collaborator",
                 WARNING,
             )
@@ -290,21 +336,15 @@ def administrators(ctx: Context) -> Iterator[Finding]:
 def claims_unique(ctx: Context) -> Iterator[Finding]:
     """No two declared resources hold one unique value (addresses, domains, quota domains, display names
     among siblings...): the claims of the table of kinds, as the backend keeps them."""
-    first: dict[tuple[str, str], Manifest] = {}
     told: set[tuple[int, int]] = set()  # one finding per pair (a username left out is the email: one clash)
-    for m in ctx.manifests:
-        for key in m.kind.claim_keys(ctx.spec(m)):  # keys only: the words are for the few that clash
-            other = first.get(key)
-            if other is None:
-                first[key] = m
-            elif other is not m and (id(m), id(other)) not in told:  # twice in one: its own check says so
-                told.add((id(m), id(other)))
-                claim, other_claim = _claim(ctx, m, key), _claim(ctx, other, key)
-                yield m.finding(
-                    claim.path,
-                    f"{claim.what} is already used by {other.key} ({other.field_origin(other_claim.path)}); "
-                    f"{claim.rule}",
-                )
+    for m, other, key in ctx.clashes:  # noted by `take`, in the order of the manifests
+        if (id(m), id(other)) not in told:
+            told.add((id(m), id(other)))
+            claim, other_claim = _claim(ctx, m, key), _claim(ctx, other, key)
+            yield m.finding(
+                claim.path,
+                f"{claim.what} is already used by {other.key} ({other.field_origin(other_claim.path)}); {claim.rule}",
+            )
 
 
 def _claim(ctx: Context, m: Manifest, key: tuple[str, str]) -> ClaimValue:
@@ -350,22 +390,22 @@ def on_own_domain(m: Manifest, ctx: Context) -> Iterator[Finding]:
         yield m.finding(rule.path(), rule.message(str(spec[rule.field]), m.key.organization, owned))
 
 
-@resource_rule
-def limit_covers_mailboxes(m: Manifest, ctx: Context) -> Iterator[Finding]:
-    if m.kind.limit is None:
-        return
-    limit = m.kind.limit_of(ctx.spec(m))
-    if limit is None:
-        return
-    domain, maximum = limit
-    mailboxes = ctx.mailboxes(m.key.organization).get(domain, 0)
-    if mailboxes > maximum:
-        field_name = m.kind.limit.maximum
-        yield m.finding(
-            ("spec", field_name),
-            f"{mailboxes} users have a mailbox on {domain} but the quota allows {maximum}; raise "
-            f"{field_name} to at least {mailboxes} or remove users (aliases do not count)",
-        )
+@set_rule
+def limit_covers_mailboxes(ctx: Context) -> Iterator[Finding]:
+    """A quota allows at least the mailboxes its organization's resources consume on its domain."""
+    for m in ctx.limits:
+        limit = m.kind.limit_of(ctx.spec(m))
+        if limit is None or m.kind.limit is None:
+            continue
+        domain, maximum = limit
+        mailboxes = ctx.mailboxes.get(m.key.organization, {}).get(domain, 0)
+        if mailboxes > maximum:
+            field_name = m.kind.limit.maximum
+            yield m.finding(
+                ("spec", field_name),
+                f"{mailboxes} users have a mailbox on {domain} but the quota allows {maximum}; raise "
+                f"{field_name} to at least {mailboxes} or remove users (aliases do not count)",
+            )
 
 
 # --- labels -------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from provider.errors import ManifestError, Severity
+from provider import rules
 from provider.rules import check, require_valid
 
 from .helpers import BASE, ENV, ORG, OTHER_STRONG, REST, STRONG, findings, globex, load_dir, people, replace, user
@@ -396,3 +397,20 @@ def test_dns_names_are_case_insensitive_and_kept_lowercased(tmp_path: Path) -> N
     twice = replace(BASE, "domains: [acme.example]", "domains: [acme.example, ACME.example]  # !")
     found = [f for f in findings(tmp_path, twice) if f.severity is ERROR]
     assert [f.field for f in found] == ["spec.domains[1]"] and "listed twice" in found[0].message
+
+
+CLAIM_CASES = [c for c in CASES if "already used" in c.needle]
+
+
+@pytest.mark.parametrize("case", CLAIM_CASES, ids=[c.id for c in CLAIM_CASES])
+@pytest.mark.parametrize("collide", [lambda key: 0, lambda key: len(key[1]) % 3], ids=["one-hash", "three-hashes"])
+def test_unique_values_told_apart_when_their_hashes_collide(
+    case: Case, collide: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules keep the first holder of each unique value by its hash: values of one hash are still told
+    apart, each clash found once and only the real ones."""
+    env = case.good_env if case.good_env is not None else ENV
+    expected = findings(tmp_path, case.bad, case.env), findings(tmp_path, case.good, env)
+    monkeypatch.setattr(rules, "claim_hash", collide)
+    assert (findings(tmp_path, case.bad, case.env), findings(tmp_path, case.good, env)) == expected
+    assert expected[1] == [] and any(case.needle in f.message for f in expected[0])
