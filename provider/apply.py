@@ -34,7 +34,7 @@ class Status(str, Enum):
     SKIPPED = "skipped"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     op: Operation
     status: Status

@@ -30,7 +30,7 @@ every other step is a unit of its own.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -46,7 +46,7 @@ class Part(str, Enum):
     CREATE = "create"  # a replace's second step
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     op: int  # the operation's index in the plan's list
     part: Part
@@ -142,7 +142,7 @@ class Graph:
 
     operations: list[Operation]
     units: list[Unit]
-    waits_for: list[set[int]]
+    waits_for: list[tuple[int, ...]]  # tuples, not the sets they are built in: a million empty sets are 216 MB
     # The order, computed once (a plan asks it, and apply again): a graph is not changed once built.
     _order: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -206,14 +206,14 @@ class Graph:
         and the waits among them. `kept` must hold whatever its units wait for, or their order would lose a
         dependency."""
         units = sorted(kept)
-        assert all(self.waits_for[u] <= kept for u in units), "a restriction keeps what its units wait for"
+        assert all(kept.issuperset(self.waits_for[u]) for u in units), "a restriction keeps what its units wait for"
         ops = sorted({step.op for u in units for step in self.units[u]})
         renumbered = {old: new for new, old in enumerate(ops)}
         position = {old: new for new, old in enumerate(units)}
         return Graph(
             [self.operations[i] for i in ops],
             [tuple(Step(renumbered[step.op], step.part) for step in self.units[u]) for u in units],
-            [{position[d] for d in self.waits_for[u]} for u in units],
+            [tuple(position[d] for d in self.waits_for[u]) for u in units],
         )
 
     def _sort_key(self, u: int) -> tuple[int, int, str, str]:
@@ -458,7 +458,7 @@ def _contracted(operations: list[Operation], steps: list[_StepView], waits: list
     wait for each other (two users swapping addresses by replace) become one unit too."""
     if not any(view.step.part is Part.CREATE for view in steps):
         # No replace: every step is a unit of its own, numbered as its operation, and the steps are acyclic.
-        return Graph(operations, [(view.step,) for view in steps], waits)
+        return Graph(operations, [(view.step,) for view in steps], _frozen(waits))
     groups = _Groups(len(steps))
     dependants: list[set[int]] = [set() for _ in steps]
     for s, deps in enumerate(waits):
@@ -480,10 +480,14 @@ def _contracted(operations: list[Operation], steps: list[_StepView], waits: list
         tangled = [c for c in _components(unit_waits) if len(c) > 1]
         if not tangled:
             units = [tuple(steps[s].step for s in sorted(members[root], key=position.__getitem__)) for root in roots]
-            return Graph(operations, units, unit_waits)
+            return Graph(operations, units, _frozen(unit_waits))
         for component in tangled:
             held = {s for u in component for s in members[roots[u]]}
             groups.join(_between(held, held, waits, dependants))
+
+
+def _frozen(waits: list[set[int]]) -> list[tuple[int, ...]]:
+    return [tuple(w) for w in waits]
 
 
 class _Groups:
@@ -560,7 +564,7 @@ def _between(sources: set[int], sinks: set[int], waits: list[set[int]], dependan
     return (after & before) | sources | sinks
 
 
-def _reach(starts: set[int], edges: list[set[int]]) -> set[int]:
+def _reach(starts: set[int], edges: Sequence[Iterable[int]]) -> set[int]:
     seen = set(starts)
     stack = list(starts)
     while stack:
