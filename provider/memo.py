@@ -479,21 +479,22 @@ def after_apply(planned: Planned, applied: Plan, client: Any, env: Mapping[str, 
         if delta is None or delta.database != planned.database:
             return
         complete_cache(client, delta)
-        now = delta.items.by_key()  # each document decoded where it is compared, one at a time
-        deleted = set(delta.deleted) - now.keys()  # (a key deleted and made again is held, not deleted)
-        planned_keys = {op.key for op in applied.operations}
-        if len(now) != len(delta.items) or deleted - planned_keys:
-            return  # someone else deleted too: the next plan is computed in full
+        unseen = {op.key: op for op in applied.operations}  # the planned operations the delta has not shown
+        deleted = set(delta.deleted)
         revision = planned.revision
-        if any(key not in planned_keys and not _untouched_since(now[key], revision) for key in now):
-            return  # someone else wrote too
-        for op in applied.operations:
-            current = now.get(op.key)
-            if op.desired is None:
-                if op.key not in deleted:
-                    return  # an operation left no trace
-            elif current is None or diff(op.kind, op.desired, current, applied.stack, op.key) is not None:
-                return
+        # Each document decoded where it is compared, one at a time, in the delta's order (no index of them).
+        for key, current in zip(delta.items.keys, delta.items, strict=True):
+            deleted.discard(key)  # a key deleted and made again is held, not deleted
+            op = unseen.pop(key, None)
+            if op is None:  # not planned (or shown twice)
+                if not _untouched_since(current, revision):
+                    return  # someone else wrote too
+            elif op.desired is None or diff(op.kind, op.desired, current, applied.stack, op.key) is not None:
+                return  # a deletion left the resource, or a change did not land as planned
+        if any(key not in unseen for key in deleted):
+            return  # someone else deleted too: the next plan is computed in full
+        if any(op.desired is not None or op.key not in deleted for op in unseen.values()):
+            return  # an operation left no trace
     after = Plan(operations=(), stack=applied.stack, graph=build([]), warnings=planned.warnings, notes=applied.notes)
     remember(dataclasses.replace(planned, revision=delta.revision), after, env)
 
