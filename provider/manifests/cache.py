@@ -72,9 +72,9 @@ def cache_salt() -> bytes:
 
 def cached(entry: Path, text: str | None, file: str, root: Path) -> list[Manifest] | None:
     """The entry's manifests, or None when it is absent, unreadable or not ours (then the file is read);
-    `text` None: positions are read from the file when asked."""
+    positions are read from the file when asked (and only if it still holds `text`, when given)."""
     try:
-        return prevalidated(orjson.loads(entry.read_bytes()), text, file, root)
+        return prevalidated(orjson.loads(entry.read_bytes()), text, file, root, on_disk=True)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 

@@ -15,16 +15,22 @@ from provider.manifests.yaml_full import values
 
 
 class FilePositions:
-    """Every document's field positions in one file, read by the full reader on first request."""
+    """Every document's field positions in one file, read by the full reader on first request: from the text
+    given, or from the file. A text read `on_disk` is not kept (at 1,000,000 resources, the files' texts are
+    200 MB), only its hash: if the file no longer holds that text when positions are asked, there are none
+    (findings point at their documents, not at fields of another text)."""
 
-    def __init__(self, text: str | None, file: str) -> None:
-        self.text = text  # None: read the file when asked (it was read by another process)
+    def __init__(self, text: str | None, file: str, on_disk: bool = False) -> None:
+        self.text = None if on_disk else text  # None: read the file when asked
+        self.expected = hash(text) if on_disk and text is not None else None  # the text's hash, when read
         self.file = file
         self.documents: list[dict[FieldPath, Origin]] | None = None
 
     def document(self, index: int) -> dict[FieldPath, Origin]:
         if self.documents is None:
             text = self.text if self.text is not None else read_text(Path(self.file))[0]
+            if self.expected is not None and (text is None or hash(text) != self.expected):
+                text = None  # the file changed since it was read
             self.documents = [positions for _, positions in values(text or "", self.file, [])]
             self.text = None
         # The readers agree on the documents of any file the fast paths accept (a property test); a
@@ -32,10 +38,13 @@ class FilePositions:
         return self.documents[index] if index < len(self.documents) else {}
 
 
-def prevalidated(documents: Iterable[Sequence[Any]], text: str | None, file: str, root: Path) -> list[Manifest]:
+def prevalidated(
+    documents: Iterable[Sequence[Any]], text: str | None, file: str, root: Path, on_disk: bool = False
+) -> list[Manifest]:
     """Manifests for documents already validated (by the fast path, the child process or the cache), as
-    (document, line, col) of each root; their field positions are read from `text` (or the file) on demand."""
-    lazy = FilePositions(text, file)
+    (document, line, col) of each root; their field positions are read from `text` (or the file, when the
+    text is None or read `on_disk`: `FilePositions`) on demand."""
+    lazy = FilePositions(text, file, on_disk)
     manifests = []
     for index, (document, line, col, *_) in enumerate(documents):  # (a cache entry's documents: their digests)
         origin = Origin(file, line, col)

@@ -48,12 +48,12 @@ def read_file(
     digests: list[str] = []
     known = None if previous is None or entry is None else cache.known(previous)
     try:
-        manifests, findings = parse_manifests(text, str(file), root, held, known, digests)
+        manifests, findings = parse_manifests(text, str(file), root, held, known, digests, on_disk=True)
     except (KeyError, TypeError, AttributeError, ValueError):
         if known is None:
             raise
         held, digests = [], []  # an earlier entry that is not ours (its documents not manifests): read afresh
-        manifests, findings = parse_manifests(text, str(file), root, held, None, digests)
+        manifests, findings = parse_manifests(text, str(file), root, held, None, digests, on_disk=True)
     if entry is not None and not findings and not held:
         cache.store(entry, manifests, digests or None)
     if sources is not None:
@@ -81,17 +81,19 @@ def parse_manifests(
     sources: list[Source] | None = None,
     known: dict[str, dict[str, Any]] | None = None,
     digests: list[str] | None = None,
+    on_disk: bool = False,
 ) -> tuple[list[Manifest], list[Finding]]:
     """The manifests and findings of a file's text, by the first reader that accepts it; its Blueprints and
     Tenants (read by the full reader: they need their positions) are appended to `sources`. The fast reader
     takes `known` documents again (`yaml_fast.simple_documents`) and puts each document's digest into
-    `digests`."""
+    `digests`. `on_disk`: the text is the file's, whose field positions are read again from the file when
+    asked (`positions.FilePositions`)."""
     # A Blueprint or a Tenant needs its positions: such a file goes straight to the full reader (the names in
     # the text are a hint only; the faster readers decline these documents anyway).
     sourced = "Blueprint" in text or "Tenant" in text
-    fast = None if sourced else fast_manifests(text, file, root, known, digests)
+    fast = None if sourced else fast_manifests(text, file, root, known, digests, on_disk)
     if fast is None and not sourced:
-        fast = plain_manifests(text, file, root)
+        fast = plain_manifests(text, file, root, on_disk)
     if fast is not None:
         return fast, []
     manifests: list[Manifest] = []
@@ -109,6 +111,7 @@ def fast_manifests(
     root: Path,
     known: dict[str, dict[str, Any]] | None = None,
     digests: list[str] | None = None,
+    on_disk: bool = False,
 ) -> list[Manifest] | None:
     """The Rust reader's manifests (see `yaml_fast`), or None when it declines the file; the digest of each
     document's text into `digests`."""
@@ -117,10 +120,10 @@ def fast_manifests(
         return None
     if digests is not None:
         digests.extend(digest for *_, digest in documents)
-    return prevalidated(documents, text, file, root)
+    return prevalidated(documents, text, file, root, on_disk)
 
 
-def plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
+def plain_manifests(text: str, file: str, root: Path, on_disk: bool = False) -> list[Manifest] | None:
     """Valid manifests in plain YAML (no anchor, alias, merge key or tag), read from libyaml's events.
 
     None when anything in the file needs the full reader: a YAML feature above, a limit reached, a syntax
@@ -131,7 +134,7 @@ def plain_manifests(text: str, file: str, root: Path) -> list[Manifest] | None:
     documents = plain_values(text)
     if documents is None:
         return None
-    lazy = FilePositions(text, file)
+    lazy = FilePositions(text, file, on_disk)
     manifests: list[Manifest] = []
     for index, (value, line, col) in enumerate(documents):
         findings: list[Finding] = []

@@ -10,7 +10,7 @@ import yaml
 
 from provider.errors import ConfigError, Finding, ManifestError, Severity
 from tenancy_kinds import KINDS, ResourceKey
-from provider.manifests import MAX_FILE_BYTES, collect, load, load_text, yaml_events
+from provider.manifests import MAX_FILE_BYTES, Origin, collect, load, load_text, yaml_events
 
 from .helpers import BASE, ORG, loader_errors, user, write
 
@@ -57,6 +57,22 @@ def test_document_and_field_origins(tmp_path: Path) -> None:
     # a field that is not written falls back to its nearest written parent
     assert ada.field_origin(("spec", "password", "fromEnv")) == ada.field_origin(("spec",))
     assert ada.field_origin(()) == ada.origin
+
+
+def test_field_positions_are_read_from_the_file_only_while_it_holds_the_text_read(tmp_path: Path) -> None:
+    """A file's text is not kept beside its manifests: field positions are read from the file when first
+    asked. A file that no longer holds the text its manifests were read from (read, or taken from the
+    cache) gives them its own or none (a finding then points at the document), never its new text's."""
+    (tmp_path / "m").mkdir()
+    file = tmp_path / "m" / "x.yaml"
+    for name in ("Ada", "Ada", "Ida"):  # read, from the cache, read
+        text = ORG + "---\n\n" + USER.replace("displayName: Ada", f"displayName: {name}")
+        file.write_text(text)
+        assert str(load([tmp_path / "m"]).manifests[1].field_origin(("spec", "email"))) == f"{file}:16:3"
+        ada = load([tmp_path / "m"]).manifests[1]
+        file.write_text("# a comment\n" * 5 + text)  # the same documents, five lines down
+        assert ada.field_origin(("spec", "email")) in (ada.origin, Origin(str(file), 16, 3))
+        assert ada.origin.line == 10
 
 
 def test_documents_are_json_plain_camel_case_without_defaults() -> None:
