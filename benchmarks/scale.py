@@ -159,6 +159,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool, ba
                 raise SystemExit(f"{name} exited {timed.rc}:\n{timed.tail}")
             row.figures[name] = timed.seconds
             row.figures[f"{name}: CLI CPU time"] = timed.cpu_seconds
+            row.figures[f"{name}: CLI peak RSS (MiB)"] = timed.peak_rss_mib
             peak = max(peak, timed.peak_rss_mib)
         # What a fresh checkout in CI sees: no local cache at all (no manifest cache, export or memo).
         uncached = tenancy(plan, {**env, "TENANCY_NO_CACHE": "1"}, work)
@@ -166,6 +167,7 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool, ba
             raise SystemExit(f"no-op plan without the cache exited {uncached.rc}:\n{uncached.tail}")
         row.figures[FRESH] = uncached.seconds
         row.figures[f"{FRESH}: CLI CPU time"] = uncached.cpu_seconds
+        row.figures[f"{FRESH}: CLI peak RSS (MiB)"] = uncached.peak_rss_mib
         peak = max(peak, uncached.peak_rss_mib)
         write_manifests(manifests, organizations, edit_every=1)  # one user per organization: 1 % of resources
         edit_plan = tenancy(["plan", str(manifests), "--detailed-exitcode"], env, work)
@@ -175,6 +177,8 @@ def run_size(size: int, database: str, workers: int, work: Path, quick: bool, ba
         row.figures["1 % edit plan"] = edit_plan.seconds
         row.figures["1 % edit apply"] = edit_apply.seconds
         row.figures["1 % edit plan + apply"] = edit_plan.seconds + edit_apply.seconds
+        row.figures["1 % edit plan: CLI peak RSS (MiB)"] = edit_plan.peak_rss_mib
+        row.figures["1 % edit apply: CLI peak RSS (MiB)"] = edit_apply.peak_rss_mib
         peak = max(peak, edit_plan.peak_rss_mib, edit_apply.peak_rss_mib)
         imported = tenancy(["import", "--organization", "org00000", "--out", str(work / "imported")], env, work)
         if imported.rc != 0:
