@@ -16,9 +16,9 @@ from provider.manifests.yaml_full import values
 
 class FilePositions:
     """Every document's field positions in one file, read by the full reader on first request: from the text
-    given, or from the file. A text read `on_disk` is not kept (at 1,000,000 resources, the files' texts are
-    200 MB), only its hash: if the file no longer holds that text when positions are asked, there are none
-    (findings point at their documents, not at fields of another text)."""
+    given, or from the file. A text read `on_disk` is not kept (at 1,000,000 resources, the texts of the
+    files one process reads are 100 MB), only its hash: if the file no longer holds that text when
+    positions are asked, there are none (findings point at their documents, not at another text's fields)."""
 
     def __init__(self, text: str | None, file: str, on_disk: bool = False) -> None:
         self.text = None if on_disk else text  # None: read the file when asked
