@@ -27,6 +27,7 @@ from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
 from provider.documents import by_key
 from provider.live import LiveState, read_live
+from provider.ordering import build
 from provider.plan import Plan, plan
 from provider.targeting import Selection
 from provider.render import as_json
@@ -214,9 +215,16 @@ def _recalled(
 
 def remember_applied(prepared: Prepared, client: Client) -> None:
     """After an apply that applied every change of a whole plan: remember the no-op plan that follows
-    (provider.memo.after_apply), so that the next plan of the same manifests answers at once."""
+    (provider.memo.after_apply), so that the next plan of the same manifests answers at once.
+
+    `prepared` is spent by then: what the read-back does not need (the manifests, the apply order, the live
+    state read before the plan) is let go first, for after a cold apply the read-back holds the changes of
+    the whole fleet (at 1,000,000 resources the graph and the manifests alone are ~400 MB)."""
     if prepared.planned is None or prepared.plan.selection is not None:
         return
+    prepared.manifest_set = dataclasses.replace(prepared.manifest_set, manifests=[])
+    prepared.live = []
+    prepared.plan = dataclasses.replace(prepared.plan, graph=build([]))
     memo.after_apply(prepared.planned, prepared.plan, client, os.environ)
 
 

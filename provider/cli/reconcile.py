@@ -331,19 +331,19 @@ def apply_command(
                 policy_paths=policies,
                 selection=selection,
             )
-        plan = prepared.plan
-        _print_plan(plan, "text")
+        _print_plan(prepared.plan, "text")
         _print_policies(prepared)
         engine.require_policies_pass(prepared)
-        if not plan.has_changes:
+        if not prepared.plan.has_changes:
             return EXIT_OK
-        _guard_deletions(plan, max_deletions)
-        _confirm(plan, yes, "apply")
+        _guard_deletions(prepared.plan, max_deletions)
+        _confirm(prepared.plan, yes, "apply")
         how = Execution(parallelism, batch_size, atomic, allow_secret_outside)
-        report = _run_apply(prepared, client, how)
-        if report.ok:
+        # The outcomes are said, and let go, before the read-back that remembers the plan that follows.
+        rc = _report(_run_apply(prepared, client, how))
+        if rc == EXIT_OK:
             engine.remember_applied(prepared, client)
-        return _report(report)
+        return rc
 
 
 @click.command("destroy")
