@@ -17,6 +17,7 @@ A spec here is the JSON-plain spec of a valid document, with the kind's defaults
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -34,8 +35,9 @@ def dotted(path: Path) -> str:
 
 
 def mail_domain(address: str) -> str:
-    """The domain an email address is on, lowercased (the part after the last @)."""
-    return address.rsplit("@", 1)[-1].lower()
+    """The domain an email address is on, lowercased (the part after the last @); one string per domain
+    however many addresses are on it (a plan holds the domain of every mailbox)."""
+    return sys.intern(address.rsplit("@", 1)[-1].lower())
 
 
 class ClaimValue(NamedTuple):
