@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -199,13 +199,23 @@ class Service:
         self, scope: Scope, since: int, organization: str | None = None, label_selector: str | None = None
     ) -> changelog.Delta:
         """What changed since revision `since` in what `export` with the same arguments answers: the
-        documents that may differ and the keys no longer there; Gone when the change log cannot tell."""
+        documents that may differ (read as they are iterated, as `snapshot`'s) and the keys no longer there;
+        Gone when the change log cannot tell."""
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             message = f"since must be a revision, an integer of at least 0 (got {since!r})"
             raise Invalid(message, [{"path": "since", "message": message}])
         root, terms = self._export_arguments(scope, organization, label_selector)
+        parts = self._changes(scope, since, root, terms)
+        delta = next(parts)
+        assert isinstance(delta, changelog.Delta)
+        return replace(delta, items=parts)
+
+    def _changes(self, scope: Scope, since: int, root: str | None, terms: Any) -> Iterator[Any]:
+        """A changelog.Delta first, then its documents, all in one snapshot."""
         with self._snapshot(scope) as tx:
-            return changelog.changed_since(tx, since, root, terms)
+            delta = changelog.changed_since(tx, since, root, terms)
+            yield delta
+            yield from delta.items
 
     def _export_arguments(
         self, scope: Scope, organization: str | None, label_selector: str | None

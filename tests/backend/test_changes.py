@@ -15,6 +15,7 @@ from tenancy_backend.changes import Delta
 from tenancy_backend.errors import ServiceError
 from tenancy_backend.scope import Scope
 from tenancy_backend.service import Service
+from tenancy_backend.transaction import CHUNK
 
 from tests.builders import STRONG_PASSWORD, op, org, quota, subscription, team, user
 from .helpers import refused
@@ -144,7 +145,7 @@ def test_a_view_never_learns_of_what_it_could_not_see(service: Service) -> None:
     service.delete(ROOT, "User", "b", "secret-name")
     service.delete(ROOT, "Organization", None, "b")
     delta = service.changes(scoped, revision)
-    assert delta.items == [] and delta.deleted == []
+    assert list(delta.items) == [] and delta.deleted == []
 
 
 def test_a_random_history_on_both_databases(service: Service) -> None:
@@ -188,12 +189,31 @@ def test_a_random_history_on_both_databases(service: Service) -> None:
     check(service, seen)
 
 
+def test_the_documents_of_a_delta_are_the_state_it_was_counted_at_while_writes_land(service: Service) -> None:
+    """The documents of a delta are read as they are iterated, a chunk of CHUNK at a time, in the snapshot
+    the delta was counted in: writes that land meanwhile are the next delta's."""
+    service.create(ROOT, "Organization", None, org("a", plan="pro"))
+    revision = service.snapshot(ROOT).revision
+    service.changeset(ROOT, [op("create", user("a", f"u{i:04d}")) for i in range(CHUNK + 20)])
+    delta = service.changes(ROOT, revision)
+    first = next(delta.items)
+    service.changeset(ROOT, [op("delete", user("a", f"u{i:04d}")) for i in range(CHUNK + 10, CHUNK + 20)])
+    service.create(ROOT, "User", "a", user("a", "late"))
+    documents = [first, *delta.items]
+    names = {d["metadata"]["name"] for d in documents if d["kind"] == "User"}
+    assert names == {f"u{i:04d}" for i in range(CHUNK + 20)}
+    assert next(d for d in documents if d["kind"] == "Organization")["status"]["userCount"] == CHUNK + 20
+    after = service.changes(ROOT, delta.revision)
+    assert {str(k) for k in after.deleted} == {f"User a/u{i:04d}" for i in range(CHUNK + 10, CHUNK + 20)}
+    assert {d["metadata"]["name"] for d in after.items if d["kind"] == "User"} == {"late"}
+
+
 def test_since_older_than_the_log_or_ahead_of_the_database_is_gone(tmp_path: Any) -> None:
     service = Service(f"sqlite:///{tmp_path / 'small-log.db'}", changes_retained=3)
     try:
         service.create(ROOT, "Organization", None, org("a"))
         first = service.snapshot(ROOT).revision
-        assert service.changes(ROOT, first).items == []
+        assert list(service.changes(ROOT, first).items) == []
         for i in range(4):
             service.create(ROOT, "User", "a", user("a", f"u{i}"))
             service.delete(ROOT, "User", "a", f"u{i}")  # logged: the log grows and is pruned
