@@ -282,7 +282,40 @@ def load_saved(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path} is not a saved plan (invalid JSON: {e})") from e
     if not isinstance(document, dict) or document.get("format") != SAVED_PLAN_FORMAT:
         raise ConfigError(f"{path} is not a saved plan written by `tenancy plan --out`")
+    import jsonschema  # type: ignore[import-untyped]  # here: 0.15 s that no plan without --plan pays
+
+    errors = jsonschema.Draft202012Validator(_SAVED_PLAN_SCHEMA).iter_errors(document)
+    problem = jsonschema.exceptions.best_match(errors)
+    if problem is not None:
+        field_name = ".".join(str(p) for p in problem.absolute_path) or "the document"
+        raise ConfigError(
+            f"{path} is not a saved plan as `tenancy plan --out` writes it ({field_name}: {problem.message}); "
+            f"make it again with `tenancy plan PATH... --out {path}`"
+        )
     return document
+
+
+# What `prepare_saved` reads of a saved plan (`save` writes it): a plan edited by hand is refused whole.
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_SAVED_PLAN_SCHEMA = {
+    "type": "object",
+    "required": ["backend", "stack", "paths", "manifest_digest", "versions"],
+    "properties": {
+        "backend": {"type": "string"},
+        "stack": {"type": ["string", "null"]},
+        "paths": _STRINGS,
+        "manifest_digest": {"type": "string"},
+        "versions": {  # by `operations.key_id`: Kind/organization/name
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z]+/[^/]*/[^/]+$"},
+            "additionalProperties": {"type": ["string", "null"]},
+        },
+        "selection": {
+            "type": "object",
+            "properties": {"targets": _STRINGS, "excludes": _STRINGS, "selector": {"type": ["string", "null"]}},
+        },
+    },
+}
 
 
 def prepare_saved(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from tenancy_kinds import ResourceKey as K
@@ -100,6 +102,32 @@ def test_a_fresh_saved_plan_applies(backend: Backend, tmp_path: Path):
     applied = backend.tenancy("apply", "--plan", str(saved), "--yes", env=ENV)
     assert applied.rc == 0, applied.both
     assert EMPTY in backend.tenancy("plan", str(manifests), env=ENV).out
+
+
+@pytest.mark.parametrize(
+    "edit, field_name",
+    [
+        (lambda p: p.pop("versions"), "the document"),
+        (lambda p: p.update(versions={"bob": "1"}), "versions"),
+        (lambda p: p["versions"].update({"User/acme/bob": 7}), "versions.User/acme/bob"),
+        (lambda p: p.update(paths="manifests"), "paths"),
+        (lambda p: p.update(selection={"targets": "User/acme/bob"}), "selection.targets"),
+    ],
+)
+def test_a_saved_plan_edited_by_hand_is_refused_with_the_field_and_changes_nothing(
+    embedded: Backend, tmp_path: Path, edit: Any, field_name: str
+):
+    manifests = acme(tmp_path)
+    saved = tmp_path / "tenancy.plan"
+    assert embedded.tenancy("plan", str(manifests), "--out", str(saved), env=ENV).rc == 0
+    document = json.loads(saved.read_text())
+    edit(document)
+    saved.write_text(json.dumps(document))
+    applied = embedded.tenancy("apply", "--plan", str(saved), "--yes", env=ENV)
+    assert applied.rc == 1, applied.both
+    assert f"{saved} is not a saved plan as `tenancy plan --out` writes it ({field_name}: " in applied.err
+    assert "internal error" not in applied.both and "Traceback" not in applied.both
+    assert "Plan: 6 to create" in embedded.tenancy("plan", str(manifests), env=ENV).out
 
 
 def test_the_deletion_guard_refuses_before_touching_anything(backend: Backend, tmp_path: Path):
