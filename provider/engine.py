@@ -219,7 +219,7 @@ def remember_applied(prepared: Prepared, client: Client) -> None:
 
     `prepared` is spent by then: what the read-back does not need (the manifests, the apply order, the live
     state read before the plan) is let go first, for after a cold apply the read-back holds the changes of
-    the whole fleet (at 1,000,000 resources the graph and the manifests alone are ~400 MB)."""
+    the whole fleet (tracemalloc at 100,000 resources: 48 MiB for the graph and the manifests alone)."""
     if prepared.planned is None or prepared.plan.selection is not None:
         return
     prepared.manifest_set = dataclasses.replace(prepared.manifest_set, manifests=[])
