@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -49,6 +49,7 @@ from tenancy_backend.writes import create, remove, update, with_free_name
 log = logging.getLogger(__name__)
 
 MAX_DEPOSIT = Decimal("1000000.00")
+_Head = TypeVar("_Head")  # what a stream of documents is the state of (Service._streamed)
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,7 @@ class Service:
         """`export`'s documents with the revision they are the state of, read in the same snapshot (opened
         now: the revision is known before the first document)."""
         root, terms = self._export_arguments(scope, organization, label_selector)
-        documents = self._export(scope, root, terms)
-        head = next(documents)
-        assert isinstance(head, changelog.Head)
+        head, documents = self._streamed(scope, lambda tx: (changelog.head(tx), reads.export(tx, root, terms)))
         return Snapshot(head.revision, head.database, documents)
 
     def changes(
@@ -205,17 +204,28 @@ class Service:
             message = f"since must be a revision, an integer of at least 0 (got {since!r})"
             raise Invalid(message, [{"path": "since", "message": message}])
         root, terms = self._export_arguments(scope, organization, label_selector)
-        parts = self._changes(scope, since, root, terms)
-        delta = next(parts)
-        assert isinstance(delta, changelog.Delta)
-        return replace(delta, items=parts)
 
-    def _changes(self, scope: Scope, since: int, root: str | None, terms: Any) -> Iterator[Any]:
-        """A changelog.Delta first, then its documents, all in one snapshot."""
-        with self._snapshot(scope) as tx:
+        def read(tx: Tx) -> tuple[changelog.Delta, Iterator[dict[str, Any]]]:
             delta = changelog.changed_since(tx, since, root, terms)
-            yield delta
-            yield from delta.items
+            return delta, delta.items
+
+        delta, documents = self._streamed(scope, read)
+        return replace(delta, items=documents)
+
+    def _streamed(
+        self, scope: Scope, read: Callable[[Tx], tuple[_Head, Iterator[dict[str, Any]]]]
+    ) -> tuple[_Head, Iterator[dict[str, Any]]]:
+        """What `read` answers at once (what the documents are the state of), and the documents it reads as
+        they are iterated, all in one snapshot (it ends when they have all been read, or are dropped)."""
+
+        def parts() -> Iterator[Any]:
+            with self._snapshot(scope) as tx:
+                head, documents = read(tx)
+                yield head
+                yield from documents
+
+        stream = parts()
+        return next(stream), stream
 
     def _export_arguments(
         self, scope: Scope, organization: str | None, label_selector: str | None
@@ -236,12 +246,6 @@ class Service:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield Tx(conn, scope, self._clock(), self._prices, write=False)
-
-    def _export(self, scope: Scope, root: str | None, terms: Any) -> Iterator[Any]:
-        """A changelog.Head first, then the documents, all in one snapshot."""
-        with self._snapshot(scope) as tx:
-            yield changelog.head(tx)
-            yield from reads.export(tx, root, terms)
 
     def prices(self) -> dict[str, Any]:
         return self._prices.as_dict()
