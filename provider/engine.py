@@ -27,6 +27,7 @@ from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
 from provider.documents import by_key
 from provider.live import LiveState, read_live
+from provider.operations import KEY_ID_PATTERN
 from provider.ordering import build
 from provider.plan import Plan, plan
 from provider.targeting import Selection
@@ -305,9 +306,9 @@ _SAVED_PLAN_SCHEMA = {
         "stack": {"type": ["string", "null"]},
         "paths": _STRINGS,
         "manifest_digest": {"type": "string"},
-        "versions": {  # by `operations.key_id`: Kind/organization/name
+        "versions": {
             "type": "object",
-            "propertyNames": {"pattern": "^[A-Za-z]+/[^/]*/[^/]+$"},
+            "propertyNames": {"pattern": KEY_ID_PATTERN},
             "additionalProperties": {"type": ["string", "null"]},
         },
         "selection": {

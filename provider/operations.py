@@ -125,7 +125,11 @@ def key_id(key: ResourceKey) -> str:
     return f"{key.kind}/{key.organization}/{key.name}"
 
 
+KEY_ID_PATTERN = "^[A-Za-z]+/[^/]*/[^/]+$"  # what `key_id` gives (the organization is empty for unscoped kinds)
+
+
 __all__ = [
+    "KEY_ID_PATTERN",
     "SENSITIVE",
     "Action",
     "Adopt",
