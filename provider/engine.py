@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from provider import manifests, memo, policy, rules
+from provider.aside import Aside
 from provider.client import Client
 from provider.costs import Prices
 from provider.errors import ConfigError, ManifestError, PolicyFailed, Severity, StalePlanError
@@ -65,16 +66,15 @@ def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None
     return stack or None
 
 
-def load_checked(
-    paths: list[str], env: Mapping[str, str] | None = None, allow_outside: bool = False
-) -> tuple[manifests.ManifestSet, rules.Verdict]:
-    """Load and validate manifests; raises ManifestError on any error, returns the verdict (its warnings,
-    and the secrets it resolved)."""
-    manifest_set = manifests.load(paths)
-    verdict = rules.judge(manifest_set, env=os.environ if env is None else env, allow_outside=allow_outside)
+JUDGED_ASIDE = 20_000  # manifests: from here the rules judge them in a forked child while the plan is made
+
+
+def judged(judging: Aside[rules.Verdict]) -> rules.Verdict:
+    """The rules' verdict; raises ManifestError on any error."""
+    verdict = judging.result()
     if any(f.severity is Severity.ERROR for f in verdict.findings):
         raise ManifestError(verdict.findings)
-    return manifest_set, verdict
+    return verdict
 
 
 def digest(manifest_set: manifests.ManifestSet) -> str:
@@ -158,20 +158,30 @@ def _prepare(
 ) -> Prepared:
     """`prepare` in full: nothing remembered answers."""
     reading = _Background(live_state, client)  # the backend answers while the manifests load
-    manifest_set, verdict = load_checked(paths, allow_outside=allow_outside)
-    policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
-    stack = resolve_stack(stack_option, manifest_set)
-    if destroy and not stack:
-        raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
-    state: LiveState = reading.result()
-    live = state.documents
-    prices = Prices.from_api(prices_document)
+    manifest_set = manifests.load(paths)
+    # Many manifests are judged in a child while the plan is made here (the rules need no live state); the
+    # manifests' errors still come first, before any other error and instead of any plan.
+    large = len(manifest_set.manifests) >= JUDGED_ASIDE
+    judging = Aside(rules.judge, manifest_set, os.environ, True, allow_outside, fork=large)
+    verdict = None if judging.forked else judged(judging)
+    try:
+        policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
+        stack = resolve_stack(stack_option, manifest_set)
+        if destroy and not stack:
+            raise ConfigError("destroy needs a stack name (--stack, TENANCY_STACK, or `stack:` in tenancy.yaml)")
+        state: LiveState = reading.result()
+        live = state.documents
+        prices = Prices.from_api(prices_document)
+        documents = [m.document for m in manifest_set.manifests]
+        result = plan(documents, live, stack=stack, prices=prices, destroy=destroy, selection=selection)
+    except Exception:
+        if verdict is None:
+            judged(judging)
+        raise
+    if verdict is None:
+        verdict = judged(judging)
     warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
-    documents = [m.document for m in manifest_set.manifests]
-    result = plan(
-        documents, live, stack=stack, prices=prices, destroy=destroy, warnings=warnings, selection=selection
-    )
-    result = dataclasses.replace(result, live_revision=state.revision)
+    result = dataclasses.replace(result, warnings=(*warnings, *result.warnings), live_revision=state.revision)
     planned = None
     if print_ is not None:
         planned = memo.Planned(
@@ -375,7 +385,7 @@ def _version(value: Any) -> str:
 
 __all__ = [
     "Prepared",
-    "load_checked",
+    "judged",
     "load_policies",
     "load_saved",
     "prepare",
