@@ -19,6 +19,7 @@ PROVIDER_LAYERS: list[tuple[str, ...]] = [
     ("provider.cli",),
     ("provider.pulumi",),
     ("provider.engine",),
+    ("provider.aside",),
     ("provider.memo",),
     ("provider.importer",),
     ("provider.apply",),
