@@ -69,7 +69,7 @@ def resolve_stack(option: str | None, manifest_set: manifests.ManifestSet | None
 JUDGED_ASIDE = 20_000  # manifests: from here the rules judge them in a forked child while the plan is made
 
 
-def judged(judging: Aside[rules.Verdict]) -> rules.Verdict:
+def _judged(judging: Aside[rules.Verdict]) -> rules.Verdict:
     """The rules' verdict; raises ManifestError on any error."""
     verdict = judging.result()
     if any(f.severity is Severity.ERROR for f in verdict.findings):
@@ -163,7 +163,7 @@ def _prepare(
     # manifests' errors still come first, before any other error and instead of any plan.
     large = len(manifest_set.manifests) >= JUDGED_ASIDE
     judging = Aside(rules.judge, manifest_set, os.environ, True, allow_outside, fork=large)
-    verdict = None if judging.forked else judged(judging)
+    verdict = None if judging.forked else _judged(judging)
     try:
         policies = load_policies(policy_paths, manifest_set)  # a bad policy is reported before any plan
         stack = resolve_stack(stack_option, manifest_set)
@@ -176,10 +176,10 @@ def _prepare(
         result = plan(documents, live, stack=stack, prices=prices, destroy=destroy, selection=selection)
     except Exception:
         if verdict is None:
-            judged(judging)
+            _judged(judging)
         raise
     if verdict is None:
-        verdict = judged(judging)
+        verdict = _judged(judging)
     warnings = [f"{w.file}:{w.line}: {w.message}" for w in verdict.findings]
     result = dataclasses.replace(result, warnings=(*warnings, *result.warnings), live_revision=state.revision)
     planned = None
@@ -385,7 +385,6 @@ def _version(value: Any) -> str:
 
 __all__ = [
     "Prepared",
-    "judged",
     "load_policies",
     "load_saved",
     "prepare",

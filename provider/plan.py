@@ -84,14 +84,13 @@ def plan(
     stack: str | None,
     prices: Prices | None = None,
     destroy: bool = False,
-    warnings: Iterable[str] = (),
     selection: Selection | None = None,
 ) -> Plan:
     """Compare the declaration with the backend. Raises PlanError for changes that must not happen.
 
     `live` may hold more than the declared resources (a whole export); only declared resources and, with a
     stack name, the stack's own resources are considered. `destroy` plans the deletion of everything the
-    stack owns. `warnings` (the manifests' own) come first among the plan's warnings. A `selection`
+    stack owns (the manifests' own warnings are the engine's to put first). A `selection`
     (`provider.targeting`) keeps only the changes it selects, with what they need, chosen on the graph of
     the whole plan; the whole plan's refusals still hold (a part of a plan is never looser than the plan).
     `live` kept compact (`provider.documents`) is decoded a document at a time, where one is compared.
@@ -146,7 +145,7 @@ def plan(
         stack=stack,
         graph=graph,
         costs=costs,
-        warnings=(*warnings, *_replace_warnings(ordered), *balance_warnings(list(costs))),
+        warnings=(*_replace_warnings(ordered), *balance_warnings(list(costs))),
         notes=tuple(notes),
         organization_labels=_organization_labels(ordered, stack, desired, live_by_key),
         selection=selection or None,
