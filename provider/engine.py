@@ -295,8 +295,9 @@ def load_saved(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path} is not a saved plan written by `tenancy plan --out`")
     import jsonschema  # type: ignore[import-untyped]  # here: 0.15 s that no plan without --plan pays
 
-    errors = jsonschema.Draft202012Validator(_SAVED_PLAN_SCHEMA).iter_errors(document)
-    problem = jsonschema.exceptions.best_match(errors)
+    errors = list(jsonschema.Draft202012Validator(_SAVED_PLAN_SCHEMA).iter_errors(document))
+    deepest = max((len(e.path) for e in errors), default=0)  # the most precise field is the one named
+    problem = jsonschema.exceptions.best_match(e for e in errors if len(e.path) == deepest)
     if problem is not None:
         field_name = ".".join(str(p) for p in problem.absolute_path) or "the document"
         raise ConfigError(
@@ -323,6 +324,7 @@ _SAVED_PLAN_SCHEMA = {
         },
         "selection": {
             "type": "object",
+            "required": ["targets", "excludes", "selector"],
             "properties": {"targets": _STRINGS, "excludes": _STRINGS, "selector": {"type": ["string", "null"]}},
         },
     },

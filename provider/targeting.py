@@ -118,11 +118,13 @@ class Selection:
 
     @classmethod
     def from_json(cls, document: Mapping[str, object] | None) -> Selection:
-        """The selection a saved plan recorded (an empty one for a plan saved without)."""
-        document = document or {}
+        """The selection a saved plan recorded (an empty one for a plan saved without); its shape is the saved
+        plan's schema's to check (`engine.load_saved`): anything else is a ValueError, never no selection."""
+        if document is None:
+            return cls()
         targets, excludes, selector = document.get("targets"), document.get("excludes"), document.get("selector")
         if not (isinstance(targets, list) and isinstance(excludes, list) and isinstance(selector, (str, type(None)))):
-            return cls()
+            raise ValueError(f"not a selection as a saved plan records it: {dict(document)!r}")
         return cls(tuple(str(t) for t in targets), tuple(str(e) for e in excludes), selector)
 
 

@@ -112,6 +112,7 @@ def test_a_fresh_saved_plan_applies(backend: Backend, tmp_path: Path):
         (lambda p: p["versions"].update({"User/acme/bob": 7}), "versions.User/acme/bob"),
         (lambda p: p.update(paths="manifests"), "paths"),
         (lambda p: p.update(selection={"targets": "User/acme/bob"}), "selection.targets"),
+        (lambda p: p.update(selection={"targets": ["User/acme/bob"]}), "selection"),  # not the whole plan
     ],
 )
 def test_a_saved_plan_edited_by_hand_is_refused_with_the_field_and_changes_nothing(
