@@ -161,8 +161,10 @@ def _organization_labels(
 ) -> dict[str, dict[str, str]]:
     """Each touched organization's labels after the plan: as declared, else as the backend holds them."""
     touched = {op.key.organization if op.kind.scoped else op.key.name for op in operations}
+    if not touched:  # a plan with nothing to do (the common case at scale) looks at no document
+        return {}
     planned = {op.key: op for op in operations}
-    declared = {k: d for d in desired if not KINDS[(k := ResourceKey.of(d)).kind].scoped}
+    declared = {ResourceKey.of(d): d for d in desired if not KINDS[d["kind"]].scoped}
     out = {}
     for name in sorted(touched):
         key = ResourceKey(TENANT_KIND, "", name)
