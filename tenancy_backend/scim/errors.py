@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from scim2_models import Context, Error, SCIMException
 
 from tenancy_backend.errors import ServiceError, Taken
@@ -33,14 +34,26 @@ def service_error(error: ServiceError) -> Error:
 
 
 def validation_error(error: ValidationError) -> Error:
-    """The SCIM Error for a payload scim2-models refused: the first problem's keyword, every problem said."""
-    errors = Error.from_validation_errors(error)
+    """The SCIM Error for a payload scim2-models refused: the first problem's keyword, every problem said,
+    each at its attribute's SCIM name (a value patched in is checked under the model's own: display_name)."""
+    problems = [{**e, "loc": tuple(_scim_name(p) for p in e["loc"])} for e in error.errors()]
+    errors = Error.from_validation_errors(problems)
     detail = "; ".join(e.detail or "" for e in errors[:5]) + ("; ..." if len(errors) > 5 else "")
     return Error(status=errors[0].status or 400, scim_type=errors[0].scim_type, detail=detail)
 
 
+def _scim_name(part: str | int) -> str | int:
+    """A model's field name as SCIM spells it (display_name → displayName); anything else as it is."""
+    return to_camel(part) if isinstance(part, str) and "_" in part and part.replace("_", "").isalnum() else part
+
+
 def scim_error(error: SCIMException) -> Error:
-    return error.to_error()
+    """scim2-models' refusal; one made of pydantic's error (a PATCH value of the wrong type) is worded as a
+    payload's is (`validation_error`), keeping its status and scimType."""
+    found = error.to_error()
+    if isinstance(error.__cause__, ValidationError):
+        return Error(status=found.status, scim_type=found.scim_type, detail=validation_error(error.__cause__).detail)
+    return found
 
 
 def simple_error(status: int, detail: str, scim_type: str | None = None) -> Error:
