@@ -46,9 +46,14 @@ def _flatten_into(value: dict[str, Any], prefix: Path, out: dict[Path, Any]) -> 
 def _field_diffs(
     before: dict[str, Any], after: dict[str, Any], prefix: Path, sets: frozenset[Path] = frozenset()
 ) -> list[FieldDiff]:
-    """The changed leaves; those at `sets` (lists that are sets) say what joins and what leaves."""
-    if not before and not sets:  # a create: every leaf that has a value, as it is
-        return [FieldDiff(path, None, now) for path, now in sorted(_flatten(after, prefix).items()) if now is not None]
+    """The changed leaves; those at `sets` (lists that are sets) say what joins and what leaves (on a create,
+    everything joins; on a delete, everything leaves)."""
+    if not before:  # a create: every leaf that has a value, as it is
+        return [
+            _set_diff(path, None, now) if path in sets else FieldDiff(path, None, now)
+            for path, now in sorted(_flatten(after, prefix).items())
+            if now is not None
+        ]
     old, new = _flatten(before, prefix), _flatten(after, prefix)
     diffs = []
     for path in sorted(set(old) | set(new)):
@@ -72,7 +77,7 @@ class CreateDiffs(Sequence[FieldDiff]):
 
     def _worked_out(self) -> tuple[FieldDiff, ...]:
         after = _desired_view(self._kind, self._desired, self._stack, None)
-        return tuple(_field_diffs({}, after, ()) + list(self._secrets))
+        return tuple(_field_diffs({}, after, (), _set_paths(self._kind)) + list(self._secrets))
 
     def __iter__(self) -> Iterator[FieldDiff]:
         return iter(self._worked_out())
@@ -203,7 +208,7 @@ def deletion_diffs(live: dict[str, Any]) -> tuple[FieldDiff, ...]:
     from tenancy_kinds import KINDS
 
     kind = KINDS[live["kind"]]
-    return tuple(_field_diffs({"spec": kind.essence(live.get("spec") or {})}, {}, ()))
+    return tuple(_field_diffs({"spec": kind.essence(live.get("spec") or {})}, {}, (), _set_paths(kind)))
 
 
 __all__ = ["deletion_diffs", "desired_labels", "diff", "labels_after", "labels_of"]

@@ -90,8 +90,20 @@ def test_other_lists_and_scalars_keep_before_and_after():
     assert '~ spec.displayName: "Sales" → "Sales EU"' in out
 
 
-def test_a_create_lists_the_whole_set_as_before():
+def test_a_create_lists_the_whole_set_as_before_and_its_json_says_everything_joins():
     op = diff(KINDS["Team"], team("bob", "ann"), None, "s")
     assert isinstance(op, Create)
-    assert all(not d.is_set for d in op.diffs)
-    assert '      + spec.members: ["ann", "bob"]' in render.text(plan([team("bob", "ann")], [], stack="s"))
+    result = plan([team("bob", "ann")], [], stack="s")
+    assert '      + spec.members: ["ann", "bob"]' in render.text(result)
+    [operation] = json.loads(render.json_text(result))["operations"]
+    [members] = [c for c in operation["changes"] if c["path"] == "spec.members"]
+    assert members == {"path": "spec.members", "before": None, "after": ["ann", "bob"], "sensitive": False,
+                       "added": ["ann", "bob"], "removed": []}
+
+
+def test_a_deletion_json_says_everything_leaves():
+    result = plan([], [live(team("bob", "ann"), stack="s")], stack="s")
+    [operation] = json.loads(render.json_text(result))["operations"]
+    assert operation["action"] == "delete"
+    [members] = [c for c in operation["changes"] if c["path"] == "spec.members"]
+    assert (members["added"], members["removed"]) == ([], ["ann", "bob"])
