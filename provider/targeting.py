@@ -12,7 +12,8 @@ are one changeset, indivisible):
 - with targets or a selector, the units holding a change that matches (a target, if any, and the selector,
   if any) are kept, with every unit they wait for: a new organization before its new user, a quota raise
   before the mailbox, a team letting go of a user before the user is deleted;
-- `--exclude` then drops the units holding a change that matches it, and every unit that waits for them.
+- `--exclude` drops the units holding a change that matches it, and every unit that waits for them; a
+  unit kept only because a dropped one waited for it goes too.
 
 What is kept is closed under waiting, so the targeted plan applies in an order as safe as the whole one.
 An address that matches no resource at all is an error naming the closest addresses; one that matches a
@@ -151,9 +152,11 @@ def restrict(graph: Graph, selection: Selection, stack: str | None, known: Known
     def unwanted(op: Operation, its: dict[str, str]) -> bool:
         return any(a.matches(op.key, its) for a in excludes)
 
-    kept = graph.with_what_they_wait_for(units_where(wanted)) if selection.narrows else set(range(len(graph.units)))
-    if excludes:
-        kept -= graph.with_what_waits_for_them(units_where(unwanted))
+    left_out = graph.with_what_waits_for_them(units_where(unwanted)) if excludes else set()
+    if selection.narrows:  # what a target needed goes with it, when an exclusion takes the target
+        kept = graph.with_what_they_wait_for(units_where(wanted) - left_out) - left_out
+    else:
+        kept = set(range(len(graph.units))) - left_out
     return graph.restricted(kept)
 
 

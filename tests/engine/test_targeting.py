@@ -166,6 +166,13 @@ def test_an_exclusion_wins_over_a_target_that_needs_it():
     assert result.operations == () and result.not_planned == 4
 
 
+def test_a_change_a_target_needed_goes_with_the_target_an_exclusion_takes():
+    result = targeted(new_acme(), [], targets=("Team/acme/t",), excludes=("User/acme/ann",))
+    assert result.operations == () and result.not_planned == 4  # not the organization the team needed
+    kept = targeted(new_acme(), [], targets=("Team/acme/t", "User/acme/bob"), excludes=("User/acme/ann",))
+    assert planned(kept) == ["create Organization acme", "create User acme/bob"]  # bob still needs it
+
+
 def test_excluding_part_of_an_indivisible_unit_leaves_out_the_unit_and_what_waits_for_it():
     desired, current = _moving_customer()
     result = targeted(desired, current, excludes=("User/zed/kim",))
@@ -247,7 +254,7 @@ def test_a_targeted_plan_has_its_own_graph_costs_and_organization_labels():
 def test_the_json_plan_records_the_selection():
     result = targeted(new_acme(), [], targets=("User/acme/ann",), excludes=("Team/acme/*",), selector="!legacy")
     document = json.loads(render.json_text(result))
-    assert document["format_version"] == "1.2"
+    assert document["format_version"] == "1.3"
     assert document["selection"] == {
         "targets": ["User/acme/ann"], "excludes": ["Team/acme/*"], "selector": "!legacy", "not_planned": 2,
         "text": "Targeted plan: 2 changes outside the selection are not planned.",
