@@ -16,9 +16,9 @@ from provider.operations import SENSITIVE, Action, Adopt, Create, Delete, FieldD
 from provider.plan import Plan
 from tenancy_kinds import TENANT_LABEL
 
-FORMAT_VERSION = (
-    "1.2"  # 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant; live_revision
-)
+# 1.1: selection; set-valued changes carry added/removed. 1.2: operations carry tenant; live_revision.
+# 1.3: a create's and a delete's set-valued changes carry added/removed too.
+FORMAT_VERSION = "1.3"
 
 # (style, text) lines: the CLI colours them with rich on a terminal, prints them plain otherwise.
 Line = tuple[str, str]

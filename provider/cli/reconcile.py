@@ -137,7 +137,9 @@ def _require_paths(paths: tuple[str, ...]) -> list[str]:
 @click.command("plan")
 @paths_argument
 @click.option("--out", "out", metavar="FILE", help="Save the plan for `tenancy apply --plan FILE`.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format_version 1.2).")
+@click.option(
+    "--json", "as_json", is_flag=True, help=f"Print the plan as JSON (format_version {render.FORMAT_VERSION})."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None, help="Output format.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes (0 none, 1 error).")
 @click.option("--allow-secret-outside", is_flag=True, help="Let fromFile read outside the manifest directory.")

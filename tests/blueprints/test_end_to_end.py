@@ -51,7 +51,7 @@ def test_tenants_are_onboarded_changed_tenant_by_tenant_rendered_and_offboarded(
 
     # onboarding: every change names its tenant, in JSON, text and Markdown
     first = plan_json(backend, str(root))
-    assert first["format_version"] == "1.2"
+    assert first["format_version"] == "1.3"
     assert {o["tenant"] for o in first["operations"]} == {"acme", "beta"} and len(first["operations"]) == 15
     assert ("create", "Team/acme/shared", "acme") in changes(first)
     text = backend.tenancy("plan", str(root)).out

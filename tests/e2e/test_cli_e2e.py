@@ -287,7 +287,7 @@ def test_apply_without_a_terminal_and_without_yes_refuses(backend: Backend, tmp_
 def test_json_and_markdown_plans(embedded: Backend, tmp_path: Path):
     manifests = acme(tmp_path)
     document = json.loads(embedded.tenancy("plan", str(manifests), "--json", env=ENV).out)
-    assert document["format_version"] == "1.2" and document["summary"]["create"] == 6
+    assert document["format_version"] == "1.3" and document["summary"]["create"] == 6
     markdown = embedded.tenancy("plan", str(manifests), "--format", "markdown", env=ENV).out
     assert markdown.startswith("### Tenancy plan — stack `prod`")
 

@@ -51,7 +51,7 @@ def test_empty_plan_still_prints_the_summary_line():
 
 def test_json_is_stable_and_versioned():
     document = json.loads(render.json_text(sample_plan()))
-    assert document["format_version"] == "1.2"
+    assert document["format_version"] == "1.3"
     assert document["selection"] is None  # a whole plan
     assert document["summary"] == {
         "create": 1, "update": 1, "adopt": 0, "replace": 1, "delete": 1,
