@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pulumi.output import Unknown
 from pydantic import ValidationError
 
 from provider import rules
@@ -22,7 +23,9 @@ from tenancy_kinds import API_VERSION, STACK_LABEL, Kind, to_snake
 from tenancy_kinds.messages import explain
 from tenancy_kinds.passwords import weakness
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known in preview
+# A value not known in a preview: the wire's marker (pulumi.runtime.rpc.UNKNOWN), which the SDK hands the
+# dynamic provider as an `Unknown` (it keeps unknowns), anywhere in a property, a list's item included.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 IDENTITY = ("name", "organization")
 METADATA = ("name", "organization", "labels", "protected")
 SERVER = ("uid", "resource_version")
@@ -194,7 +197,7 @@ def _holds_unknown(value: Any) -> bool:
         return any(_holds_unknown(v) for v in value.values())
     if isinstance(value, list):
         return any(_holds_unknown(v) for v in value)
-    return bool(value == UNKNOWN)
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
 
 
 def check(kind: Kind, props: dict[str, Any]) -> list[Failure]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 from pulumi_engine import Engine, from_struct, secret
 
@@ -233,6 +234,24 @@ def test_check_refuses_a_bad_slug_and_an_unknown_field(engine: Engine):
     assert set(by_property) == {"name", "colour"}
     assert "is not valid: expected 1 to 63 lowercase letters" in by_property["name"]
     assert by_property["colour"].startswith("unknown field 'colour'")
+
+
+@pytest.mark.parametrize("unknown", ["display_name", "email", "organization", "password"])
+def test_check_in_a_preview_leaves_a_value_not_known_yet_unjudged(engine: Engine, unknown: str):
+    props = {"name": "x", "organization": ORG, "email": f"x@{DOMAIN}", "display_name": "X", "password": STRONG}
+    _, failures = engine.check("User", "x", {**props, unknown: rpc.UNKNOWN})
+    assert failures == []
+
+
+def test_diff_in_a_preview_with_a_list_item_not_known_yet_is_a_change(engine: Engine, tenant: dict[str, Any]):
+    props = {"name": "crew", "organization": ORG, "display_name": "Crew", "members": ["ada"]}  # ada: the tenant's
+    team = engine.create("Team", "crew", props)
+    try:
+        diff = engine.diff("Team", "crew", team.id, team.outs, {**props, "members": ["ada", rpc.UNKNOWN]})
+        assert diff.changes == SOME and list(diff.replaces) == []
+        assert engine.diff("Team", "crew", team.id, team.outs, {**props, "leader": rpc.UNKNOWN}).changes == SOME
+    finally:
+        engine.delete("Team", "crew", team.id, team.outs)
 
 
 def test_check_refuses_a_weak_password_without_quoting_it(engine: Engine):
