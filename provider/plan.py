@@ -129,8 +129,7 @@ def plan(
             "tenancy.yaml) to let this plan delete what vanished from the manifests."
         )
 
-    problems.extend(_protection_problems(operations))
-    problems.extend(_reactivation_problems(operations))
+    problems.extend(refusals(operations))
     problems.extend(_problems_with_the_undeclared(operations, desired, live_by_key, declared))
     if problems:
         raise PlanError(problems)
@@ -181,6 +180,13 @@ def _organization_labels(
 def _is_archived(live: dict[str, Any]) -> bool:
     kind = KINDS[live["kind"]]
     return kind.archived(kind.effective(live.get("spec") or {}))
+
+
+def refusals(operations: list[Operation]) -> list[str]:
+    """What changes refuse each on its own, whatever else a plan holds: a protected resource deleted or
+    replaced, an archived one declared active again. Pulumi's `diff()` asks this too, so that a preview
+    refuses what the CLI's plan refuses."""
+    return _protection_problems(operations) + _reactivation_problems(operations)
 
 
 def _protection_problems(operations: list[Operation]) -> list[str]:
@@ -300,4 +306,4 @@ def _replace_warnings(operations: Iterable[Operation]) -> list[str]:
     return [f"{op.key}: {note}" for op in operations if isinstance(op, Replace) for note in op.notes]
 
 
-__all__ = ["Plan", "Selection", "labels_after", "plan"]
+__all__ = ["Plan", "Selection", "labels_after", "plan", "refusals"]

@@ -33,10 +33,11 @@ from pulumi.dynamic import (
 from provider.apply import payload
 from provider.client import Client
 from provider.connect import DEFAULT_BACKEND, connect
-from provider.errors import ConfigError, NotFound, TenancyError
+from provider.errors import ConfigError, NotFound, PlanError, TenancyError
 from tenancy_kinds import KINDS, Kind, ResourceKey, to_snake
 from provider.diff import diff
-from provider.operations import Create, Replace
+from provider.operations import Create, Delete, Replace
+from provider.plan import refusals
 from provider.pulumi import properties as P
 
 CONFIG_BACKEND = "tenancy:backend"
@@ -132,6 +133,7 @@ class TenancyProvider(ResourceProvider):
         failures = [CheckFailure(f.property, f.reason) for f in P.check(self.kind, inputs)]
         return CheckResult(news, failures)
 
+    @_plainly
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         unknown = sorted(k for k in P.unknown_properties(news) if k != "__provider")
         moved = [p for p in P.IDENTITY if p in news and p not in unknown and news.get(p) != olds.get(p)]
@@ -139,11 +141,18 @@ class TenancyProvider(ResourceProvider):
             # A preview with values not known yet: the change is real, and it replaces if identity may move.
             maybe = [p for p in unknown if p in P.IDENTITY or p in P.immutable_properties(self.kind)]
             return DiffResult(changes=True, replaces=moved + maybe, delete_before_replace=True)
-        if moved:
+        if moved:  # another name is another resource: this one is deleted (refused if protected)
+            live = P.live_document(self.kind, olds)
+            problems = refusals([Delete(ResourceKey.of(live), None, live, ())])
+            if problems:
+                raise PlanError(problems)
             return DiffResult(changes=True, replaces=moved, delete_before_replace=True)
         op = diff(self.kind, P.document(self.kind, news), P.live_document(self.kind, olds))
         if op is None:
             return DiffResult(changes=False, replaces=[], delete_before_replace=True)
+        problems = refusals([op])  # a preview refuses what the CLI's plan refuses (a protected replace)
+        if problems:
+            raise PlanError(problems)
         replaces = [to_snake(f) for f in op.immutable] if isinstance(op, Replace) else []
         return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
 

@@ -254,6 +254,23 @@ def test_diff_in_a_preview_with_a_list_item_not_known_yet_is_a_change(engine: En
         engine.delete("Team", "crew", team.id, team.outs)
 
 
+def test_a_preview_refuses_to_replace_a_protected_resource_as_the_plan_does(engine: Engine, tenant: dict[str, Any]):
+    props = {"name": "pat", "organization": ORG, "email": f"pat@{DOMAIN}", "display_name": "Pat"}
+    pat = engine.create("User", "pat", props)
+    protected, latest = {**props, "protected": True}, pat.outs
+    try:
+        refused = _refusal(lambda: engine.diff("User", "pat", pat.id, latest, {**protected, "email": f"p@{DOMAIN}"}))
+        assert f"User {ORG}/pat is protected and would be replaced (immutable email changed)" in refused
+        assert engine.diff("User", "pat", pat.id, latest, protected).changes == SOME  # protecting it: an update
+        latest = engine.update("User", "pat", pat.id, latest, protected)
+        renamed = _refusal(lambda: engine.diff("User", "pat", pat.id, latest, {**protected, "name": "pat2"}))
+        assert f"User {ORG}/pat is protected and would be deleted" in renamed
+    finally:
+        if latest.get("protected"):
+            latest = engine.update("User", "pat", pat.id, latest, props)
+        engine.delete("User", "pat", pat.id, latest)
+
+
 def test_check_refuses_a_weak_password_without_quoting_it(engine: Engine):
     _, failures = engine.check(
         "User",
