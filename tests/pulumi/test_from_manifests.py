@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from pulumi_mocks import RecordingMonitor
 
-from provider.errors import ManifestError, SecretError
+from provider.errors import ManifestError
 from tenancy_kinds import ResourceKey
 from provider.pulumi import from_manifests
 from provider.pulumi.manifests import resource_name
@@ -40,6 +40,12 @@ apiVersion: tenancy/v1
 kind: MailboxQuota
 metadata: {name: main, organization: yaml-demo}
 spec: {domain: yaml-demo.example, maxAddresses: 10}
+"""
+
+_BOB = """apiVersion: tenancy/v1
+kind: User
+metadata: {name: bob, organization: yaml-demo}
+spec: {email: ada@yaml-demo.example, displayName: Bob}
 """
 
 TEAMS = """\
@@ -125,9 +131,28 @@ def _assert(condition: bool) -> None:
 
 
 def test_a_missing_password_source_is_an_error_naming_the_variable(directory: Path):
-    with pytest.raises(SecretError, match="ADA_PASSWORD") as caught:
+    with pytest.raises(ManifestError, match=r"org.yaml:\d+:\d+: error: .*ADA_PASSWORD"):
         from_manifests(directory, env={})
-    assert "org.yaml" in caught.value.file
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace("role: administrator", "role: collaborator"), "administrator"),
+    (lambda t: t.replace("email: ada@yaml-demo.example", "email: ada@elsewhere.example"), "yaml-demo.example"),
+    (lambda t: t + "---\n" + _BOB, "ada@yaml-demo.example"),  # one address, two users
+])
+def test_manifests_the_cli_refuses_as_a_set_are_refused_with_their_location(
+    directory: Path, edit: Any, message: str
+):
+    (directory / "org.yaml").write_text(edit(MANIFESTS))
+    with pytest.raises(ManifestError, match=r"org.yaml:\d+:\d+: error: ") as caught:
+        from_manifests(directory, env={"ADA_PASSWORD": STRONG})
+    assert message in str(caught.value)
+
+
+def test_a_weak_password_is_refused_without_being_quoted(directory: Path):
+    with pytest.raises(ManifestError, match="weak") as caught:
+        from_manifests(directory, env={"ADA_PASSWORD": "Password123!"})
+    assert "Password123" not in str(caught.value)
 
 
 def test_invalid_manifests_are_an_error_with_their_location(tmp_path: Path):
