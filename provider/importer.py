@@ -2,7 +2,8 @@
 
 Server-managed fields (uid, resourceVersion, timestamps, status) and write-only fields (passwords) are
 left out, fields equal to their defaults too (a username equal to the email among them); the stack label
-becomes `stack:` in `tenancy.yaml`.
+becomes `stack:` in `tenancy.yaml` when the stack holds nothing else: planning a part of a stack as that
+stack would delete the rest, so then `tenancy.yaml` says so instead, and names no stack.
 """
 
 from __future__ import annotations
@@ -52,8 +53,23 @@ def collect(client: Client, organization: str) -> list[dict[str, Any]]:
     return client.export(organization=organization)
 
 
-def write(documents: list[dict[str, Any]], out_dir: str, schema_ref: str = "") -> list[Path]:
-    """One file per organization (the organization first, then its resources by kind); tenancy.yaml."""
+def shared_stack(documents: list[dict[str, Any]]) -> str | None:
+    """The stack every document carries, if they all carry one and the same."""
+    stacks = {((d.get("metadata") or {}).get("labels") or {}).get(STACK_LABEL) for d in documents}
+    return next(iter(stacks)) if len(stacks) == 1 and None not in stacks else None
+
+
+def held_elsewhere(client: Client, stack: str, documents: list[dict[str, Any]]) -> int:
+    """How many resources the stack holds (that the token sees) beside these documents."""
+    imported = {ResourceKey.of(d) for d in documents}
+    return sum(ResourceKey.of(d) not in imported for d in client.export(label_selector=f"{STACK_LABEL}={stack}"))
+
+
+def write(
+    documents: list[dict[str, Any]], out_dir: str, schema_ref: str = "", elsewhere: int = 0, organization: str = ""
+) -> list[Path]:
+    """One file per organization (the organization first, then its resources by kind); tenancy.yaml naming
+    their stack, unless it holds `elsewhere` resources more (outside `organization`)."""
     root = Path(out_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -61,11 +77,9 @@ def write(documents: list[dict[str, Any]], out_dir: str, schema_ref: str = "") -
         raise ConfigError(f"cannot create {out_dir}: {e.strerror}") from e
     rank = {name: i for i, name in enumerate(KINDS)}
     by_org: dict[str, list[dict[str, Any]]] = {}
-    stacks = set()
     for live in documents:
         key = ResourceKey.of(live)
         by_org.setdefault(key.organization or key.name, []).append(live)
-        stacks.add(((live.get("metadata") or {}).get("labels") or {}).get(STACK_LABEL))
     written = []
     for org, docs in sorted(by_org.items()):
         docs.sort(key=lambda d: (rank[d["kind"]], d["metadata"]["name"]))
@@ -74,11 +88,28 @@ def write(documents: list[dict[str, Any]], out_dir: str, schema_ref: str = "") -
         path = root / f"{org}.yaml"
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    if len(stacks) == 1 and None not in stacks:
+    stack = shared_stack(documents)
+    if stack is not None:
         config = root / "tenancy.yaml"
-        config.write_text(f"stack: {stacks.pop()}\n", encoding="utf-8")
+        config.write_text(
+            _partial_stack(stack, elsewhere, organization) if elsewhere else f"stack: {stack}\n", encoding="utf-8"
+        )
         written.append(config)
     return written
 
 
-__all__ = ["collect", "manifest_document", "write"]
+def partial_stack_note(stack: str, elsewhere: int, organization: str) -> str:
+    """Why `tenancy.yaml` names no stack: the stack holds more than was imported."""
+    more = f"{elsewhere} resource{'s' if elsewhere != 1 else ''}"
+    return (
+        f"stack {stack} also holds {more} outside {organization}: planning these manifests as stack {stack} "
+        "would delete them, so tenancy.yaml names no stack (nothing is deleted); name it once these manifests "
+        "declare all of the stack"
+    )
+
+
+def _partial_stack(stack: str, elsewhere: int, organization: str) -> str:
+    return f"# {partial_stack_note(stack, elsewhere, organization)}.\n# stack: {stack}\n"
+
+
+__all__ = ["collect", "held_elsewhere", "manifest_document", "partial_stack_note", "shared_stack", "write"]

@@ -396,9 +396,13 @@ def import_command(organization: str, out_dir: str, backend: str | None) -> int:
     """Write manifests for what exists, so that a following plan is empty."""
     with _client(backend) as (client, _):
         documents = importer.collect(client, organization)
-    written = importer.write(documents, out_dir)
+        stack = importer.shared_stack(documents)
+        elsewhere = 0 if stack is None else importer.held_elsewhere(client, stack, documents)
+    written = importer.write(documents, out_dir, elsewhere=elsewhere, organization=organization)
     for path in written:
         click.echo(f"wrote {path}")
+    if stack is not None and elsewhere:
+        click.echo(f"Note: {importer.partial_stack_note(stack, elsewhere, organization)}.")
     click.echo(f"Imported {len(documents)} resources of {organization} into {out_dir}.")
     return EXIT_OK
 

@@ -191,6 +191,25 @@ def test_import_round_trip_plans_empty(backend: Backend, tmp_path: Path):
     assert EMPTY in again.out
 
 
+def test_importing_one_organization_of_a_larger_stack_plans_empty_and_deletes_nothing(
+    backend: Backend, tmp_path: Path
+):
+    manifests = acme(tmp_path)
+    (manifests / "beta.yaml").write_text(
+        "apiVersion: tenancy/v1\nkind: Organization\nmetadata: {name: beta}\n"
+        "spec: {displayName: Beta, plan: free, domains: [beta.example]}\n"
+    )
+    assert backend.tenancy("apply", str(manifests), "--yes", env=ENV).rc == 0
+    out = tmp_path / "imported"
+    imported = backend.tenancy("import", "--organization", "acme", "--out", str(out))
+    assert imported.rc == 0, imported.both
+    assert "stack prod also holds 1 resource outside acme" in imported.out
+    assert not any(line.startswith("stack:") for line in (out / "tenancy.yaml").read_text().splitlines())
+    again = backend.tenancy("plan", str(out), "--detailed-exitcode")
+    assert again.rc == 0, again.both  # as stack prod, this plan would delete beta
+    assert EMPTY in again.out
+
+
 def test_a_failure_reports_every_outcome_and_a_rerun_converges(backend: Backend, tmp_path: Path):
     client = backend.client()
     # A user of another organization already has ada's password. Only the backend can know that (passwords
