@@ -29,6 +29,9 @@ The engine is regopy (rego-cpp 1.5.2). What it does differently from OPA, measur
   as it holds an array; the input is handed over as JSON text instead, which rego-cpp parses itself.
 - `print()` writes to the process's file descriptor 1: it is captured during evaluation and handed
   back in the report, so that `plan --json` keeps standard output for the plan alone.
+- `opa.runtime()` answers the process's environment as `env`, read when a query runs: queries run with
+  an empty environment (`_without_environment`), so `env` is `{}`. A policy is code a pull request can
+  change; it must not print the CI's token or a password read `fromEnv` into the build log.
 
 Which file a message comes from is not part of Rego's answer (conftest names the input file, not the
 policy). It is found from a view of the package per file (`_views`), evaluated only when several files
@@ -387,7 +390,7 @@ class _Session:
 
     def query(self, query: str, prints: list[str] | None = None) -> dict[str, Any]:
         """The value of `query` ({} when undefined); what `print()` wrote is added to `prints`."""
-        with _standard_output() as printed:
+        with _standard_output() as printed, _without_environment():
             try:
                 output = self.interpreter.query(query)
             except json.JSONDecodeError as e:  # regopy reads every answer as JSON: an error answer is not
@@ -435,6 +438,19 @@ def _standard_output() -> Iterator[_Printed]:
             os.close(saved)
             sink.seek(0)
             printed.text = sink.read().decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def _without_environment() -> Iterator[None]:
+    """The process's environment emptied while a query runs (rego-cpp reads it for `opa.runtime().env`),
+    then put back as it was."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    try:
+        yield
+    finally:
+        os.environ.clear()  # rego-cpp sets COLUMNS and LINES on its way: not ours to keep
+        os.environ.update(saved)
 
 
 # --- rego-cpp's errors -------------------------------------------------------------------------------

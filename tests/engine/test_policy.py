@@ -7,6 +7,7 @@ result per message, a rule without messages passes).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,17 @@ def test_an_unknown_function_is_named_at_load_time(tmp_path: Path):
     with pytest.raises(PolicyError) as raised:
         policy.load([policies(tmp_path, {"f.rego": source})])
     assert (raised.value.line, raised.value.reason) == (5, "unknown function no_such()")
+
+
+def test_a_policy_cannot_read_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TENANCY_TOKEN", "tok_SECRET_abc123")
+    monkeypatch.setenv("ANNA_PW", "Zq8#vLm2!pRt7wXy")
+    leak = "package main\nimport rego.v1\ndeny contains msg if { msg := sprintf(\"%v\", [opa.runtime().env]) }\n"
+    before = dict(os.environ)
+    [line] = lines(run(tmp_path, {"leak.rego": leak}), tmp_path)
+    assert line.startswith("FAIL - leak.rego - main - {")
+    assert not any(name in line or value in line for name, value in before.items() if len(value) > 3)
+    assert dict(os.environ) == before  # put back after the query, as it was
 
 
 def test_print_is_captured_and_kept_off_standard_output(tmp_path: Path, capfd: pytest.CaptureFixture[str]):
