@@ -29,8 +29,10 @@ The engine is regopy (rego-cpp 1.5.2). What it does differently from OPA, measur
   as it holds an array; the input is handed over as JSON text instead, which rego-cpp parses itself.
 - `print()` writes to the process's file descriptor 1: it is captured during evaluation and handed
   back in the report, so that `plan --json` keeps standard output for the plan alone.
-- `opa.runtime()` answers the process's environment as `env`, read when a query runs: queries run with
-  an empty environment (`_without_environment`), so `env` is `{}`. A policy is code a pull request can
+- `opa.runtime()` answers the process's environment as `env`, read when a query runs: `evaluate` runs
+  with an empty environment (`_without_environment`), so `env` is `{}` in every message (loading only
+  compiles: its answers are not shown, and it may run beside the backend's read, which needs the
+  environment). A policy is code a pull request can
   change; it must not print the CI's token or a password read `fromEnv` into the build log.
 
 Which file a message comes from is not part of Rego's answer (conftest names the input file, not the
@@ -251,7 +253,13 @@ def _is_rule(name: str) -> bool:
 
 
 def evaluate(policies: PolicySet, document: Mapping[str, Any]) -> PolicyReport:
-    """Run every policy with `input` = `document` (the JSON plan); the results are conftest's."""
+    """Run every policy with `input` = `document` (the JSON plan); the results are conftest's. Run with an
+    empty environment (`_without_environment`): called once the plan is made, when nothing else runs."""
+    with _without_environment():
+        return _evaluate(policies, document)
+
+
+def _evaluate(policies: PolicySet, document: Mapping[str, Any]) -> PolicyReport:
     prints: list[str] = []
     # The views load beside the policies (their own packages: the answer for `main` is the same) when they
     # compiled at load time, so that telling files apart never parses the input twice.
@@ -390,7 +398,7 @@ class _Session:
 
     def query(self, query: str, prints: list[str] | None = None) -> dict[str, Any]:
         """The value of `query` ({} when undefined); what `print()` wrote is added to `prints`."""
-        with _standard_output() as printed, _without_environment():
+        with _standard_output() as printed:
             try:
                 output = self.interpreter.query(query)
             except json.JSONDecodeError as e:  # regopy reads every answer as JSON: an error answer is not
