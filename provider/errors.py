@@ -110,6 +110,10 @@ class ApplyRefused(TenancyError):
     """Apply refused to start (deletion guard, no confirmation); nothing was changed."""
 
 
+class ApplyInterrupted(TenancyError):
+    """Apply was interrupted (Ctrl-C) after it began: says how far it got, and how to finish."""
+
+
 class PolicyError(TenancyError):
     """A policy cannot be read or run: a Rego syntax error, a rule of the wrong shape, a failing built-in.
 

@@ -20,7 +20,7 @@ from provider.apply import Outcome, Report, Status, apply, apply_atomically
 from provider.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from provider.client import Client
 from provider.connect import DEFAULT_BACKEND, backend_url, connect
-from provider.errors import ApplyRefused
+from provider.errors import ApplyInterrupted, ApplyRefused
 from provider.plan import Plan
 from provider.targeting import Selection
 
@@ -210,6 +210,22 @@ class Execution:
 
 
 def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Report:
+    """The apply, its outcomes said as they come; interrupted (Ctrl-C), it says how far it got."""
+    applied: list[Outcome] = []
+    try:
+        return _applying(prepared, client, how, applied)
+    except KeyboardInterrupt:
+        total = len(prepared.plan.operations)
+        if how.atomic:
+            so_far = "the changes go in one changeset, whole or not at all"
+        else:
+            so_far = f"{len(applied)} of {total} changes were applied, and changes already sent may still apply"
+        raise ApplyInterrupted(
+            f"interrupted during the apply: {so_far}; run `tenancy plan` to see what is left, then apply again"
+        ) from None
+
+
+def _applying(prepared: engine.Prepared, client: Client, how: Execution, applied: list[Outcome]) -> Report:
     secrets = engine.secrets_to_send(prepared)
     if how.atomic:
         report = apply_atomically(prepared.plan, client, secrets=secrets)
@@ -234,6 +250,7 @@ def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Rep
             task = progress.add_task("", total=total)
 
             def tick(outcome: Outcome) -> None:
+                _count(applied, outcome)
                 progress.update(task, advance=1, description=str(outcome.op.key))
                 if outcome.status is not Status.APPLIED:
                     style, line = _outcome_line(outcome)
@@ -243,10 +260,16 @@ def _run_apply(prepared: engine.Prepared, client: Client, how: Execution) -> Rep
     else:
 
         def plain(outcome: Outcome) -> None:
+            _count(applied, outcome)
             click.echo(_outcome_line(outcome)[1], err=True)
 
         report = run(on_outcome=plain)
     return report
+
+
+def _count(applied: list[Outcome], outcome: Outcome) -> None:
+    if outcome.status is Status.APPLIED:
+        applied.append(outcome)
 
 
 def _report(report: Report) -> int:
