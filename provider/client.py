@@ -24,6 +24,7 @@ from provider.documents import Documents
 from provider.errors import BackendError, NotFound, TransportError, backend_error_for
 from provider.live import LiveDelta, LiveState, delta_of, token_scope
 from tenancy_kinds import KINDS, ResourceKey, framing
+from tenancy_kinds.defaults import redact_url
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REVISION_HEADER = "X-Tenancy-Revision"
@@ -69,7 +70,29 @@ def _body(response: requests.Response, items: Callable[[], Any] = list) -> Any:
     try:
         return framing.loads(response.content, items=items)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return response.json()
+    except (ValueError, RecursionError):
+        raise _unlike_a_backend(response, "not JSON") from None
+
+
+def _unlike_a_backend(response: requests.Response, what: str) -> BackendError:
+    """A server that answers as no tenancy backend does (another service at that address, a proxy's page)."""
+    request = response.request
+    where = redact_url(str(response.url or "")).split("?", 1)[0]
+    return BackendError(
+        f"{where} did not answer {request.method if request else 'the request'} as a tenancy backend does "
+        f"(HTTP {response.status_code}, {what}): check --backend or TENANCY_BACKEND"
+    )
+
+
+def _shaped(response: requests.Response, body: Any, *fields: str) -> Any:
+    """The body when it is a JSON object holding `fields` (lists each), else a BackendError."""
+    if not isinstance(body, dict) or any(not isinstance(body.get(f), list | Documents) for f in fields):
+        wanted = f"an object with {', '.join(fields)}" if fields else "an object"
+        raise _unlike_a_backend(response, f"not {wanted}")
+    return body
 
 
 def _encode(value: Any) -> bytes:
@@ -112,7 +135,13 @@ def _problem(response: requests.Response) -> BackendError:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    message = str(body.get("detail") or body.get("title") or response.reason or f"HTTP {response.status_code}")
+    message = str(body.get("detail") or body.get("title") or "")
+    if not message:  # no problem document: say who answered, which may not be a tenancy backend at all
+        where = redact_url(str(response.url or "")).split("?", 1)[0]
+        message = (
+            f"{response.reason or 'HTTP ' + str(response.status_code)} (HTTP {response.status_code} from {where}, "
+            "without a problem document: is it a tenancy backend? check --backend or TENANCY_BACKEND)"
+        )
     errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
     retry_after = _retry_after(response)
     return backend_error_for(response.status_code, message, errors=errors, retry_after=retry_after)
@@ -140,7 +169,7 @@ class HttpClient:
         pool_size: int = 32,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.description = self.base_url
+        self.description = redact_url(self.base_url)  # what messages name: never a password in the URL
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -152,7 +181,7 @@ class HttpClient:
         self.session.headers["User-Agent"] = "tenancy-provider"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
-        self.cache_identity = f"{self.base_url} {token_scope(token)}"  # what the export cache is keyed by
+        self.cache_identity = f"{self.description} {token_scope(token)}"  # what the export cache is keyed by
 
     # --- transport --------------------------------------------------------------------------------
 
@@ -186,7 +215,7 @@ class HttpClient:
                 # request carries an Idempotency-Key or an If-Match, which the caller accounts for.
                 maybe_done = maybe_done or not isinstance(e, requests.ConnectTimeout)
                 if last:
-                    raise TransportError(f"cannot reach the tenancy backend at {self.base_url}: {_reason(e)}") from e
+                    raise TransportError(f"cannot reach the tenancy backend at {self.description}: {_reason(e)}") from e
                 self._sleep(attempt, None)
                 continue
             if response.status_code in RETRY_STATUSES and not last:
@@ -201,11 +230,13 @@ class HttpClient:
         delay = retry_after if retry_after is not None else self.backoff * (2**attempt)
         time.sleep(min(delay, 30.0) * (1 + random.random() * 0.1))
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _json(self, method: str, path: str, *fields: str, **kwargs: Any) -> Any:
+        """The JSON object answered (holding the lists `fields`); a BackendError for an error answer or
+        for one no tenancy backend gives."""
         response, _ = self._request(method, path, **kwargs)
         if response.status_code >= 400:
             raise _problem(response)
-        return _body(response)
+        return _shaped(response, _body(response), *fields)
 
     # --- the interface ----------------------------------------------------------------------------
 
@@ -216,7 +247,7 @@ class HttpClient:
         """The whole export and the revision it is the state of (None from a backend that does not say)."""
         params = {k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v}
         response, body = self._export_body(params)
-        documents = Documents.of(body["items"])
+        documents = Documents.of(_shaped(response, body, "items")["items"])
         revision = response.headers.get(REVISION_HEADER, "")
         database = response.headers.get(DATABASE_HEADER)
         if not revision.isdigit() or database is None:
@@ -230,7 +261,8 @@ class HttpClient:
         the backend answered something else than the changes (an older backend: read it whole)."""
         params: dict[str, Any] = {"since": since}
         params.update({k: v for k, v in {"organization": organization, "labelSelector": label_selector}.items() if v})
-        return delta_of(self._export_body(params)[1])
+        response, body = self._export_body(params)
+        return delta_of(_shaped(response, body))
 
     def _export_body(self, params: dict[str, Any]) -> tuple[requests.Response, Any]:
         """`GET /v1/export`: the response and its body, the documents kept compact as they are read. The
@@ -247,7 +279,8 @@ class HttpClient:
             except framing.NotFramed:
                 pass
             except requests.RequestException as e:
-                raise TransportError(f"the tenancy backend at {self.base_url} broke off an export: {_reason(e)}") from e
+                broke = f"the tenancy backend at {self.description} broke off an export: {_reason(e)}"
+                raise TransportError(broke) from e
         finally:
             response.close()
         response, _ = self._request("GET", "/v1/export", params=params, timeout=600.0)
@@ -265,7 +298,7 @@ class HttpClient:
                 params["cursor"] = cursor
             if label_selector:
                 params["labelSelector"] = label_selector
-            body = self._json("GET", collection_path(kind, organization), params=params)
+            body = self._json("GET", collection_path(kind, organization), "items", params=params)
             yield from body["items"]
             cursor = body.get("nextCursor")
             if not cursor:
@@ -294,7 +327,7 @@ class HttpClient:
                 return current
         if response.status_code >= 400:
             raise _problem(response)
-        return response.json()  # type: ignore[no-any-return]
+        return _shaped(response, _body(response))  # type: ignore[no-any-return]
 
     def delete(self, key: ResourceKey, if_match: str | None) -> dict[str, Any] | None:
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
@@ -307,7 +340,9 @@ class HttpClient:
 
     def changeset(self, operations: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         headers = {"Idempotency-Key": str(uuid.uuid4())}
-        body = self._json("POST", "/v1/changesets", json={"operations": operations}, headers=headers, timeout=600.0)
+        body = self._json(
+            "POST", "/v1/changesets", "results", json={"operations": operations}, headers=headers, timeout=600.0
+        )
         return list(body["results"])
 
     def prices(self) -> dict[str, Any]:

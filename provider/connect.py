@@ -6,7 +6,7 @@ import os
 
 from provider.client import Client, HttpClient
 from provider.errors import ConfigError
-from tenancy_kinds.defaults import DEFAULT_DATABASE_URL
+from tenancy_kinds.defaults import DEFAULT_DATABASE_URL, redact_url
 
 DEFAULT_BACKEND = DEFAULT_DATABASE_URL  # the embedded backend on the default database
 EMBEDDED_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
@@ -22,7 +22,7 @@ def connect(url: str, token: str | None = None) -> Client:
         token = token or os.environ.get("TENANCY_TOKEN")
         if not token:
             raise ConfigError(
-                f"the backend {url} needs an API token: set TENANCY_TOKEN (create one with "
+                f"the backend {redact_url(url)} needs an API token: set TENANCY_TOKEN (create one with "
                 "`tenancy token create --db <database url>` on the backend's machine)"
             )
         return HttpClient(url, token)
@@ -31,6 +31,6 @@ def connect(url: str, token: str | None = None) -> Client:
 
         return EmbeddedClient(url.replace("postgres://", "postgresql://", 1))
     raise ConfigError(
-        f"unknown backend {url!r}: use http(s)://HOST:PORT for the HTTP API, sqlite:///PATH or "
+        f"unknown backend {redact_url(url)!r}: use http(s)://HOST:PORT for the HTTP API, sqlite:///PATH or "
         "postgresql://USER@HOST/DB for the embedded backend"
     )

@@ -15,6 +15,7 @@ from provider.errors import NotFound, TenancyError, backend_error_for
 from provider.documents import Documents
 from provider.live import LiveDelta, LiveState
 from tenancy_kinds import ResourceKey
+from tenancy_kinds.defaults import redact_url
 
 T = TypeVar("T")
 
@@ -25,8 +26,8 @@ class EmbeddedClient:
     def __init__(self, db_url: str) -> None:
         from tenancy_backend.service import Scope, Service
 
-        self.description = _redact(db_url)
-        self.cache_identity = f"{_redact(_absolute(db_url))} root"  # what the export cache is keyed by
+        self.description = redact_url(db_url)
+        self.cache_identity = f"{redact_url(_absolute(db_url))} root"  # what the export cache is keyed by
         self._service = _call(lambda: Service(db_url))
         self._scope = Scope.root(legal_representative=True)
 
@@ -133,12 +134,3 @@ def _absolute(url: str) -> str:
         return prefix + os.path.abspath(url[len(prefix) :])
     return url
 
-
-def _redact(url: str) -> str:
-    """A database URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -40,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tenancy_kinds.defaults import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -231,14 +232,6 @@ def normalise_url(db_url: str) -> str:
     if db_url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + db_url.split("://", 1)[1]
     return db_url
-
-
-def redact_url(db_url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    try:
-        return make_url(db_url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is still shown, minus anything password-like
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", db_url)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -35,6 +35,7 @@ from provider.client import Client
 from provider.connect import DEFAULT_BACKEND, connect
 from provider.errors import ConfigError, NotFound, PlanError, TenancyError
 from tenancy_kinds import KINDS, Kind, ResourceKey, to_snake
+from tenancy_kinds.defaults import redact_url
 from provider.diff import diff
 from provider.operations import Create, Delete, Replace
 from provider.plan import refusals
@@ -121,8 +122,8 @@ class TenancyProvider(ResourceProvider):
         backend, token = self.settings()
         if backend.startswith(("http://", "https://")) and not token:
             raise ConfigError(
-                f"the backend {backend} needs an API token: `pulumi config set --secret tenancy:token <token>` "
-                "(or set TENANCY_TOKEN); create one with `tenancy token create` on the backend's machine"
+                f"the backend {redact_url(backend)} needs an API token: `pulumi config set --secret tenancy:token "
+                "<token>` (or set TENANCY_TOKEN); create one with `tenancy token create` on the backend's machine"
             )
         return client_for(backend, token)
 
