@@ -8,6 +8,7 @@ rule both halves enforce: `tenancy_kinds.passwords`.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,8 @@ def read_input(source: SecretInput, env: Mapping[str, str]) -> bytes | None:
         return None if value is None else value.encode("utf-8", "surrogateescape")
     try:
         target = Path(source.name)
+        if not stat.S_ISREG(target.stat().st_mode):  # a pipe would wait, a device never end
+            return None
         with open(target, "rb") as held:
             data = held.read(MAX_SECRET_FILE_BYTES + 1)
         return str(target.resolve()).encode("utf-8", "surrogateescape") + b"\0" + data
@@ -162,10 +165,19 @@ def _inside(target: Path, root: Path) -> bool:
 
 
 def _read_secret_file(target: Path, raw: str, fail: _Fail) -> str:
+    too_large = f"password file {raw} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB; is it the right file?"
     try:
-        if target.stat().st_size > MAX_SECRET_FILE_BYTES:
-            raise fail(f"password file {raw} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB; is it the right file?")
-        data = target.read_bytes()
+        st = target.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):  # a pipe would wait for a writer, a device (/dev/zero) never end
+            raise fail(f"password file {raw} is not a regular file (a device or a pipe); point it at a file")
+        if st.st_size > MAX_SECRET_FILE_BYTES:
+            raise fail(too_large)
+        with target.open("rb") as held:
+            data = held.read(MAX_SECRET_FILE_BYTES + 1)
+        if len(data) > MAX_SECRET_FILE_BYTES:  # it grew since the stat
+            raise fail(too_large)
     except FileNotFoundError:
         raise fail(f"password file {raw} does not exist (looked for {target})") from None
     except IsADirectoryError:

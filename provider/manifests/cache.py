@@ -22,6 +22,7 @@ import pydantic
 import tenancy_kinds
 from provider.manifests.manifest import Manifest
 from provider.manifests.positions import prevalidated
+from provider.manifests.text import read_text
 
 CACHE_FORMAT = b"tenancy-manifest-cache/1"
 _PACKAGE = Path(__file__).resolve().parent
@@ -176,8 +177,10 @@ class StatIndex:
         makes the next run hash it again), when the cache holds documents for that text."""
         try:
             st = file.stat()
-            text = file.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError):
+        except OSError:
+            return
+        text, _ = read_text(file)  # what the readers read (never a device or a pipe)
+        if text is None:
             return
         entry = entry_for(text)
         if entry is None or not entry.exists():

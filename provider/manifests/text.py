@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from provider.errors import Finding, Severity
@@ -15,13 +16,17 @@ def read_text(file: Path) -> tuple[str | None, list[Finding]]:
         return None, [Finding(str(file), line, 1, Severity.ERROR, message)]
 
     try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return problem(file_too_large(size))
-        data = file.read_bytes()
+        st = file.stat()
+        if not stat.S_ISREG(st.st_mode):  # a device (/dev/zero: endless), a FIFO (waits forever), a socket
+            return problem("not a regular file (a device, a pipe or a socket, perhaps through a link): "
+                           "a manifest is a file of text; remove it, or point the link at a file")
+        if st.st_size > MAX_FILE_BYTES:
+            return problem(file_too_large(st.st_size))
+        with file.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more than the limit, whatever the file does meanwhile
     except OSError as e:
         return problem(f"cannot read the file ({e.strerror or type(e).__name__})")
-    if len(data) > MAX_FILE_BYTES:  # it grew since the stat, or is a device
+    if len(data) > MAX_FILE_BYTES:  # it grew since the stat
         return problem(file_too_large())
     try:
         return data.decode("utf-8-sig"), []

@@ -32,7 +32,7 @@ def wrong_server(request: pytest.FixtureRequest) -> Iterator[str]:
     status, content_type, body = ANSWERS[request.param]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        def do_GET(self) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

@@ -9,6 +9,7 @@ either parser: no message, and no position, may depend on which parser (or versi
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -174,3 +175,19 @@ def test_a_file_over_the_size_limit_is_refused_before_any_parser(tmp_path: Path)
             load([big])
         found = [(f.line, f.col, f.message) for f in raised.value.findings]
         assert found == [(1, 1, "file is 10.0 MiB; manifests are limited to 10 MiB")], name
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_manifest_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path: Path, make: str) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    odd = directory / "odd.yaml"
+    if make == "fifo":
+        os.mkfifo(odd)  # reading it would wait for a writer forever
+    else:
+        odd.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(ManifestError) as raised:
+        load([directory])
+    [finding] = raised.value.findings
+    assert (finding.file, finding.line) == (str(odd), 1)
+    assert finding.message.startswith("not a regular file")

@@ -10,7 +10,7 @@ import pytest
 
 from provider.errors import SecretError, TenancyError
 from provider.manifests import Origin
-from provider.secrets import resolve
+from provider.secrets import input_of, read_input, resolve
 from tenancy_kinds.passwords import COMMON_PASSWORDS, weakness
 
 from .helpers import STRONG
@@ -116,6 +116,18 @@ def test_directory_and_empty_file_are_errors(manifest: FakeManifest) -> None:
     (manifest.root / "secrets" / "empty.txt").write_text("\n")
     with pytest.raises(SecretError, match="is empty"):
         resolve(manifest, {"fromFile": "../secrets/empty.txt"}, env={})
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_password_file_that_is_not_a_regular_file_is_an_error_not_a_wait(manifest: FakeManifest, make: str) -> None:
+    odd = manifest.root / "secrets" / "odd.txt"
+    if make == "fifo":
+        os.mkfifo(odd)  # reading it would wait for a writer forever
+    else:
+        odd.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(SecretError, match="is not a regular file"):  # a link out needs allow_outside
+        resolve(manifest, {"fromFile": "../secrets/odd.txt"}, env={}, allow_outside=True)
+    assert read_input(input_of(manifest, {"fromFile": "../secrets/odd.txt"}), {}) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root reads any file")
