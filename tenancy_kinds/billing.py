@@ -69,7 +69,13 @@ def parse_price_options(options: Sequence[str]) -> dict[str, str]:
         tier, sep, amount = option.partition("=")
         if not sep or not tier.strip() or not amount.strip():
             raise ValueError(f"invalid price {option!r}: use TIER=AMOUNT, e.g. entry=4.00")
-        out[tier.strip()] = amount.strip()
+        try:
+            price = parse_amount(amount.strip())
+        except ValueError as e:
+            raise ValueError(f"invalid price {option!r}: {e}") from None
+        if price < 0:
+            raise ValueError(f"invalid price {option!r}: a price cannot be negative")
+        out[tier.strip()] = str(price)
     return out
 
 
