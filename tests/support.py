@@ -13,6 +13,8 @@ skipping (run scripts/ensure-postgres.sh).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import http.server
 import os
 import secrets
 import signal
@@ -20,7 +22,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -230,3 +234,33 @@ __all__ = [
     "reset_database",
     "start_server",
 ]
+
+
+@contextlib.contextmanager
+def canned_server(
+    body: bytes, status: int = 200, content_type: str = "application/json", headers: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """A plain HTTP server on loopback answering every GET with `body`: another backend, or no backend at
+    all, where the CLI is pointed. Yields its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

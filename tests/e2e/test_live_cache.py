@@ -20,7 +20,7 @@ from provider.live import LiveDelta, LiveState, read_live
 from tenancy_backend.db import create_db_engine
 from tenancy_kinds import ResourceKey, framing
 from tests.builders import org, user
-from tests.support import Server, create_token, start_server
+from tests.support import Server, canned_server, create_token, start_server
 
 
 class CountingClient(HttpClient):
@@ -265,33 +265,9 @@ def test_the_json_plan_says_the_revision_it_was_computed_against(server: Server,
     assert plans[0] == plans[1]
 
 
-@contextlib.contextmanager
-def _foreign_backend(body: bytes) -> Iterator[str]:
+def _foreign_backend(body: bytes) -> contextlib.AbstractContextManager[str]:
     """A plain HTTP server answering every GET with `body` as an export (another backend's layout)."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Tenancy-Revision", "7")
-            self.send_header("X-Tenancy-Database", "foreign")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    return canned_server(body, headers={"X-Tenancy-Revision": "7", "X-Tenancy-Database": "foreign"})
 
 
 @pytest.mark.parametrize("indent", [None, 2], ids=["compact", "pretty-printed"])

@@ -3,15 +3,15 @@ a plan says which server answered what, and the fix; never an internal error, ne
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support import canned_server
 
 
 ANSWERS = {
@@ -30,26 +30,8 @@ ANSWERS = {
 @pytest.fixture
 def wrong_server(request: pytest.FixtureRequest) -> Iterator[str]:
     status, content_type, body = ANSWERS[request.param]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://alice:hunter2pass@127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with canned_server(body, status, content_type) as url:
+        yield url.replace("http://", "http://alice:hunter2pass@")
 
 
 @pytest.mark.parametrize("wrong_server", sorted(ANSWERS), indirect=True)
