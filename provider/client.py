@@ -77,12 +77,17 @@ def _body(response: requests.Response, items: Callable[[], Any] = list) -> Any:
         raise _unlike_a_backend(response, "not JSON") from None
 
 
+def _answered_at(response: requests.Response) -> str:
+    """Where an answer came from, as messages name it: no password, no query."""
+    return redact_url(str(response.url or "")).split("?", 1)[0]
+
+
 def _unlike_a_backend(response: requests.Response, what: str) -> BackendError:
     """A server that answers as no tenancy backend does (another service at that address, a proxy's page)."""
     request = response.request
-    where = redact_url(str(response.url or "")).split("?", 1)[0]
     return BackendError(
-        f"{where} did not answer {request.method if request else 'the request'} as a tenancy backend does "
+        f"{_answered_at(response)} did not answer {request.method if request else 'the request'} "
+        "as a tenancy backend does "
         f"(HTTP {response.status_code}, {what}): check --backend or TENANCY_BACKEND"
     )
 
@@ -137,9 +142,9 @@ def _problem(response: requests.Response) -> BackendError:
         body = {}
     message = str(body.get("detail") or body.get("title") or "")
     if not message:  # no problem document: say who answered, which may not be a tenancy backend at all
-        where = redact_url(str(response.url or "")).split("?", 1)[0]
         message = (
-            f"{response.reason or 'HTTP ' + str(response.status_code)} (HTTP {response.status_code} from {where}, "
+            f"{response.reason or 'HTTP ' + str(response.status_code)} (HTTP {response.status_code} "
+            f"from {_answered_at(response)}, "
             "without a problem document: is it a tenancy backend? check --backend or TENANCY_BACKEND)"
         )
     errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
